@@ -1,0 +1,15 @@
+"""The ``jukebox`` program: one sub-command per module in ``jukebox/commands``."""
+
+from __future__ import annotations
+
+from muse.core.cli import build_parser, run_cli
+
+# Order is the order shown by --help.
+COMMAND_MODULES: list[str] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser(
+        "jukebox", "Jukebox-style raw audio: VQ-VAE codec, priors, sampling, training.", COMMAND_MODULES
+    )
+    return run_cli(parser, argv)

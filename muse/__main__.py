@@ -1,0 +1,3 @@
+from muse.cli import main
+
+raise SystemExit(main())

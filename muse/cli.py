@@ -1,0 +1,15 @@
+"""The ``muse`` program: one sub-command per module in ``muse/commands``."""
+
+from __future__ import annotations
+
+from muse.core.cli import build_parser, run_cli
+
+# Order is the order shown by --help.
+COMMAND_MODULES: list[str] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser(
+        "muse", "MuseNet-style symbolic music: tokenize, build data, train, generate, continue.", COMMAND_MODULES
+    )
+    return run_cli(parser, argv)

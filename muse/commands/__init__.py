@@ -1,0 +1,1 @@
+"""``muse`` sub-commands: argument parsing only; the work is done by library facades."""

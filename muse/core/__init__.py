@@ -1,0 +1,1 @@
+"""The transformer core shared by the symbolic (muse) and raw-audio (jukebox) halves."""

@@ -1,0 +1,59 @@
+"""Installation facts: import names, console scripts, the HuggingFace `tokenizers` clash, CI command."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], cwd: Path | str = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("cwd", [REPO, Path("/")])
+def test_hf_tokenizers_and_ours_side_by_side(cwd: Path) -> None:
+    """`import tokenizers` stays HuggingFace's, from the repo root and from elsewhere."""
+    pytest.importorskip("tokenizers", reason="HuggingFace tokenizers is a dev dependency (via miditok)")
+    code = (
+        "import tokenizers, musetok\n"
+        "from tokenizers import Tokenizer\n"
+        "print(tokenizers.__file__)\n"
+        "print(musetok.__file__)\n"
+    )
+    out = run([sys.executable, "-c", code], cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    hf_file, ours = out.stdout.split()
+    assert "site-packages" in hf_file and "musetok" not in hf_file
+    assert ours.endswith(os.path.join("tokenizers", "musetok", "__init__.py"))
+
+
+def test_hf_tokenizers_under_pytest() -> None:
+    pytest.importorskip("tokenizers")
+    import tokenizers
+
+    assert hasattr(tokenizers, "Tokenizer"), tokenizers.__path__
+
+
+@pytest.mark.parametrize("prog", ["muse", "jukebox"])
+def test_console_scripts_help(prog: str) -> None:
+    for cmd in ([str(BIN / prog), "--help"], [sys.executable, "-m", prog, "--help"]):
+        out = run(cmd, cwd="/")
+        assert out.returncode == 0, out.stderr
+        assert "COMMAND" in out.stdout or "usage" in out.stdout
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    m = re.search(r"<!-- test-command -->\s*```(?:bash)?\n(.*?)\n```", readme, re.S)
+    assert m, "README must mark its test command with <!-- test-command -->"
+    command = m.group(1).strip()
+    assert command in ci, f"CI does not run the README's test command: {command}"

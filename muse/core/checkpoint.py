@@ -49,7 +49,7 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def save_weights(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Save a flat dict of tensors as safetensors, atomically (shared storage is cloned)."""
-    flat = {k: v.detach().contiguous().clone() if v.data_ptr() else v.detach().contiguous() for k, v in tensors.items()}
+    flat = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata=metadata)
 

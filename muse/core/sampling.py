@@ -1,0 +1,405 @@
+"""Sampling engine: pure logit filters and one ``generate`` loop shared by every model.
+
+Filters take logits ``(B, V)`` and return logits of the same shape with removed tokens set to
+``-inf``; they compose by plain function application (``top_p(top_k(x, 40), 0.9)``).
+``generate`` drives any :class:`Decoder` (a model exposing ``n_ctx``, ``new_cache`` and ``step``):
+batch, prompt, stop tokens, private seeded RNG, progress callback, cancellation, per-token
+log-probabilities and windowed continuation past the context length (Jukebox-style: slide the
+window by a hop, keep a header, reset the cache and re-prime). No I/O happens in the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from muse.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LogitFilter = Callable[[Tensor], Tensor]
+"""A custom filter: logits ``(B, V)`` -> logits ``(B, V)`` (``-inf`` marks removed tokens)."""
+
+Constraint = Callable[[Tensor], Tensor]
+"""Grammar hook: ids so far ``(B, T)`` (prompt + generated) -> bool ``(B, V)`` of allowed next tokens."""
+
+TokenSet = Tensor | Sequence[int]
+"""A set of token ids: a sequence of ids, an integer tensor of ids, or a bool mask ``(V,)``/``(B, V)``."""
+
+StopReason = Literal["max_tokens", "stop_token", "cancelled"]
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """What ``generate`` needs from a model.
+
+    ``step(ids, cache)`` feeds ``ids`` ``(B, T)`` after the tokens already in ``cache`` and returns
+    logits ``(B, T, V)``; ``logits[:, t]`` is the distribution of the token that follows
+    ``ids[:, t]``. The cache never holds more than ``n_ctx`` tokens: ``generate`` slides the window
+    and starts a fresh cache from ``new_cache`` before that happens.
+    """
+
+    n_ctx: int
+
+    def new_cache(self, batch_size: int) -> Any: ...
+
+    def step(self, ids: Tensor, cache: Any) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the next token is drawn from the model's logits.
+
+    temperature: divides the logits; 0 means greedy (argmax). top_k: keep the k most likely
+    tokens (0 = off). top_p: keep the smallest set of most likely tokens whose probability mass
+    reaches p (1 = off). min_p: keep tokens whose probability is at least min_p times the most
+    likely one's (0 = off). Filters apply in that order, each to the output of the previous one.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ConfigError(f"temperature must be a finite number >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1] (1 = off), got {self.top_p}")
+        if not 0 <= self.min_p <= 1:
+            raise ConfigError(f"min_p must be in [0, 1] (0 = off), got {self.min_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+# ----------------------------------------------------------------------------------- filters
+
+
+def temperature(logits: Tensor, t: float) -> Tensor:
+    """Logits ``(..., V)`` divided by ``t > 0`` (t < 1 sharpens, t > 1 flattens)."""
+    if not t > 0:
+        raise ValueError(f"temperature must be > 0 (use greedy decoding for 0), got {t}")
+    return logits if t == 1 else logits / t
+
+
+def top_k(logits: Tensor, k: int) -> Tensor:
+    """Keep the ``k`` largest logits of each row ``(..., V)``; ties with the k-th value are kept.
+
+    ``k <= 0`` or ``k >= V`` leaves the logits unchanged."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, -math.inf)
+
+
+def top_p(logits: Tensor, p: float) -> Tensor:
+    """Nucleus filter: keep the smallest set of most likely tokens whose mass is ``>= p``.
+
+    A token is kept iff the mass of the tokens ranked strictly before it is ``< p``, so the most
+    likely token is always kept. Among equal probabilities the lower id ranks first.
+    ``p >= 1`` leaves the logits unchanged."""
+    if p >= 1:
+        return logits
+    if not p > 0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
+    probs = sorted_logits.float().softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1)
+    mass_before = torch.cat([torch.zeros_like(mass_before[..., :1]), mass_before[..., :-1]], dim=-1)
+    remove_sorted = mass_before >= p
+    remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
+    return logits.masked_fill(remove, -math.inf)
+
+
+def min_p(logits: Tensor, p: float) -> Tensor:
+    """Keep tokens whose probability is ``>= p *`` the top token's probability (rows ``(..., V)``).
+
+    ``p <= 0`` leaves the logits unchanged; the top token is always kept."""
+    if p <= 0:
+        return logits
+    if p > 1:
+        raise ValueError(f"min_p must be in [0, 1], got {p}")
+    # In log space: log prob_i >= log p + log prob_max  <=>  logit_i >= logit_max + log p.
+    top = logits.max(dim=-1, keepdim=True).values
+    return logits.masked_fill(logits < top + math.log(p), -math.inf)
+
+
+def token_mask(tokens: TokenSet, vocab_size: int, device: torch.device | str | None = None) -> Tensor:
+    """A bool mask ``(V,)`` (or the given ``(B, V)`` mask) from a set of ids or a mask."""
+    if isinstance(tokens, Tensor) and tokens.dtype == torch.bool:
+        if tokens.shape[-1] != vocab_size:
+            raise ValueError(f"token mask has {tokens.shape[-1]} entries, the vocabulary has {vocab_size}")
+        return tokens.to(device) if device is not None else tokens
+    ids = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        bad = ids[(ids < 0) | (ids >= vocab_size)].tolist()
+        raise ValueError(f"token ids {bad[:10]} are outside the vocabulary [0, {vocab_size})")
+    mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    mask[ids.to(mask.device)] = True
+    return mask
+
+
+def mask_tokens(logits: Tensor, *, allowed: TokenSet | None = None, forbidden: TokenSet | None = None) -> Tensor:
+    """Remove every token not in ``allowed`` (when given) and every token in ``forbidden``.
+
+    logits: ``(B, V)``; the sets are ids or bool masks ``(V,)`` / ``(B, V)``."""
+    vocab = logits.shape[-1]
+    if allowed is not None:
+        logits = logits.masked_fill(~token_mask(allowed, vocab, logits.device), -math.inf)
+    if forbidden is not None:
+        logits = logits.masked_fill(token_mask(forbidden, vocab, logits.device), -math.inf)
+    return logits
+
+
+def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
+    """Apply ``config``: temperature (skipped when greedy), then top-k, top-p and min-p."""
+    if not config.greedy:
+        logits = temperature(logits, config.temperature)
+    return min_p(top_p(top_k(logits, config.top_k), config.top_p), config.min_p)
+
+
+def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Draw one token per row from ``softmax(logits)`` ``(B, V)`` -> ``(B,)`` (Gumbel-max trick).
+
+    Tokens at ``-inf`` are never drawn. Deterministic for a given generator state."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
+    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float32).tiny)))
+    return (logits.float() + gumbel).argmax(dim=-1)
+
+
+# ------------------------------------------------------------------------------------ engine
+
+
+@dataclass
+class GenerationOutput:
+    """Result of :func:`generate` (``n`` = number of decoding steps run, ``<= max_new_tokens``).
+
+    ids: ``(B, T0 + n)`` prompt followed by the generated tokens. new_ids: ``(B, n)``.
+    logprobs: ``(B, n)`` float32 log-probability of each chosen token under the *filtered*
+    distribution it was drawn from (after masks, constraint, custom filters, temperature, top-k,
+    top-p and min-p, renormalised; with greedy decoding, the filtered distribution at
+    temperature 1). model_logprobs: ``(B, n)`` the same under the model's raw distribution.
+    Both are 0 where a row had already stopped (its positions hold ``pad_id``).
+    lengths: ``(B,)`` generated tokens per row, its stop token included. stopped: why the loop
+    ended. windows: how many times the context window was slid and re-primed. seed: the seed
+    used (drawn at random when none was given, so any run can be replayed).
+    """
+
+    ids: Tensor
+    new_ids: Tensor
+    logprobs: Tensor
+    stopped: StopReason
+    lengths: Tensor
+    model_logprobs: Tensor
+    windows: int
+    seed: int
+
+
+class _Window:
+    """The decoder's context: the first ``keep_prefix`` tokens of the sequence plus a tail.
+
+    Holds the cache, which contains ``seq[:, :keep_prefix]`` then ``seq[:, tail_start:fed]``.
+    """
+
+    def __init__(self, decoder: Decoder, batch: int, n_ctx: int, keep_prefix: int, hop: int, chunk: int) -> None:
+        self.decoder, self.batch, self.n_ctx = decoder, batch, n_ctx
+        self.keep_prefix, self.hop, self.chunk = keep_prefix, hop, chunk
+        self.cache: Any = None
+        self.tail_start = keep_prefix
+        self.fed = 0
+        self.slides = 0
+
+    def next_logits(self, seq: Tensor) -> Tensor:
+        """Logits ``(B, V)`` for the token after ``seq`` ``(B, L)`` (extends what was fed before)."""
+        length = seq.shape[1]
+        if self.keep_prefix + length - self.tail_start > self.n_ctx:
+            # Free `hop` positions: keep the header and the most recent tokens, then re-prime.
+            self.tail_start = length - (self.n_ctx - self.keep_prefix - self.hop)
+            self.slides += 1
+            self.cache = None
+        if self.cache is None:
+            self.cache = self.decoder.new_cache(self.batch)
+            pending = torch.cat([seq[:, : self.keep_prefix], seq[:, self.tail_start :]], dim=1)
+        else:
+            pending = seq[:, self.fed :]
+        logits = None
+        for start in range(0, pending.shape[1], self.chunk):
+            ids = pending[:, start : start + self.chunk]
+            logits = self.decoder.step(ids, self.cache)
+            if logits.ndim != 3 or logits.shape[:2] != ids.shape:
+                raise ValueError(f"decoder.step returned logits {tuple(logits.shape)} for ids {tuple(ids.shape)}")
+        self.fed = length
+        assert logits is not None
+        return logits[:, -1]
+
+
+def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+@torch.no_grad()
+def generate(
+    decoder: Decoder,
+    /,
+    prompt: Tensor,
+    max_new_tokens: int,
+    *,
+    sampling: SamplingConfig | None = None,
+    filters: Sequence[LogitFilter] = (),
+    seed: int | None = None,
+    n_ctx: int | None = None,
+    stop_tokens: Iterable[int] = (),
+    pad_id: int = 0,
+    allowed: TokenSet | None = None,
+    forbidden: TokenSet | None = None,
+    constraint: Constraint | None = None,
+    callback: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+    window_hop: float = 0.5,
+    keep_prefix: int = 0,
+    prime_chunk: int | None = None,
+) -> GenerationOutput:
+    """Continue ``prompt`` ``(B, T0)``, ``T0 >= 1``, by up to ``max_new_tokens`` tokens per row.
+
+    Each step masks the logits (``allowed``/``forbidden`` sets, then ``constraint(ids so far)``),
+    applies the custom ``filters`` then ``sampling`` (temperature, top-k, top-p, min-p) and draws
+    a token with a private ``torch.Generator`` seeded by ``seed`` (the global RNG is untouched;
+    same seed, same output). A row that emits one of ``stop_tokens`` is finished: its later
+    positions hold ``pad_id`` (a valid token: it is fed to the model for finished rows); the
+    loop ends when every row is finished. ``callback(done, total)``
+    runs after each step; ``cancel`` (an Event or a callable returning True) is checked before
+    each step and ends the loop, returning what was generated so far.
+
+    Windowed continuation: the decoder never sees more than ``n_ctx`` (default ``decoder.n_ctx``)
+    tokens. When the next token would overflow, the window keeps the first ``keep_prefix``
+    tokens (e.g. a header) and the most recent ones so that ``window_hop`` of the free part
+    becomes free, the cache is reset and re-primed (in chunks of ``prime_chunk`` tokens).
+    The model's train/eval mode is left as it is: call ``model.eval()`` first.
+    """
+    if prompt.ndim != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt must have shape (batch, length >= 1), got {tuple(prompt.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    sampling = sampling or SamplingConfig()
+    n_ctx = decoder.n_ctx if n_ctx is None else n_ctx
+    if n_ctx > decoder.n_ctx:
+        raise ValueError(f"n_ctx {n_ctx} exceeds the decoder's context {decoder.n_ctx}")
+    if not 0 <= keep_prefix <= min(prompt.shape[1], n_ctx - 2):
+        raise ValueError(f"keep_prefix must be in [0, min(prompt length, n_ctx - 2)], got {keep_prefix}")
+    if not 0 < window_hop <= 1:
+        raise ValueError(f"window_hop must be in (0, 1], got {window_hop}")
+    free = n_ctx - keep_prefix
+    hop = min(max(1, round(window_hop * free)), free - 1)
+    chunk = prime_chunk or n_ctx
+    if chunk < 1:
+        raise ValueError(f"prime_chunk must be >= 1, got {prime_chunk}")
+
+    batch, t0 = prompt.shape
+    device = prompt.device
+    if seed is None:
+        seed = secrets.randbits(63)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    stops = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=device)
+
+    seq = torch.full((batch, t0 + max_new_tokens), pad_id, dtype=torch.long, device=device)
+    seq[:, :t0] = prompt
+    logprobs = torch.zeros(batch, max_new_tokens, dtype=torch.float32, device=device)
+    model_logprobs = torch.zeros_like(logprobs)
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    window = _Window(decoder, batch, n_ctx, keep_prefix, hop, chunk)
+    stopped: StopReason = "max_tokens"
+    done = 0
+    masks: dict[str, Tensor] = {}
+
+    while done < max_new_tokens:
+        if _is_cancelled(cancel):
+            stopped = "cancelled"
+            break
+        length = t0 + done
+        raw = window.next_logits(seq[:, :length]).float()
+        vocab = raw.shape[-1]
+        if done == 0 and not 0 <= pad_id < vocab:
+            raise ValueError(f"pad_id {pad_id} is not a token of the {vocab}-token vocabulary (it is fed for finished rows)")
+        if not masks:
+            if allowed is not None:
+                masks["allowed"] = token_mask(allowed, vocab, device)
+            if forbidden is not None:
+                masks["forbidden"] = token_mask(forbidden, vocab, device)
+        logits = mask_tokens(raw, allowed=masks.get("allowed"), forbidden=masks.get("forbidden"))
+        if constraint is not None:
+            ok = constraint(seq[:, :length])
+            if ok.dtype != torch.bool or ok.shape != (batch, vocab):
+                raise ValueError(f"constraint must return a bool tensor {(batch, vocab)}, got {ok.dtype} {tuple(ok.shape)}")
+            logits = logits.masked_fill(~ok, -math.inf)
+        for custom in filters:
+            logits = custom(logits)
+        logits = filter_logits(logits, sampling)
+        dead = ~torch.isfinite(logits).any(dim=-1) & ~finished
+        if dead.any():
+            raise ValueError(f"no token is allowed for batch row(s) {dead.nonzero().flatten().tolist()} "
+                             f"at generated position {done} (masks/constraint removed every token)")
+        token = logits.argmax(dim=-1) if sampling.greedy else sample_tokens(logits, gen)
+        active = ~finished
+        token = torch.where(active, token, pad_id)
+        logprobs[:, done] = torch.where(active, logits.log_softmax(-1).gather(-1, token[:, None])[:, 0], 0.0)
+        model_logprobs[:, done] = torch.where(active, raw.log_softmax(-1).gather(-1, token[:, None])[:, 0], 0.0)
+        seq[:, length] = token
+        lengths += active.long()
+        finished |= active & torch.isin(token, stops)
+        done += 1
+        if callback is not None:
+            callback(done, max_new_tokens)
+        if bool(finished.all()):
+            stopped = "stop_token"
+            break
+
+    if window.slides:
+        log.debug("generate: slid the %d-token window %d times", n_ctx, window.slides)
+    return GenerationOutput(
+        ids=seq[:, : t0 + done],
+        new_ids=seq[:, t0 : t0 + done],
+        logprobs=logprobs[:, :done],
+        stopped=stopped,
+        lengths=lengths,
+        model_logprobs=model_logprobs[:, :done],
+        windows=window.slides,
+        seed=seed,
+    )
+
+
+__all__ = [
+    "Constraint",
+    "Decoder",
+    "GenerationOutput",
+    "LogitFilter",
+    "SamplingConfig",
+    "StopReason",
+    "TokenSet",
+    "filter_logits",
+    "generate",
+    "mask_tokens",
+    "min_p",
+    "sample_tokens",
+    "temperature",
+    "token_mask",
+    "top_k",
+    "top_p",
+]

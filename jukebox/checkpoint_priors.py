@@ -207,10 +207,10 @@ def rename_official_key(key: str, config: PriorConfig) -> str:
         simple = {
             "prior.x_emb.weight": "embed.weight",
             "prior.x_out.weight": "head.weight",
-            "prior.pos_emb.pos_emb": "pos_emb",
+            "prior.pos_emb.pos_emb": "pos_emb.pos_emb",
             "prime_prior.start_token": "lyric_encoder.start",
             "prime_prior.x_emb.weight": "lyric_encoder.embed.weight",
-            "prime_prior.pos_emb.pos_emb": "lyric_encoder.pos_emb",
+            "prime_prior.pos_emb.pos_emb": "lyric_encoder.pos_emb.pos_emb",
             "prime_state_proj.w": "lyric_encoder.proj.w",
             "prime_state_proj.b": "lyric_encoder.proj.b",
             "prime_state_ln.weight": "lyric_encoder.ln.weight",
@@ -274,7 +274,11 @@ def convert_official_state(
 
 
 def load_official_prior(path: str | Path, hop_length: int | None = None, device: str | torch.device = "cpu"):
-    """Read an official ``prior_level_*.pth.tar`` into a ``JukeboxPrior`` (fp32, eval mode)."""
+    """Read an official ``prior_level_*.pth.tar`` into a ``JukeboxPrior`` (fp32, eval mode).
+
+    The model is built on the ``meta`` device and the converted tensors are assigned to it, so
+    no memory is spent on a random initialisation first.
+    """
     from jukebox.prior import JukeboxPrior
 
     checkpoint = load_official(path)
@@ -284,7 +288,6 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
         model = JukeboxPrior(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     state = convert_official_state(checkpoint.state_dict, config, expected, str(path))
-    model = model.to_empty(device=device)
-    model.load_state_dict(state, strict=True, assign=False)
+    model.load_state_dict(state, strict=True, assign=True)
     model.tie_weights()
-    return model.eval()
+    return model.to(device).eval()

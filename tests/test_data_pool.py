@@ -1,0 +1,53 @@
+"""The builder's process pool: every task gets an outcome, whatever the task does to its worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from muse.data.pool import run_tasks
+
+_STATE: dict[str, int] = {}
+
+
+def _init(offset: int) -> None:
+    _STATE["offset"] = offset
+
+
+def _task(x: int) -> int:
+    if x == 3:
+        raise ValueError("three is bad\nsecond line")
+    if x == 5:
+        time.sleep(60)
+    if x == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * 10 + _STATE["offset"]
+
+
+def _bad_init() -> None:
+    raise OSError("no tokenizer here")
+
+
+def test_errors_timeouts_and_crashes_become_outcomes() -> None:
+    start = time.monotonic()
+    outcomes = {o.index: o for o in run_tasks(_task, list(range(9)), workers=2, timeout=2.0,
+                                               initializer=_init, initargs=(1,), max_tasks_per_worker=3)}
+    assert time.monotonic() - start < 30
+    assert sorted(outcomes) == list(range(9))
+    assert {i: o.value for i, o in outcomes.items() if o.error is None} == {0: 1, 1: 11, 2: 21, 4: 41, 6: 61, 8: 81}
+    assert outcomes[3].error == "ValueError: three is bad" and not outcomes[3].transient
+    assert outcomes[5].error.startswith("timed out after 2 s") and outcomes[5].transient
+    assert outcomes[7].error.startswith("worker crashed") and outcomes[7].transient
+
+
+def test_inline_mode_runs_in_this_process() -> None:
+    outcomes = list(run_tasks(_task, [0, 3, 4], workers=0, initializer=_init, initargs=(2,)))
+    assert [(o.value, o.error) for o in outcomes] == [(2, None), (None, "ValueError: three is bad"), (42, None)]
+
+
+def test_failing_initializer_stops_the_run() -> None:
+    with pytest.raises(RuntimeError, match="no tokenizer here"):
+        list(run_tasks(_task, [0, 1], workers=1, initializer=_bad_init))

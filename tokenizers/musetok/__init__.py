@@ -5,6 +5,10 @@ HuggingFace's ``tokenizers`` package keeps its name. Depends on numpy/mido/symus
 never imports torch, muse or jukebox.
 """
 
+from musetok.config import TokenizerConfig
+from musetok.decoder import DecodeResult
 from musetok.errors import TokenizerError
+from musetok.tokenizer import Encoding, MidiTokenizer
+from musetok.vocab import Kind, Vocab
 
-__all__ = ["TokenizerError"]
+__all__ = ["DecodeResult", "Encoding", "Kind", "MidiTokenizer", "TokenizerConfig", "TokenizerError", "Vocab"]

@@ -1,0 +1,65 @@
+"""Canonical grid form -> token ids, vectorized.
+
+Sequence: ``<composer> <instrument>... start <body> end``. The body lists events by time step; within
+a step: tempo, time signature, note-offs, pedal-offs, pedal-ons, note-ons (each group by instrument key,
+then pitch). Between steps, ``wait:N`` tokens advance the clock (gaps longer than ``max_wait`` become
+several waits: full ones first, then the remainder).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musetok.quantize import Quantized
+from musetok.vocab import Vocab
+
+# Order of event classes within one time step.
+_TEMPO, _TIMESIG, _NOTE_OFF, _PEDAL_OFF, _PEDAL_ON, _NOTE_ON = range(6)
+
+
+def encode_quantized(q: Quantized, vocab: Vocab, composer_id: int) -> np.ndarray:
+    """Token ids (int32, shape (n,)) of a canonical score, header and ``end`` included."""
+    drum = q.key == vocab.drum_key
+    melodic = ~drum
+    mk, mp, mv = q.key[melodic], q.pitch[melodic], q.velocity[melodic]
+    voice = q.key * 128 + q.pitch
+    events = [  # (time, class, order within class, id)
+        (q.tempo_time, _TEMPO, 0, vocab.tempo_base + q.tempo_bin),
+        (q.timesig_time, _TIMESIG, 0, vocab.timesig_ids(q.timesig_num, q.timesig_den)),
+        (q.offset[melodic], _NOTE_OFF, voice[melodic], vocab.note_ids(mk, np.zeros_like(mv), mp)),
+        (q.pedal_end, _PEDAL_OFF, q.pedal_key, vocab.pedal_ids(q.pedal_key, False)),
+        (q.pedal_start, _PEDAL_ON, q.pedal_key, vocab.pedal_ids(q.pedal_key, True)),
+        (q.onset[melodic], _NOTE_ON, voice[melodic], vocab.note_ids(mk, mv, mp)),
+        (q.onset[drum], _NOTE_ON, voice[drum], vocab.drum_ids(q.velocity[drum], q.pitch[drum])),
+    ]
+    time = np.concatenate([e[0] for e in events])
+    # One int64 sort key (time, class, key*128+pitch): sub < 2**15, class < 2**3.
+    rank = np.concatenate([(e[0] << 18) | (e[1] << 15) | e[2] for e in events])
+    ids = np.concatenate([e[3] for e in events])
+    order = np.argsort(rank)
+    body = _with_waits(time[order], ids[order], vocab)
+    used = np.bincount(q.key, minlength=len(vocab.instruments)) + np.bincount(q.pedal_key, minlength=len(vocab.instruments))
+    keys = np.flatnonzero(used)
+    out = np.empty(len(keys) + len(body) + 3, np.int32)
+    out[0], out[1:len(keys) + 1], out[len(keys) + 1] = composer_id, vocab.instrument_base + keys, vocab.start_id
+    out[len(keys) + 2:-1], out[-1] = body, vocab.end_id
+    return out
+
+
+def _with_waits(time: np.ndarray, ids: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """Interleave ``ids`` (sorted by ``time``, starting at step >= 0) with the waits between them."""
+    longest = vocab.config.max_wait
+    gap = np.empty_like(time)
+    gap[:1], gap[1:] = time[:1], time[1:] - time[:-1]
+    n_waits = -(-gap // longest)  # ceil
+    n_total = np.cumsum(n_waits)
+    out = np.empty(len(ids) + int(n_total[-1] if len(n_total) else 0), np.int64)
+    at = np.arange(len(ids)) + n_total
+    is_wait = np.ones(len(out), bool)
+    is_wait[at] = False
+    out[at] = ids
+    waits = np.full(len(out) - len(ids), longest, np.int64)
+    has = n_waits > 0
+    waits[n_total[has] - 1] = gap[has] - (n_waits[has] - 1) * longest  # remainder closes each gap
+    out[is_wait] = vocab.wait_base + waits - 1
+    return out

@@ -101,7 +101,7 @@ def config_from_official(
                     width=int(hps["prime_width"]),
                     depth=int(hps["prime_depth"]),
                     heads=int(hps["prime_heads"]),
-                    blocks=int(hps["prime_blocks"]),
+                    blocks=int(hps["prime_blocks"]) if hps.get("prime_blocks") is not None else None,
                     attn_order=attn_order_from_official(int(hps["prime_attn_order"])),
                     attn_mult=float(hps["prime_m_attn"]),
                     mlp_mult=float(hps["prime_m_mlp"]),

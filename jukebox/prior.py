@@ -67,7 +67,7 @@ class PriorLoss:
     prime_loss: Tensor
 
 
-def _transformer_config(width: int, depth: int, heads: int, n_ctx: int, blocks: int, attn_order, attn_mult: float,
+def _transformer_config(width: int, depth: int, heads: int, n_ctx: int, blocks: int | None, attn_order, attn_mult: float,
                         mlp_mult: float, res_scale: bool, **extra) -> TransformerConfig:
     return TransformerConfig(
         width=width, depth=depth, heads=heads, n_ctx=n_ctx, attn_order=tuple(attn_order), blocks=blocks,

@@ -22,7 +22,7 @@ class LyricEncoderConfig:
     width: int
     depth: int
     heads: int
-    blocks: int
+    blocks: int | None  # None only when attn_order has no block pattern
     attn_order: tuple[Pattern, ...] = ("block_local", "block_transpose", "prev_block")
     attn_mult: float = 0.25
     mlp_mult: float = 1.0
@@ -52,6 +52,8 @@ class LyricsConfig:
             raise ValueError("lyrics: 'encoder' is required for design 'encoder' and not allowed otherwise")
         if self.n_tokens < 1:
             raise ValueError("lyrics: n_tokens must be >= 1")
+        if self.encoder is not None and self.encoder.blocks and self.n_tokens % self.encoder.blocks:
+            raise ValueError(f"lyrics: n_tokens={self.n_tokens} is not a multiple of encoder.blocks={self.encoder.blocks}")
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,9 @@ import numpy as np
 import torch
 
 from jukebox.prior import JukeboxPrior
+from jukebox.windows import window_labels, window_lyrics, window_starts
 from muse.core.checkpoint import write_json
 from muse.core.errors import UserError
-from musetok.labels import label_row
-from musetok.lyrics import lyric_window
-
-
-def window_starts(total: int, n_ctx: int, hop: int) -> list[int]:
-    """Start of each window of ``n_ctx`` codes stepping by ``hop``; the last one ends at ``total``."""
-    if total <= n_ctx:
-        return [0]
-    starts = list(range(0, total - n_ctx, hop))
-    return starts + [total - n_ctx]
 
 
 @torch.no_grad()
@@ -60,16 +51,13 @@ def align_lyrics(
     T, n_full = codes.shape[0], len(lyric_tokens)
     padded = torch.cat([codes, codes.new_zeros(max(0, c.n_ctx - T))])
     total_length = total_length if total_length is not None else T * c.hop_length
-    window_samples = c.n_ctx * c.hop_length
     device = next(prior.parameters()).device
     alignment = np.zeros((max(T, c.n_ctx), n_full + 1), dtype=np.float32)  # last column: padding
     hop = max(1, int(hop_fraction * c.n_ctx))
     for start in reversed(window_starts(padded.shape[0], c.n_ctx, hop)):
-        offset = start * c.hop_length
-        window = lyric_window(lyric_tokens, c.lyrics.n_tokens, total_length, offset, window_samples)
-        row = label_row(total_length, offset, window_samples, artist_id, genre_ids,
-                        c.labels.max_bow_genre_size, window.tokens)
-        cond = prior.condition(torch.tensor([row], device=device))
+        window = window_lyrics(c, total_length, start, lyric_tokens)
+        labels = window_labels(c, total_length, start, artist_id, genre_ids, lyric_tokens).to(device)
+        cond = prior.condition(labels)
         out = prior(padded[None, start:start + c.n_ctx].to(device), cond, return_attention=True)
         weights = out.attention[0, c.lyrics.alignment_head].float().cpu().numpy()  # (n_ctx, n_tokens)
         alignment[start:start + c.n_ctx, window.indices] = weights  # index -1 -> padding column

@@ -1,5 +1,8 @@
 """Official Jukebox prior checkpoints (``prior_level_*.pth.tar``) -> our ``JukeboxPrior``.
 
+Our own priors are saved as ``<name>.safetensors`` with ``<name>.json`` (the ``PriorConfig``)
+beside it (``save_prior`` / ``load_prior``); ``load_prior`` also reads official files.
+
 Two explicit translations:
 - ``config_from_official(hps, shapes)``: the released hyper-parameters (+ the state dict's shapes,
   which carry what ``hps`` does not: code vocabulary, up-sampling stages) -> ``PriorConfig``.
@@ -11,6 +14,7 @@ Two explicit translations:
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,8 +24,9 @@ import torch
 from jukebox.conditioning import LabelConfig, UpsamplerConfig
 from jukebox.prior_config import LyricEncoderConfig, LyricsConfig, PriorConfig
 from muse.core.attention import Pattern
-from muse.core.checkpoint import apply_key_map, load_official
-from muse.core.errors import CheckpointError
+from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights, write_json
+from muse.core.config import from_dict, to_dict
+from muse.core.errors import CheckpointError, ConfigError
 
 OFFICIAL_HOP_LENGTHS = (8, 32, 128)
 """Audio samples per code at levels 0, 1, 2 of the released VQ-VAE (prior hps do not say)."""
@@ -289,5 +294,44 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     state = convert_official_state(checkpoint.state_dict, config, expected, str(path))
     model.load_state_dict(state, strict=True, assign=True)
+    model.tie_weights()
+    return model.to(device).eval()
+
+
+def save_prior(model, path: str | Path) -> Path:
+    """Write a ``JukeboxPrior`` as ``path`` (.safetensors) and its config as JSON beside it."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: our prior weights are saved as .safetensors")
+    state = {k: v for k, v in model.state_dict().items() if not (k == "head.weight" and not model.config.merged_decoder)}
+    save_weights(state, path)
+    write_json(path.with_suffix(".json"), to_dict(model.config))
+    return path
+
+
+def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length: int | None = None):
+    """Load a prior: an official ``*.pth.tar`` or our ``*.safetensors`` with its JSON config beside it."""
+    from jukebox.prior import JukeboxPrior
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return load_official_prior(path, hop_length, device)
+    config_path = path.with_suffix(".json")
+    try:
+        data = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no config beside the weights (expected {config_path.name})") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{config_path}: cannot read JSON config ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_path}: expected a mapping at the top level")
+    config = from_dict(PriorConfig, data, str(config_path))
+    with torch.device("meta"):
+        model = JukeboxPrior(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if not config.merged_decoder:
+        expected.pop("head.weight")
+    state = apply_key_map(load_weights(path), expected, lambda k: k, str(path))
+    model.load_state_dict(state, strict=False, assign=True)
     model.tie_weights()
     return model.to(device).eval()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from jukebox.alignment import align_lyrics, lyric_timings, window_starts, write_timings
+from jukebox.alignment import align_lyrics, lyric_timings, write_timings
 from jukebox.checkpoint_priors import load_official_prior
+from jukebox.windows import window_starts
 from musetok.labels import label_row
 from musetok.lyrics import LyricsProcessor, lyric_window
 

@@ -206,7 +206,7 @@ def prev_block_attention(q: Tensor, k: Tensor, v: Tensor, block_len: int,
     missing = nq - nk
     assert missing in (0, 1), (nq, nk)
     if nk == 0:
-        return torch.zeros_like(q)
+        return q * 0.0  # zeros that still belong to the autograd graph (zero gradient)
     q_seen = q[:, :, missing * block_len:]
     out = _sdpa(_blocks(q_seen, block_len), _blocks(k, block_len), _blocks(v, block_len),
                 dropout_p=dropout_p).reshape(q_seen.shape)

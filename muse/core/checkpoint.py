@@ -6,12 +6,19 @@
   a ``module.`` prefix (DataParallel) is stripped.
 - ``apply_key_map``: rename an official state dict to ours, failing with the full list of keys
   that are missing or left over.
+- Training checkpoints: one folder per step under ``<out_dir>/checkpoints/`` holding
+  ``model.safetensors`` (+ ``config.json``) and the training state (optimizer, RNG, data position)
+  as further ``<part>.safetensors`` + ``<part>.json`` pairs, no pickles. A folder is written under a temporary
+  name and renamed into place; the ``latest`` pointer file is then replaced atomically, and only
+  the newest ``keep`` folders are kept.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,3 +131,173 @@ def apply_key_map(
             parts.append(f"shape mismatches {bad_shape[:10]}")
         raise CheckpointError(f"{source}: does not match the model: " + "; ".join(parts))
     return out
+
+
+# ------------------------------------------------------------------------ nested state <-> files
+
+_TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
+
+
+def flatten_state(state: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested state (dicts, lists, tuples, numbers, strings, None, tensors) into a
+    JSON-able skeleton and a flat dict of named tensors, so it can be stored without pickle.
+
+    Tensors become ``{"__tensor__": name}`` (a flat dict of tensors keeps its keys as names),
+    tuples ``{"__tuple__": [...]}`` and dicts with non-string keys ``{"__items__": [[k, v], ...]}``;
+    :func:`unflatten_state` inverts it."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj: Any, path: str) -> Any:
+        if isinstance(obj, torch.Tensor):
+            tensors[path] = obj
+            return {_TENSOR: path}
+        if isinstance(obj, tuple):
+            return {_TUPLE: [walk(v, _join(path, i)) for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [walk(v, _join(path, i)) for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+                return {k: walk(v, _join(path, k)) for k, v in obj.items()}
+            return {_ITEMS: [[k, walk(v, _join(path, k))] for k, v in obj.items()]}
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        raise TypeError(f"cannot store a {type(obj).__name__} at '{path}' in a checkpoint")
+
+    return walk(state, ""), tensors
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}/{key}" if path else str(key)
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, list):
+        return [unflatten_state(v, tensors) for v in skeleton]
+    if isinstance(skeleton, dict):
+        if set(skeleton) == {_TENSOR}:
+            return tensors[skeleton[_TENSOR]]
+        if set(skeleton) == {_TUPLE}:
+            return tuple(unflatten_state(v, tensors) for v in skeleton[_TUPLE])
+        if set(skeleton) == {_ITEMS}:
+            return {k: unflatten_state(v, tensors) for k, v in skeleton[_ITEMS]}
+        return {k: unflatten_state(v, tensors) for k, v in skeleton.items()}
+    return skeleton
+
+
+# ------------------------------------------------------------------------- training checkpoints
+
+CHECKPOINTS_DIR = "checkpoints"
+LATEST = "latest"
+META_FILE = "checkpoint.json"
+CONFIG_FILE = "config.json"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def step_dirs(root: str | Path) -> list[Path]:
+    """The complete checkpoint folders ``step_NNNNNNNN`` under ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := _STEP_DIR.match(p.name)) and (p / META_FILE).is_file()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(root: str | Path) -> Path | None:
+    """The folder the ``latest`` pointer under ``root`` names, or None when there is none yet."""
+    pointer = Path(root) / LATEST
+    if not pointer.is_file():
+        return None
+    path = Path(root) / pointer.read_text().strip()
+    if not (path / META_FILE).is_file():
+        raise CheckpointError(f"{pointer}: points to {path.name}, which is not a complete checkpoint")
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from a run folder, its ``checkpoints/`` folder or a ``step_*`` folder."""
+    path = Path(path)
+    for root in (path / CHECKPOINTS_DIR, path):
+        found = latest_checkpoint(root)
+        if found is not None:
+            return found
+    if (path / META_FILE).is_file():
+        return path
+    raise CheckpointError(f"{path}: no checkpoint found (expected a run folder, a checkpoints folder or a step_* folder)")
+
+
+def save_training_checkpoint(
+    root: str | Path,
+    step: int,
+    parts: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    keep: int = 3,
+) -> Path:
+    """Write ``root/step_NNNNNNNN/`` atomically, point ``root/latest`` at it, keep the newest ``keep``
+    (``keep <= 0`` keeps all).
+
+    Each part (e.g. ``model``: a flat state dict; ``optimizer``, ``state``: nested) is stored as
+    ``<name>.safetensors`` (its tensors; a flat state dict keeps its keys, so ``model.safetensors``
+    loads with :func:`load_weights`) and ``<name>.json`` (the rest); ``config`` as ``config.json``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
+    try:
+        for name, part in parts.items():
+            skeleton, tensors = flatten_state(part)
+            save_weights(tensors, tmp / f"{name}.safetensors")
+            write_json(tmp / f"{name}.json", skeleton)
+        if config is not None:
+            write_json(tmp / CONFIG_FILE, config)
+        write_json(tmp / META_FILE, {"step": step, "parts": sorted(parts)})
+        if final.exists():  # re-saving a step: move the old folder aside first
+            trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=root))
+            os.replace(final, trash / final.name)
+            shutil.rmtree(trash)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    with atomic_path(root / LATEST) as pointer:
+        pointer.write_text(final.name + "\n")
+    for old in step_dirs(root)[:-keep] if keep > 0 else []:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".step_*"):  # leftovers of a process killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The training step a checkpoint folder was written at."""
+    path = Path(path)
+    try:
+        return int(json.loads((path / META_FILE).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({err})") from err
+
+
+def load_checkpoint_part(path: str | Path, name: str, device: str | torch.device = "cpu") -> Any:
+    """One part written by :func:`save_training_checkpoint`, tensors on ``device``."""
+    path = Path(path)
+    try:
+        skeleton = json.loads((path / f"{name}.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: checkpoint part '{name}' is missing or unreadable ({err})") from err
+    return unflatten_state(skeleton, load_weights(path / f"{name}.safetensors", device))
+
+
+def load_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
+    """The model config saved beside a checkpoint's weights, or None when there is none."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{file}: unreadable model config ({err})") from err

@@ -1,0 +1,200 @@
+"""Checkpoint I/O: safetensors weights, official pickles via weights_only, key maps, and the
+atomic training checkpoints (parts, `latest` pointer, keep-K)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from muse.core import checkpoint as ck
+from muse.core.errors import CheckpointError
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path) -> None:
+    target = tmp_path / "sub" / "file.txt"
+    with ck.atomic_path(target) as tmp:
+        tmp.write_text("one")
+        assert not target.exists()
+    assert target.read_text() == "one"
+    with pytest.raises(RuntimeError):
+        with ck.atomic_path(target) as tmp:
+            tmp.write_text("half-written")
+            raise RuntimeError("killed")
+    assert target.read_text() == "one"
+    assert os.listdir(target.parent) == ["file.txt"]  # no temporary file left behind
+
+
+def test_weights_round_trip_and_clear_errors(tmp_path) -> None:
+    shared = torch.randn(3, 4)
+    tensors = {"a": shared, "b": shared, "c": torch.arange(5)}  # shared storage is fine
+    ck.save_weights(tensors, tmp_path / "w.safetensors", metadata={"format": "pt"})
+    loaded = ck.load_weights(tmp_path / "w.safetensors")
+    assert loaded.keys() == tensors.keys() and all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    with pytest.raises(CheckpointError, match="not found"):
+        ck.load_weights(tmp_path / "missing.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        ck.load_weights(tmp_path / "bad.safetensors")
+
+
+def test_load_official_reads_tensors_and_strips_the_data_parallel_prefix(tmp_path) -> None:
+    path = tmp_path / "prior.pth.tar"
+    torch.save({"hps": {"l_bins": 8}, "model": {"module.x.weight": torch.ones(2)}, "step": 5}, path)
+    official = ck.load_official(path)
+    assert official.hps == {"l_bins": 8} and official.step == 5
+    assert list(official.state_dict) == ["x.weight"]
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_load_official_never_unpickles_code(tmp_path) -> None:
+    path = tmp_path / "evil.pth.tar"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {}, "payload": Exploit()}, f, protocol=2)
+    with pytest.raises(CheckpointError, match="evil.pth.tar"):
+        ck.load_official(path)
+
+
+def test_apply_key_map_reports_every_problem() -> None:
+    state = {"old.a": torch.zeros(2), "old.b": torch.zeros(3), "drop": torch.zeros(1), "extra": torch.zeros(1)}
+    expected = {"new.a": (2,), "new.b": (4,), "new.c": (1,)}
+
+    def rename(key: str) -> str | None:
+        return None if key == "drop" else key.replace("old.", "new.")
+
+    with pytest.raises(CheckpointError) as err:
+        ck.apply_key_map(state, expected, rename, source="prior.pth.tar")
+    message = str(err.value)
+    assert "prior.pth.tar" in message and "new.c" in message and "extra" in message and "new.b" in message
+    good = ck.apply_key_map({"old.a": torch.zeros(2)}, {"new.a": (2,)}, rename)
+    assert list(good) == ["new.a"]
+
+
+# ----------------------------------------------------------------------- nested training state
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False), st.text(max_size=5))
+tensors = st.integers(0, 4).map(lambda n: torch.arange(n, dtype=torch.float32) * 0.5)
+nested = st.recursive(
+    st.one_of(scalars, tensors),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(min_size=1, max_size=4).filter(lambda k: not k.startswith("__")), inner, max_size=3),
+        st.dictionaries(st.integers(0, 9), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+def same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return type(b) is dict and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b and type(a) is type(b)
+
+
+@settings(max_examples=80, deadline=None)
+@given(nested)
+def test_nested_state_survives_json_plus_tensors(state) -> None:
+    skeleton, flat = ck.flatten_state(state)
+    skeleton = json.loads(json.dumps(skeleton))  # what goes to disk
+    assert same(ck.unflatten_state(skeleton, flat), state)
+
+
+def test_an_optimizer_state_dict_round_trips_without_pickle(tmp_path) -> None:
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, betas=(0.8, 0.9))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    path = ck.save_training_checkpoint(tmp_path, 1, {"optimizer": opt.state_dict()})
+    fresh = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters())
+    fresh.load_state_dict(ck.load_checkpoint_part(path, "optimizer"))
+    assert same(fresh.state_dict(), opt.state_dict())
+    assert not list(path.glob("*.pt")) and not list(path.glob("*.pkl"))
+
+
+def test_flatten_rejects_what_json_and_safetensors_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="set"):
+        ck.flatten_state({"x": {1, 2}})
+
+
+# ------------------------------------------------------------------------ training checkpoints
+
+
+def save(root, step: int, keep: int = 3):
+    model = {"w": torch.full((2,), float(step))}
+    return ck.save_training_checkpoint(root, step, {"model": model, "state": {"step": step, "rng": torch.arange(3)}},
+                                       config={"width": 2}, keep=keep)
+
+
+def test_training_checkpoint_layout_latest_pointer_and_keep_k(tmp_path) -> None:
+    root = tmp_path / "checkpoints"
+    for step in (2, 4, 6, 8):
+        path = save(root, step, keep=2)
+    assert path.name == "step_00000008"
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000006", "step_00000008"]
+    assert ck.latest_checkpoint(root) == path
+    assert ck.checkpoint_step(path) == 8
+    # the weights load without any training code, keys unchanged, config beside them
+    assert torch.equal(ck.load_weights(path / "model.safetensors")["w"], torch.full((2,), 8.0))
+    assert ck.load_checkpoint_config(path) == {"width": 2}
+    state = ck.load_checkpoint_part(path, "state")
+    assert state["step"] == 8 and torch.equal(state["rng"], torch.arange(3))
+    # run folder, checkpoints folder and step folder all resolve
+    assert ck.resolve_checkpoint(tmp_path) == path
+    assert ck.resolve_checkpoint(root) == path
+    assert ck.resolve_checkpoint(root / "step_00000006") == root / "step_00000006"
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        ck.resolve_checkpoint(tmp_path / "elsewhere")
+
+
+def test_a_save_that_dies_midway_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "checkpoints"
+    good = save(root, 3)
+    real = ck.save_weights
+    calls = []
+
+    def dying(tensors, path, metadata=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(tensors, path, metadata)
+
+    monkeypatch.setattr(ck, "save_weights", dying)
+    with pytest.raises(OSError):
+        save(root, 6)
+    assert ck.latest_checkpoint(root) == good
+    assert sorted(p.name for p in root.iterdir()) == ["latest", good.name]  # no half-written folder
+
+
+def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(tmp_path) -> None:
+    root = tmp_path / "checkpoints"
+    save(root, 3)
+    (root / ".step_00000006.abc.tmp").mkdir()  # a process killed while writing
+    (root / "step_00000009").mkdir()  # a folder without its metadata is not a checkpoint
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000003"]
+    save(root, 6)
+    assert not (root / ".step_00000006.abc.tmp").exists()
+    (root / "latest").write_text("step_00000009\n")
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        ck.latest_checkpoint(root)
+
+
+def test_resaving_a_step_replaces_it(tmp_path) -> None:
+    root = tmp_path / "checkpoints"
+    save(root, 5)
+    ck.save_training_checkpoint(root, 5, {"model": {"w": torch.zeros(1)}})
+    assert torch.equal(ck.load_weights(root / "step_00000005" / "model.safetensors")["w"], torch.zeros(1))
+    assert ck.load_checkpoint_config(root / "step_00000005") is None

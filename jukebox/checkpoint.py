@@ -75,20 +75,28 @@ def official_name(key: str, config: VQVAEConfig) -> str:
 def expected_shapes(config: VQVAEConfig) -> dict[str, torch.Size]:
     """Our state-dict keys and shapes for ``config`` (built on the meta device: no memory)."""
     with torch.device("meta"):
-        model = VQVAE(config)
-    return {k: v.shape for k, v in model.state_dict().items()}
+        return _shapes(VQVAE(config))
 
 
-def official_key_map(config: VQVAEConfig) -> dict[str, str]:
-    """Official key -> our key, for every tensor of a VQ-VAE built from ``config``."""
-    return {official_name(key, config): key for key in expected_shapes(config)}
+def official_key_map(config: VQVAEConfig, keys: list[str] | None = None) -> dict[str, str]:
+    """Official key -> our key, for our state-dict ``keys`` (default: every tensor of a VQ-VAE
+    built from ``config``)."""
+    return {official_name(key, config): key for key in (keys if keys is not None else expected_shapes(config))}
 
 
-def convert_official_state(state: dict[str, torch.Tensor], config: VQVAEConfig, source: str) -> dict[str, torch.Tensor]:
-    """Rename an official VQ-VAE state dict to ours; missing/unexpected/misshapen keys raise."""
-    key_map = official_key_map(config)
+def convert_official_state(
+    state: dict[str, torch.Tensor], config: VQVAEConfig, source: str, model: VQVAE | None = None
+) -> dict[str, torch.Tensor]:
+    """Rename an official VQ-VAE state dict to ours (checked against ``model``, or a VQ-VAE built
+    from ``config``); missing, unexpected or misshapen keys raise one ``CheckpointError``."""
+    expected = _shapes(model) if model is not None else expected_shapes(config)
+    key_map = official_key_map(config, list(expected))
     # An unknown key maps to "" (never one of ours), so apply_key_map reports it as unexpected.
-    return apply_key_map(state, expected_shapes(config), lambda k: key_map.get(k, ""), source)
+    return apply_key_map(state, expected, lambda k: key_map.get(k, ""), source)
+
+
+def _shapes(model: VQVAE) -> dict[str, torch.Size]:
+    return {k: v.shape for k, v in model.state_dict().items()}
 
 
 def to_official_state(model: VQVAE) -> dict[str, torch.Tensor]:
@@ -147,16 +155,16 @@ def load_vqvae(
                 raise CheckpointError(f"{path}: no config beside the weights (looked for {names}); pass --config")
             config = _read_config(beside)
         state = load_weights(path)
-        expected = expected_shapes(config)
-        state = apply_key_map(state, expected, lambda k: k, str(path))
+        model = VQVAE(config)
+        state = apply_key_map(state, _shapes(model), lambda k: k, str(path))
         official = False
     else:
         ckpt = load_official(path)
         if config is None:
             config = config_from_hps(ckpt.hps, f"{path} (hps)")
-        state = convert_official_state(ckpt.state_dict, config, str(path))
+        model = VQVAE(config)
+        state = convert_official_state(ckpt.state_dict, config, str(path), model)
         official = True
-    model = VQVAE(config)
     model.load_state_dict(state)
     model.to(device).eval()
     log.info("loaded VQ-VAE from %s (%s, levels %d, hops %s)", path, "official" if official else "ours",

@@ -137,9 +137,9 @@ def test_decoder_context_bounds_the_dependencies(tiny_config: VQVAEConfig) -> No
 @torch.no_grad()
 def test_chunked_encoding_equals_one_shot(reference_model: VQVAE) -> None:
     hops = reference_model.hop_lengths
-    audio = harmonic_audio(2, 37 * hops[-1], seed=1)
+    audio = harmonic_audio(2, 29 * hops[-1], seed=1)
     whole = reference_model.encode(audio)
-    for chunk in (5, 23, 64):
+    for chunk in (7, 40):
         chunked = reference_model.encode(audio, chunk_frames=chunk)
         for level, (a, b) in enumerate(zip(whole, chunked)):
             assert torch.equal(a, b), f"level {level}, chunk {chunk}"

@@ -17,12 +17,13 @@ musetok/quantize.py's docstring, restated here on purpose):
   duplicates -> the loudest.
 - Tempo: 120 BPM at step 0 unless set there; last change per step wins; repeats merge. Same for time
   signatures (no default; numerator 1-32, power-of-two denominator 1-64).
-- ``pedal="tokens"``: per instrument key, union of the grid pedal intervals (empty ones dropped,
-  overlapping or touching ones merged).
+- ``pedal="tokens"``: per instrument key, union of the grid pedal intervals of channels that have
+  notes (empty ones dropped, overlapping or touching ones merged).
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 from collections import defaultdict, deque
@@ -97,15 +98,18 @@ def quantize_reference(midi: bytes, config: TokenizerConfig) -> Canon:
                     down[msg.channel] = now
                 elif msg.value < 64 and msg.channel in down:
                     pedals[msg.channel].append((down.pop(msg.channel), now, program[msg.channel]))
+        starts = {channel: [p_start for p_start, _, _ in intervals] for channel, intervals in pedals.items()}
         for channel, prog, pitch, start, end, velocity in notes:
-            if channel != 9 and config.pedal == "extend":
-                for p_start, p_end, _ in pedals[channel]:
-                    if p_start <= end < p_end:
-                        end = p_end
+            if channel != 9 and config.pedal == "extend" and channel in pedals:
+                intervals = pedals[channel]  # in time order, disjoint
+                i = bisect.bisect_right(starts[channel], end) - 1
+                if i >= 0 and end < intervals[i][1]:
+                    end = intervals[i][1]
             raw_notes.append((instrument_of(prog, channel, config.family_mode), pitch, start, end, velocity))
         if config.pedal == "tokens":
+            with_notes = {channel for channel, *_ in notes}
             for channel, intervals in pedals.items():
-                if channel != 9:
+                if channel != 9 and channel in with_notes:  # a pedal without notes changes nothing
                     for p_start, p_end, prog in intervals:
                         pedal_events.append((instrument_of(prog, channel, config.family_mode), p_start, p_end))
     return Canon(_notes(raw_notes, step, config), _tempos(tempo_events, step, config),

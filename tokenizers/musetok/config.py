@@ -82,8 +82,8 @@ class TokenizerConfig:
         if isinstance(self.max_beats, int) and isinstance(self.ticks_per_beat, int) \
                 and self.max_beats * self.ticks_per_beat >= 2**31:
             yield "max_beats * ticks_per_beat must stay below 2**31 grid steps"
-        if not 1 <= self.velocity_bins <= 127:
-            yield f"velocity_bins must be in 1..127, not {self.velocity_bins}"
+        if not 1 <= self.velocity_bins <= 64:  # more bins than that would share velocity values
+            yield f"velocity_bins must be in 1..64, not {self.velocity_bins}"
         if not isinstance(self.tempo_per_octave, int) or not 1 <= self.tempo_per_octave <= 96:
             yield f"tempo_per_octave must be an integer in 1..96, not {self.tempo_per_octave!r}"
         lo, hi = self.tempo_range

@@ -117,7 +117,7 @@ class _ScoreBuilder:
         valid = np.where(same_prev, on != prev_on, on)
         sel, key, on = sel[valid], key[valid], on[valid]
         closed = on & ~np.r_[key[1:] == key[:-1], False]
-        start, end = time[sel[on]], time[np.minimum(np.flatnonzero(on) + 1, max(len(sel) - 1, 0))]
+        start, end = time[sel[on]], time[sel[np.minimum(np.flatnonzero(on) + 1, max(len(sel) - 1, 0))]]
         end = np.where(closed[on], np.maximum(final, start + 1), end)
         for k in np.unique(key):
             mine = key[on] == k

@@ -4,8 +4,9 @@ This is exactly what ``decode(encode(m))`` reproduces; the rules, in order:
 
 1. Notes come from symusic (note-on/off paired first-in first-out per track, channel and pitch; notes
    never closed are dropped). Each note's instrument key is its family (or GM program) or ``drums``.
-2. Sustain pedal (``pedal="extend"``): a melodic note whose end falls while its track's pedal is down
-   (``pedal_start <= end < pedal_end``) ends when the pedal is released.
+2. Sustain pedal (CC64 >= 64 is down; a pedal never released is ignored). ``pedal="extend"``: a melodic
+   note whose end falls while its track's pedal is down (``pedal_start <= end < pedal_end``) ends when
+   the pedal is released.
 3. Times go to the grid: ``step = round(tick * ticks_per_beat / tpq)`` (halves up); velocities to bins.
 4. A melodic note lasts at least one step. Notes with the same key, pitch and onset step are one note
    (the one ending last; ties: the loudest). A note ends no later than the next onset of the same key and
@@ -72,19 +73,17 @@ def quantize(score: symusic.Score, vocab: Vocab) -> Quantized:
     key_of_program = program_to_key(cfg.family_mode)
     parts, pedals = [], []
     for track in score.tracks:
-        if not len(track.notes) and not (cfg.pedal == "tokens" and len(track.pedals)):
-            continue
+        if not len(track.notes):
+            continue  # (a pedal on a channel without notes changes nothing)
         key = vocab.drum_key if track.is_drum else int(key_of_program[track.program & 127])
         notes = track.notes.numpy()
         start = notes["time"].astype(np.int64)
         end = start + notes["duration"]
-        if not track.is_drum and cfg.pedal != "ignore" and len(track.pedals):
-            p = track.pedals.numpy()
-            p_start = p["time"].astype(np.int64)
-            p_end = p_start + p["duration"]
+        if not track.is_drum and cfg.pedal != "ignore" and len(track.controls):
+            p_start, p_end = _pedal_intervals(track.controls.numpy())
             if cfg.pedal == "extend":
                 end = _extend_by_pedal(end, p_start, p_end)
-            else:
+            elif len(p_start):
                 pedals.append((np.full(len(p_start), key), p_start, p_end))
         parts.append((np.full(len(start), key, np.int64), notes["pitch"], start, end, notes["velocity"]))
     if parts:
@@ -113,8 +112,26 @@ def quantize(score: symusic.Score, vocab: Vocab) -> Quantized:
     return Quantized(*notes, tempo_time=tempo_time, tempo_bin=tempo_bins, **extra)
 
 
+def _pedal_intervals(controls: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sustain-pedal [down, up) intervals in ticks from a track's control changes: CC64 >= 64 is down;
+    repeated downs or ups change nothing; a pedal never released is ignored. (Computed here rather than
+    taken from symusic's ``Track.pedals``, which invents a pedal from tick 0 when the first CC64 of a
+    channel other than the first is a release.)"""
+    sustain = controls["number"] == 64
+    time = controls["time"][sustain].astype(np.int64)
+    down = controls["value"][sustain] >= 64
+    if len(time) > 1:
+        order = np.argsort(time, kind="stable")
+        time, down = time[order], down[order]
+    previous = np.concatenate(([False], down[:-1]))
+    starts, ends = time[down & ~previous], time[~down & previous]
+    return starts[:len(ends)], ends
+
+
 def _extend_by_pedal(end: np.ndarray, p_start: np.ndarray, p_end: np.ndarray) -> np.ndarray:
     """Note ends moved to the release of the pedal held at that moment (ticks)."""
+    if not len(p_start):
+        return end
     order = np.argsort(p_start, kind="stable")
     p_start, p_end = p_start[order], np.maximum.accumulate(p_end[order])
     i = np.searchsorted(p_start, end, side="right") - 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from enum import IntEnum
 from typing import Iterable, Sequence
 
@@ -135,7 +136,7 @@ class Vocab:
         self.tokens: tuple[str, ...] = tuple(names)
         self._ids = {token: i for i, token in enumerate(self.tokens)}
         if len(self._ids) != len(self.tokens):
-            dup = sorted({t for t in self.tokens if self.tokens.count(t) > 1})
+            dup = sorted(t for t, n in Counter(self.tokens).items() if n > 1)
             raise TokenizerError(f"invalid tokenizer config: duplicate tokens {dup[:5]} (rename the composers)")
         for name, start in blocks.items():
             setattr(self, f"{name}_base", start)

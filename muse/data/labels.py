@@ -3,14 +3,16 @@
 A label becomes a composer token of the tokenizer, so it must be letters, digits and ``_`` and the
 same composer must get the same label in every dataset (the shared classical corpus writes
 ``haendel`` and ``mendelsonn``, music21 writes ``handel`` and ``cpebach``). ``normalize_label``
-splits camelCase folder names (``essenFolksong`` -> ``essen_folksong``), lower-cases, joins words
-with ``_`` and applies ``ALIASES``. Labels that only say "no composer given" map to ``None``: such
+splits camelCase folder names (``essenFolksong`` -> ``essen_folksong``), transliterates accents
+(``Dvořák`` -> ``dvorak``), lower-cases, joins words with ``_`` and applies ``ALIASES``. Labels that only say "no composer given" map to ``None``: such
 pieces get the tokenizer's unknown-composer token.
 """
 
 from __future__ import annotations
 
 import re
+
+from unidecode import unidecode
 
 #: Source spelling -> canonical label (English spellings, as in musetok's default composer list).
 ALIASES: dict[str, str] = {
@@ -40,7 +42,7 @@ def normalize_label(raw: str | None, aliases: dict[str, str] | None = None) -> s
     """
     if raw is None:
         return None
-    words = _CAMEL.sub("_", raw.strip())
+    words = _CAMEL.sub("_", unidecode(raw.strip()))
     label = _NON_WORD.sub("_", words.lower()).strip("_")
     label = (ALIASES if aliases is None else aliases).get(label, label)
     return None if label in UNKNOWN_LABELS else label

@@ -27,10 +27,12 @@ a long string-quartet movement.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -144,6 +146,8 @@ def music21_sources(labels: list[str] | None = None, limit: int | None = None) -
             every = sorted({normalize_label(p.relative_to(root).parts[0]) for p in paths} - {None})
             raise UserError(f"no music21 corpus pieces for label(s) {missing}; labels: {', '.join(every)}")
     out.sources = select(out.sources, None, limit)
+    if limit is not None:
+        out.skipped = []  # duplicates of pieces beyond the limit are no news
     return out
 
 
@@ -222,10 +226,68 @@ def _set_instrument(part: Any, old: Any, new: Any) -> None:
         part.insert(0, new)
 
 
-def piece_to_midi(source: PieceSource) -> bytes:
-    """A music21 corpus piece as Standard MIDI File bytes (tempo marks kept, 120 BPM where none)."""
+@dataclass(frozen=True)
+class ConvertedPiece:
+    """MIDI bytes of a corpus piece, and what had to be given up to get them (empty when nothing)."""
+
+    midi: bytes
+    warnings: tuple[str, ...] = ()
+
+
+def unshare_elements(score: Any) -> None:
+    """Give every object one place in the score (in place).
+
+    music21's ABC reader puts the same ``TimeSignature`` object in several measures, which its MIDI
+    writer then refuses ("already found in this Stream"); each later occurrence becomes a copy.
+    """
+    from music21 import stream
+
+    seen: set[int] = set()
+    for container in [score, *score.recurse(streamsOnly=True)]:
+        for element in list(container.elements):
+            if isinstance(element, stream.Stream):
+                continue
+            if id(element) in seen:
+                container.replace(element, copy.deepcopy(element))
+            else:
+                seen.add(id(element))
+
+
+def _to_midi(score: Any) -> bytes:
     from music21.midi import translate
 
+    return translate.music21ObjectToMidiFile(score).writestr()
+
+
+def _flat_parts(score: Any) -> Any:
+    """The same parts without measures: music21's MIDI writer then leaves repeats unexpanded."""
+    from music21 import stream
+
+    flat = stream.Score()
+    for part in score.parts:
+        flat.insert(0, part.flatten())
+    return flat
+
+
+def piece_to_midi(source: PieceSource) -> ConvertedPiece:
+    """A music21 corpus piece as Standard MIDI File bytes (tempo marks kept, 120 BPM where none).
+
+    music21 expands repeats while writing MIDI and fails on badly formed ones (Chopin's mazurkas,
+    some ABC tunes); such a piece is written once more from measure-free parts, i.e. played once
+    as written, and a warning says so.
+    """
     score = load_score(source)
     assign_instruments(score)
-    return translate.music21ObjectToMidiFile(score).writestr()
+    unshare_elements(score)
+    try:
+        return ConvertedPiece(_to_midi(score))
+    except Exception as err:  # music21 raises assorted types from its repeat expander
+        first = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    score = load_score(source)  # the failed attempt may have left the score half-modified
+    assign_instruments(score)
+    unshare_elements(score)
+    try:
+        midi = _to_midi(_flat_parts(score))
+    except Exception as err:
+        raise RuntimeError(f"{first}; without repeats: {type(err).__name__}: {err}") from None
+    return ConvertedPiece(midi, (f"repeats not expanded ({first[:120]})",))

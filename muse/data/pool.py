@@ -115,6 +115,8 @@ def run_tasks(
     after ``max_tasks_per_worker`` tasks to bound memory growth. An initializer failure raises
     ``RuntimeError``.
     """
+    if not tasks:
+        return
     if workers <= 0:
         yield from _run_inline(fn, tasks, initializer, initargs)
         return
@@ -124,7 +126,7 @@ def run_tasks(
     remaining = len(pending)
     failed_starts = 0
     try:
-        pool = [_Worker(ctx, fn, initializer, initargs) for _ in range(min(workers, max(remaining, 1)))]
+        pool = [_Worker(ctx, fn, initializer, initargs) for _ in range(min(workers, remaining))]
         while remaining:
             for w in pool:
                 if w.ready and w.task is None and pending:

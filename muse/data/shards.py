@@ -182,3 +182,21 @@ class TokenDataset:
             shard = np.memmap(path, dtype=self.dtype, mode="r", shape=(info["tokens"],))
             self._shards[k] = shard
         return shard
+
+
+def describe_dataset(folder: str | Path) -> str:
+    """A few lines for people: size, splits, tokens per composer of the dataset in ``folder``."""
+    ds = TokenDataset(folder)
+    per: dict[str, list[int]] = {}
+    for p, n in zip(ds.pieces, ds.lengths.tolist()):
+        entry = per.setdefault(p.composer or "unknown_composer", [0, 0])
+        entry[0] += 1
+        entry[1] += n
+    lines = [
+        f"{ds.folder}: {len(ds)} pieces, {int(ds.lengths.sum()):,} tokens ({ds.dtype.name}, vocabulary "
+        f"{ds.vocab_size}), {len(ds.index['shards'])} shard(s)",
+        "splits: " + ", ".join(f"{s} {len(ds.split_indices(s))}" for s in SPLITS),
+    ]
+    width = max(len(k) for k in per)
+    lines += [f"  {k.ljust(width)}  {n:6d} pieces  {t:>12,} tokens" for k, (n, t) in sorted(per.items())]
+    return "\n".join(lines)

@@ -160,7 +160,7 @@ def midi_dir_sources(
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: MIDI folder not found")
-    if composer_from == "csv" or metadata is not None:
+    if composer_from == "csv":
         if metadata is None:
             raise UserError("--composer-from csv needs --metadata CSV")
         listed = read_metadata(Path(metadata), root, path_column, composer_column)

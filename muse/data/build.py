@@ -1,0 +1,315 @@
+"""The dataset builder: sources -> tokens (in parallel, cached) -> deduplicated, split token shards.
+
+``build_dataset(found, options)`` tokenizes every ``PieceSource`` with a composer-free base
+tokenizer in worker processes (``muse.data.pool``: per-piece timeout, crashed workers replaced),
+reusing the cache for pieces done before. It then drops failures, pieces without notes and
+duplicates (same note pitches and rhythm, whatever the tempo, instruments or dynamics; the first
+piece in ``id`` order is kept), sets each piece's composer token from the final tokenizer, whose
+composer list is exactly the labels kept (sorted), and writes the dataset folder described in
+``muse.data.shards``. A piece goes to the validation split when the first 32 bits of its content
+SHA-1 fall below ``valid_fraction``: the split depends on the music, not on paths or on the order
+of work. No piece ever aborts the build; every one left out is reported with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from musetok import MidiTokenizer, TokenizerConfig
+from musetok.vocab import Kind, Vocab
+from muse.core.errors import UserError
+from muse.data.cache import BuildCache, Encoded, source_key
+from muse.data.encode import encode_source, init_worker
+from muse.data.pool import run_tasks
+from muse.data.shards import (
+    SKIPPED_FILE, STATS_FILE, TOKENIZER_FILE, PieceRecord, ShardWriter, Split, token_dtype, write_index, write_json,
+)
+from muse.data.sources import PieceSource, Skip, SkipKind, SourceList
+
+log = logging.getLogger(__name__)
+UNKNOWN = "unknown_composer"  # stats key of pieces without a label
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build: output folder, tokenizer (its composer list is replaced), parallelism, split, cache."""
+
+    out: Path
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    timeout: float | None = 300.0  # seconds per piece before its worker is killed
+    valid_fraction: float = 0.05
+    cache: bool = True
+    cache_dir: Path | None = None  # default: <out>/cache
+    shard_tokens: int = 1 << 27
+    dedupe: bool = True
+    progress: bool = True
+
+    def check(self) -> None:
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise UserError(f"validation fraction must be in [0, 1), not {self.valid_fraction}")
+        if self.workers < 0:
+            raise UserError(f"workers must be 0 (in-process) or more, not {self.workers}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UserError(f"timeout must be positive, not {self.timeout}")
+
+
+@dataclass
+class LabelStats:
+    """Totals of one composer/style label over the pieces kept (``skipped``: pieces left out)."""
+
+    pieces: int = 0
+    train: int = 0
+    valid: int = 0
+    notes: int = 0
+    tokens: int = 0
+    hours: float = 0.0
+    median_tempo: float | None = None
+    skipped: int = 0
+
+
+@dataclass
+class BuildReport:
+    """What a build produced; ``to_dict`` is what ``stats.json`` holds."""
+
+    out: Path
+    pieces: int
+    tokens: int
+    notes: int
+    hours: float
+    vocab_size: int
+    dtype: str
+    composers: tuple[str, ...]
+    labels: dict[str, LabelStats]
+    skipped: list[Skip]
+    recovered: int  # pieces kept after the reader repaired their file
+    encoded: int  # pieces tokenized in this run
+    cached: int  # pieces taken from the cache
+    elapsed: float
+
+    def skipped_by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            counts[s.kind] = counts.get(s.kind, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pieces": self.pieces, "tokens": self.tokens, "notes": self.notes, "hours": round(self.hours, 3),
+            "vocab_size": self.vocab_size, "dtype": self.dtype, "composers": list(self.composers),
+            "skipped": self.skipped_by_kind(), "recovered": self.recovered, "encoded": self.encoded,
+            "cached": self.cached, "elapsed_s": round(self.elapsed, 2),
+            "labels": {k: dataclasses.asdict(v) for k, v in self.labels.items()},
+        }
+
+
+def split_of(digest: str, valid_fraction: float) -> Split:
+    """``valid`` when the first 32 bits of the hex ``digest`` fall below ``valid_fraction``."""
+    return "valid" if int(digest[:8], 16) / 2**32 < valid_fraction else "train"
+
+
+def note_fingerprint(ids: np.ndarray, vocab: Vocab) -> str:
+    """Hash of the note pitches, note-offs, drum hits and waits of ``ids`` [n]: equal for the same
+    music played at another tempo, by other instruments or with other dynamics."""
+    kind, pitch = vocab.kind[ids], vocab.pitch[ids].astype(np.int64)
+    code = np.select(
+        [kind == Kind.NOTE, kind == Kind.DRUM, kind == Kind.WAIT],
+        [pitch + 128 * (vocab.velocity[ids] == 0), 256 + pitch, 1000 + vocab.wait_ticks[ids].astype(np.int64)],
+        default=-1,
+    )
+    return hashlib.sha1(code[code >= 0].astype("<i4").tobytes()).hexdigest()
+
+
+def _remap_table(base: Vocab, final: Vocab) -> np.ndarray:
+    """base id -> final id (the vocabularies differ only in their composer block)."""
+    return np.array([final.id(token) for token in base.tokens], dtype=np.int64)
+
+
+def _config_hash(config: TokenizerConfig) -> str:
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _failure_kind(error: str, transient: bool) -> SkipKind:
+    if not transient:
+        return "error"
+    return "timeout" if error.startswith("timed out") else "crash"
+
+
+def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig, options: BuildOptions) -> tuple[list[Encoded], dict[int, SkipKind], int]:
+    """Encoded result per source (cache first, then workers); the kinds of fresh failures; cache hits."""
+    cache_dir = options.cache_dir or options.out / "cache"
+    cache = BuildCache(cache_dir / "pieces.sqlite" if options.cache else None)
+    base_hash = _config_hash(base)
+    results: list[Encoded | None] = [None] * len(sources)
+    kinds: dict[int, SkipKind] = {}
+    todo: list[tuple[int, str]] = []
+    for i, source in enumerate(sources):
+        try:
+            key = source_key(source, base_hash)
+        except OSError as err:
+            results[i] = Encoded(error=f"cannot read it ({err.strerror or err})")
+            continue
+        results[i] = cache.get(key)
+        if results[i] is None:
+            todo.append((i, key))
+    cached = len(sources) - len(todo)
+    log.info("%d pieces: %d from the cache, %d to tokenize (%d workers)", len(sources), cached, len(todo), options.workers)
+    preload = ["muse.data.encode"]
+    if any(sources[i].kind == "music21" for i, _ in todo):
+        preload += ["music21.converter", "music21.midi.translate", "muse.data.music21_corpus"]
+    tasks = [sources[i] for i, _ in todo]
+    try:
+        with logging_redirect_tqdm(), tqdm(total=len(todo), desc="tokenizing", unit="piece",
+                                           disable=not options.progress or not todo, dynamic_ncols=True) as bar:
+            outcomes = run_tasks(encode_source, tasks, options.workers, options.timeout, init_worker,
+                                 (base.to_dict(), options.workers > 0), preload)
+            for outcome in outcomes:
+                i, key = todo[outcome.index]
+                if outcome.error is not None:
+                    value = Encoded(error=outcome.error)
+                    kinds[i] = _failure_kind(outcome.error, outcome.transient)
+                else:
+                    value = outcome.value
+                if not outcome.transient:
+                    cache.put(key, value)
+                results[i] = value
+                bar.update()
+    except RuntimeError as err:
+        raise UserError(f"cannot start the tokenizer workers: {err}") from None
+    finally:
+        cache.close()
+    assert all(r is not None for r in results), "a piece was neither cached nor tokenized"
+    return results, kinds, cached  # type: ignore[return-value]
+
+
+def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
+    """Tokenize ``found.sources`` and write the dataset folder ``options.out``; see the module doc."""
+    start = time.monotonic()
+    options.check()
+    sources = sorted(found.sources, key=lambda s: s.id)
+    if not sources:
+        raise UserError("nothing to build: no pieces found")
+    ids = [s.id for s in sources]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"piece ids are not unique (e.g. {next(i for i in ids if ids.count(i) > 1)!r})")
+    options.out.mkdir(parents=True, exist_ok=True)
+    base = dataclasses.replace(options.tokenizer, composers=())
+    results, kinds, cached = _tokenize_all(sources, base, options)
+    base_vocab = MidiTokenizer(base).vocab
+
+    skipped = list(found.skipped)
+    kept: list[tuple[PieceSource, Encoded]] = []
+    seen: dict[str, str] = {}
+    for i, (source, enc) in enumerate(zip(sources, results)):
+        if enc.error is not None or enc.ids is None:
+            skipped.append(Skip(source.id, enc.error or "no tokens", kinds.get(i, "error")))
+        elif enc.n_notes == 0:
+            skipped.append(Skip(source.id, "no notes", "empty"))
+        elif options.dedupe and (fp := note_fingerprint(enc.ids, base_vocab)) in seen:
+            skipped.append(Skip(source.id, f"duplicate of {seen[fp]} (same notes)", "duplicate"))
+        else:
+            if options.dedupe:
+                seen[fp] = source.id
+            kept.append((source, enc))
+    for s in skipped:
+        (log.warning if s.kind in ("error", "timeout", "crash", "missing") else log.debug)("skipped %s: %s", s.id, s.reason)
+    write_json(options.out / SKIPPED_FILE, [dataclasses.asdict(s) for s in skipped])
+    if not kept:
+        raise UserError(f"no piece could be used ({len(skipped)} skipped; reasons in {options.out / SKIPPED_FILE})")
+
+    composers = tuple(sorted({s.label for s, _ in kept if s.label}))
+    tokenizer = MidiTokenizer(dataclasses.replace(options.tokenizer, composers=composers))
+    vocab = tokenizer.vocab
+    remap = _remap_table(base_vocab, vocab)
+    dtype = token_dtype(vocab.size)
+    writer = ShardWriter(options.out, dtype, options.shard_tokens)
+    records = []
+    for source, enc in kept:
+        ids = remap[enc.ids]
+        header = int(np.argmax(ids == vocab.start_id)) + 1
+        composer_at = np.flatnonzero(ids[:header] == vocab.unknown_composer_id)
+        assert ids[header - 1] == vocab.start_id and len(composer_at) == 1, f"{source.id}: unexpected header"
+        ids[composer_at] = vocab.composer_id(source.label)
+        shard, offset = writer.add(ids)
+        records.append(PieceRecord(
+            id=source.id, source=source.path, composer=source.label, split=split_of(enc.digest, options.valid_fraction),
+            shard=shard, offset=offset, length=len(ids), header=header, n_notes=enc.n_notes,
+            seconds=round(enc.seconds, 3), tempo=None if enc.tempo is None else round(enc.tempo, 2),
+        ))
+    shards = writer.close()
+    tokenizer.save(options.out / TOKENIZER_FILE)
+    report = BuildReport(
+        out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
+        notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
+        vocab_size=vocab.size, dtype=dtype.str, composers=composers, labels=_label_stats(records, sources, skipped),
+        skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
+        cached=cached, elapsed=time.monotonic() - start,
+    )
+    write_json(options.out / STATS_FILE, report.to_dict())
+    write_index(options.out, shards, records, dtype=dtype.str, vocab_size=vocab.size, composers=list(composers),
+                tokenizer=TOKENIZER_FILE, valid_fraction=options.valid_fraction)
+    for source, enc in kept:
+        for warning in enc.warnings:
+            log.info("kept %s after a repair: %s", source.id, warning)
+    return report
+
+
+def _label_stats(records: list[PieceRecord], sources: list[PieceSource], skipped: list[Skip]) -> dict[str, LabelStats]:
+    stats: dict[str, LabelStats] = {}
+    tempos: dict[str, list[float]] = {}
+    for r in records:
+        key = r.composer or UNKNOWN
+        st = stats.setdefault(key, LabelStats())
+        st.pieces += 1
+        st.train += r.split == "train"
+        st.valid += r.split == "valid"
+        st.notes += r.n_notes
+        st.tokens += r.length
+        st.hours += r.seconds / 3600
+        if r.tempo is not None:
+            tempos.setdefault(key, []).append(r.tempo)
+    label_of = {s.id: s.label or UNKNOWN for s in sources}
+    for s in skipped:
+        key = label_of.get(s.id)
+        if key is not None:
+            stats.setdefault(key, LabelStats()).skipped += 1
+    for key, st in stats.items():
+        st.hours = round(st.hours, 3)
+        st.median_tempo = round(statistics.median(tempos[key]), 1) if tempos.get(key) else None
+    return dict(sorted(stats.items()))
+
+
+def format_report(report: BuildReport) -> str:
+    """A table of the build for people: one row per label, totals, skipped pieces by reason."""
+    rows = [("label", "pieces", "train", "valid", "notes", "tokens", "hours", "tempo", "skipped")]
+    for name, st in report.labels.items():
+        tempo = "-" if st.median_tempo is None else f"{st.median_tempo:g}"
+        rows.append((name, str(st.pieces), str(st.train), str(st.valid), f"{st.notes:,}", f"{st.tokens:,}",
+                     f"{st.hours:.2f}", tempo, str(st.skipped)))
+    rows.append(("total", str(report.pieces), str(sum(s.train for s in report.labels.values())),
+                 str(sum(s.valid for s in report.labels.values())), f"{report.notes:,}", f"{report.tokens:,}",
+                 f"{report.hours:.2f}", "", str(len(report.skipped))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    skipped = ", ".join(f"{n} {kind}" for kind, n in report.skipped_by_kind().items()) or "none"
+    lines += [
+        f"skipped: {skipped} (list in {report.out / SKIPPED_FILE}); kept after repairs: {report.recovered}",
+        f"vocabulary {report.vocab_size} ids ({report.dtype}), {len(report.composers)} composers; "
+        f"{report.encoded} pieces tokenized, {report.cached} from the cache, {report.elapsed:.1f} s",
+    ]
+    return "\n".join(lines)

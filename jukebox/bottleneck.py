@@ -48,10 +48,6 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def _restore_after_load(module: "Codebook", _incompatible_keys: object) -> None:
-    module.restore()
-
-
 class Codebook(nn.Module):
     """One level's codebook ``vectors`` (l_bins, emb_width) with EMA updates and restarts."""
 
@@ -62,8 +58,24 @@ class Codebook(nn.Module):
         self.register_buffer("k_sum", torch.zeros(l_bins, emb_width), persistent=False)
         self.register_buffer("k_elem", torch.zeros(l_bins), persistent=False)
         self.initialised = False
-        # Loading weights restores the EMA state from them, so training never re-initialises them.
-        self.register_load_state_dict_post_hook(_restore_after_load)
+
+    def keep_ema_in_state_dict(self, keep: bool = True) -> None:
+        """Save ``k_sum`` / ``k_elem`` with the weights (training checkpoints that resume exactly);
+        off by default, so the state dict matches the official layout one-to-one."""
+        for name in ("k_sum", "k_elem"):
+            if keep:
+                self._non_persistent_buffers_set.discard(name)
+            else:
+                self._non_persistent_buffers_set.add(name)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # noqa: ANN001
+        """Load the codebook; the EMA state too when saved with it, else restore it from the codebook
+        (so training a loaded model continues from its codebook instead of re-initialising it)."""
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        if prefix + "k_sum" in state_dict and prefix + "k_elem" in state_dict:
+            self.initialised = True
+        else:
+            self.restore()
 
     def _random_frames(self, x: torch.Tensor) -> torch.Tensor:
         """``l_bins`` random frames of ``x`` (the same on every rank)."""
@@ -173,3 +185,7 @@ class Bottleneck(nn.Module):
         """Restart every level's EMA from its codebook (see :meth:`Codebook.restore`)."""
         for codebook in self.codebooks:
             codebook.restore(num_tokens, threshold)
+
+    def keep_ema_in_state_dict(self, keep: bool = True) -> None:
+        for codebook in self.codebooks:
+            codebook.keep_ema_in_state_dict(keep)

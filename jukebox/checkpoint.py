@@ -156,6 +156,8 @@ def load_vqvae(
             config = _read_config(beside)
         state = load_weights(path)
         model = VQVAE(config)
+        if any(k.endswith(".k_sum") for k in state):  # a training checkpoint: codebook EMA state saved too
+            model.bottleneck.keep_ema_in_state_dict(True)
         state = apply_key_map(state, _shapes(model), lambda k: k, str(path))
         official = False
     else:

@@ -13,6 +13,8 @@ from jukebox.losses import vqvae_loss
 from jukebox.resnet import stack_dilations
 from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import VQVAEConfig, load_vqvae_config
+from muse.core.checkpoint import save_weights, write_json
+from muse.core.config import to_dict
 from muse.core.errors import CheckpointError, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,3 +232,19 @@ def test_config_override_must_match_the_weights(tmp_path: Path, jukebox_ref: Pat
     other.write_text(TINY.read_text().replace("l_bins: 64", "l_bins: 32"))
     with pytest.raises(CheckpointError, match="shape"):
         load_vqvae(jukebox_ref / "vqvae_tiny.pth.tar", config_path=other)
+
+
+def test_training_checkpoints_can_carry_the_codebook_ema(tmp_path: Path, tiny_config: VQVAEConfig) -> None:
+    torch.manual_seed(0)
+    model = VQVAE(tiny_config).train()
+    model(harmonic_audio(2, tiny_config.sample_length))
+    assert not any(k.endswith((".k_sum", ".k_elem")) for k in model.state_dict())  # official layout by default
+    model.bottleneck.keep_ema_in_state_dict(True)
+    state = model.state_dict()
+    assert sum(k.endswith((".k_sum", ".k_elem")) for k in state) == 2 * tiny_config.levels
+    save_weights(state, tmp_path / "model.safetensors")
+    write_json(tmp_path / "config.json", to_dict(tiny_config))  # the Trainer's checkpoint layout
+    loaded = load_vqvae(tmp_path / "model.safetensors").model
+    for ours, theirs in zip(model.bottleneck.codebooks, loaded.bottleneck.codebooks):
+        assert torch.equal(ours.k_sum, theirs.k_sum) and torch.equal(ours.k_elem, theirs.k_elem)
+        assert not torch.equal(theirs.k_elem, torch.ones_like(theirs.k_elem))  # loaded, not restored

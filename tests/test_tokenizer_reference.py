@@ -193,7 +193,7 @@ def canon_of_decoded(score, tokenizer: MidiTokenizer) -> list:
     """The notes of a decoded score read directly (its ticks are grid steps): no canonicalization."""
     assert score.tpq == tokenizer.config.ticks_per_beat
     notes = []
-    for track in score.tracks:
+    for track in (t for t in score.tracks if len(t.notes)):
         name = "drums" if track.is_drum else instrument_of(track.program, 0, tokenizer.config.family_mode)
         assert name == track.name, "one track per instrument key, named after it"
         for n in track.notes:

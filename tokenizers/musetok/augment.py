@@ -53,8 +53,9 @@ def stretch_tempo(ids: np.ndarray, vocab: Vocab, factor: float) -> np.ndarray:
     ids = np.asarray(ids)
     clean = np.clip(ids, 0, vocab.size - 1)
     is_tempo = (vocab.kind[clean] == Kind.TEMPO) & (ids >= 0) & (ids < vocab.size)
-    new = vocab.tempo_base + tempo_bin(vocab.tempo_bpm[clean] * factor, vocab.config)
-    return np.where(is_tempo, new, ids).astype(ids.dtype)
+    out = ids.copy()
+    out[is_tempo] = vocab.tempo_base + tempo_bin(vocab.tempo_bpm[clean[is_tempo]] * factor, vocab.config)
+    return out
 
 
 @dataclass(frozen=True)

@@ -174,4 +174,7 @@ class _ScoreBuilder:
                 track.controls = symusic.ControlChange.from_numpy(
                     times.astype(np.int32), np.full(len(times), 64, np.uint8), values.astype(np.uint8))
             score.tracks.append(track)
+        if not len(score.tracks) and (len(score.tempos) or len(score.time_signatures)):
+            # symusic (0.6) writes the meta events of a score without tracks out of order: give it one
+            score.tracks.append(symusic.Track("conductor"))
         return score

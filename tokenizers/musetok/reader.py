@@ -148,8 +148,8 @@ def _scan_chunks(data: bytes, name: str, recover: bool, warnings: list[str]) -> 
         if chunk_id == b"MTrk":
             tracks.append(data[pos + 8:end])
         if end > len(data):
-            problems.append(f"chunk {len(tracks)} ({chunk_id.decode()}) is truncated: "
-                            f"announces {length:,} bytes, {len(data) - pos - 8:,} remain")
+            what = f"track {len(tracks) - 1}" if chunk_id == b"MTrk" else f"{chunk_id.decode()} chunk at byte {pos}"
+            problems.append(f"{what} is truncated: announces {length:,} bytes, {len(data) - pos - 8:,} remain")
             break
         pos = end
     if len(tracks) != n_tracks and not problems:

@@ -1,0 +1,156 @@
+"""Hierarchical sampling runs with tiny random models: levels 2 -> 1 -> 0, WAVs, exact resume, CLI."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from jukebox.checkpoint import save_vqvae
+from jukebox.checkpoint_priors import load_prior, save_prior
+from jukebox.cli import main as jukebox_main
+from jukebox.pipeline import DEFAULT_SAMPLING, JukeboxPipeline, LevelSampling, SampleSettings, read_settings
+from jukebox.prior import JukeboxPrior
+from jukebox.prior_config import PriorConfig
+from jukebox.vqvae import VQVAE
+from jukebox.vqvae_config import load_vqvae_config
+from muse.core.config import load_config
+from muse.core.errors import UserError
+from musetok.errors import TokenizerError
+
+PRESETS = Path(__file__).resolve().parents[1] / "configs" / "jukebox"
+SECONDS = 0.05
+# coarse windows keep the CPU test short: half a window new per window at every level
+SAMPLING = tuple(LevelSampling(temperature=1.0, hop_fraction=0.5, chunk_size=16) for _ in DEFAULT_SAMPLING)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models decode fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small")
+    torch.manual_seed(0)
+    save_vqvae(VQVAE(load_vqvae_config(PRESETS / "vqvae_tiny.yaml")), root / "vqvae.safetensors")
+    names = {2: "prior_tiny", 1: "upsampler_tiny_level_1", 0: "upsampler_tiny_level_0"}
+    for level, name in names.items():
+        prior = JukeboxPrior(load_config(PriorConfig, PRESETS / f"{name}.yaml"))
+        with torch.no_grad():  # a random model with some structure: larger logits than the init's
+            prior.embed.weight.normal_(std=0.5)
+        save_prior(prior, root / f"prior_level_{level}.safetensors")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipeline(checkpoints: Path) -> JukeboxPipeline:
+    return JukeboxPipeline.load("small", checkpoints)
+
+
+def settings(checkpoints: Path, **changes) -> SampleSettings:
+    base = SampleSettings(model="small", checkpoints=str(checkpoints), artist="3", genre="2", lyrics="la la la, oh yeah",
+                          seconds=SECONDS, seed=7, n_samples=2, sampling=SAMPLING)
+    return replace(base, **changes)
+
+
+def test_saved_prior_round_trips(checkpoints: Path) -> None:
+    prior = load_prior(checkpoints / "prior_level_2.safetensors")
+    assert prior.head.weight is prior.embed.weight
+    again = load_prior(checkpoints / "prior_level_2.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(prior.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.fixture(scope="module")
+def full_run(pipeline: JukeboxPipeline, checkpoints: Path, tmp_path_factory: pytest.TempPathFactory):
+    return pipeline.sample(settings(checkpoints), tmp_path_factory.mktemp("run") / "song")
+
+
+def test_sample_writes_codes_and_wavs_for_every_level(pipeline: JukeboxPipeline, full_run) -> None:
+    assert full_run.complete
+    samples = int(SECONDS * 44100) // 128 * 128
+    for level, hop in zip((0, 1, 2), pipeline.codec.model.hop_lengths):
+        codes = full_run.codes[level]
+        assert codes.shape == (2, samples // hop)
+        assert 0 <= codes.min() and codes.max() < 64
+        assert np.array_equal(np.load(full_run.out_dir / f"codes_level{level}.npy"), codes)
+        for path in full_run.wavs[level]:
+            audio, rate = sf.read(path)
+            assert rate == 44100 and len(audio) == samples
+    assert not np.array_equal(full_run.codes[2][0], full_run.codes[2][1]), "the two samples should differ"
+
+
+def test_killed_run_resumes_exactly(pipeline: JukeboxPipeline, checkpoints: Path, full_run, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    windows = []
+
+    def progress(level: int, done: int, total: int) -> None:
+        windows.append(level)
+        if level == 0 and windows.count(0) == 2:
+            cancel.set()  # stop in the middle of level 0
+
+    out = tmp_path / "song"
+    first = pipeline.sample(settings(checkpoints), out, progress, cancel)
+    assert not first.complete and 0 not in first.wavs
+    assert 0 < first.codes[0].shape[1] < full_run.codes[0].shape[1]
+    resumed = pipeline.resume(out)
+    assert resumed.complete
+    for level in (2, 1, 0):
+        assert np.array_equal(resumed.codes[level], full_run.codes[level])
+
+
+def test_upsample_adds_lower_levels(pipeline: JukeboxPipeline, checkpoints: Path, full_run, tmp_path: Path) -> None:
+    out = tmp_path / "song"
+    top = pipeline.sample(settings(checkpoints, levels=(2,)), out)
+    assert set(top.codes) == {2} and read_settings(out).levels == (2,)
+    up = pipeline.upsample(out, (1, 0))
+    assert read_settings(out).levels == (2, 1, 0)
+    assert np.array_equal(up.codes[0], full_run.codes[0])
+
+
+def test_continue_keeps_the_prompt(pipeline: JukeboxPipeline, checkpoints: Path, tmp_path: Path) -> None:
+    t = np.arange(44100 // 20) / 44100
+    prompt = tmp_path / "prompt.wav"
+    sf.write(prompt, 0.5 * np.sin(2 * np.pi * 220 * t), 44100)
+    result = pipeline.sample(settings(checkpoints, prompt=str(prompt), prompt_seconds=0.02), tmp_path / "song")
+    encoded = pipeline.codec.encode(pipeline.codec.read(prompt)[:768])  # 0.02 s -> 6 top-level codes
+    for level, hop in zip((0, 1, 2), pipeline.codec.model.hop_lengths):
+        n = 768 // hop
+        assert np.array_equal(result.codes[level][:, :n], np.tile(encoded.codes[level][:n], (2, 1)))
+
+
+def test_user_errors_are_clear(pipeline: JukeboxPipeline, checkpoints: Path, full_run, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="already holds a run"):
+        pipeline.sample(settings(checkpoints), full_run.out_dir)
+    with pytest.raises(UserError, match="no run here"):
+        pipeline.resume(tmp_path / "nothing")
+    with pytest.raises(TokenizerError, match="no artist id file"):
+        pipeline.sample(settings(checkpoints, artist="The Beatles"), tmp_path / "x")
+    with pytest.raises(UserError, match="makes songs of 0 to 60 s"):
+        pipeline.sample(settings(checkpoints, seconds=61.0), tmp_path / "y")
+
+
+def test_cli_sample_resume_and_errors(checkpoints: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    lyrics = tmp_path / "lyrics.txt"
+    lyrics.write_text("hey hey\nla la\n", encoding="utf-8")
+    out = tmp_path / "cli"
+    args = ["sample", "--model", "small", "--checkpoints", str(checkpoints), "--lyrics", str(lyrics),
+            "--seconds", str(SECONDS), "--levels", "2", "--hop-fractions", "0.5,0.5,0.5", "--out", str(out)]
+    assert jukebox_main(args) == 0
+    assert (out / "level2" / "sample0.wav").is_file()
+    assert jukebox_main(["sample", "--resume", str(out)]) == 0
+    assert jukebox_main(["sample", "--model", "small", "--checkpoints", str(checkpoints), "--lyrics",
+                         str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.txt: cannot read the lyrics file" in err and "Traceback" not in err
+    assert jukebox_main(["sample", "--model", "5b", "--out", str(tmp_path / "y")]) == 2
+    assert "needs --checkpoints" in capsys.readouterr().err

@@ -133,11 +133,6 @@ def wrap_model(
     return model
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside a DDP wrapper (FSDP keeps the module itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def _options(**kw: bool) -> Any:
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
@@ -178,6 +173,5 @@ __all__ = [
     "layer_units",
     "load_full_state",
     "shutdown_distributed",
-    "unwrap",
     "wrap_model",
 ]

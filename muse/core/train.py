@@ -14,17 +14,16 @@ and ``checkpoints/step_NNNNNNNN/`` (see ``muse.core.checkpoint``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, default_collate
@@ -42,6 +41,7 @@ from muse.core.checkpoint import (
 from muse.core.config import to_dict
 from muse.core.errors import ConfigError
 from muse.core.optim import build_optimizer, lr_at
+from muse.core.rng import rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,20 @@ class LossOutput:
 LossFn = Callable[[nn.Module, Any], LossOutput]
 
 
+class _WithLoss(nn.Module):
+    """Runs ``loss_fn`` inside ``forward``, so that DDP and FSDP see the whole computation and
+    ``loss_fn`` may call any method of the model, not only its ``forward``."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Any) -> tuple[Tensor, dict[str, float | Tensor], int]:
+        out = self.loss_fn(self.model, batch)
+        return out.loss, out.metrics, out.n_tokens  # a tuple: hooks look for tensors in outputs
+
+
 @dataclass(frozen=True)
 class TrainResult:
     step: int
@@ -120,8 +134,12 @@ class Trainer:
     """Train ``model`` with ``loss_fn`` on ``train_data``; evaluate on ``val_data`` (optional).
 
     Call from a plain process or under ``torchrun`` (the process group is joined from its
-    environment). ``model_config`` (a dataclass or dict) is saved beside the weights; ``on_step``
-    is called on every process after each optimizer step with the step and its logged record.
+    environment). ``loss_fn`` receives the model itself (never a DDP/FSDP wrapper) and may call
+    any of its methods. ``model_config`` (a dataclass or dict; default: ``model.config`` when it
+    is a dataclass) is saved beside the weights as ``config.json``. ``fsdp_units`` picks the
+    sub-modules sharded separately under FSDP (default: members of every ``nn.ModuleList``).
+    ``on_step`` is called on every process after each optimizer step with the step and its
+    logged record.
     """
 
     def __init__(
@@ -142,12 +160,16 @@ class Trainer:
         self.config, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
         self.train_data, self.val_data = train_data, val_data
         self.out_dir = Path(out_dir)
-        self.model_config = to_dict(model_config) if model_config is not None and not isinstance(model_config, dict) else model_config
+        if model_config is None and dataclasses.is_dataclass(getattr(model, "config", None)):
+            model_config = model.config
+        self.model_config = to_dict(model_config) if dataclasses.is_dataclass(model_config) else model_config
         self.on_step, self.progress = on_step, progress
         self.dist = D.init_distributed()
         self.device = self.dist.device
-        self.model = D.wrap_model(model.to(self.device), config.strategy, self.dist, fsdp_units)
-        self.optimizer = build_optimizer(D.unwrap(self.model), config.lr, config.weight_decay, config.betas, config.eps)
+        self.model = model.to(self.device)
+        # what runs a micro-batch: loss_fn around the model, wrapped for DDP/FSDP as a whole
+        self.runner = D.wrap_model(_WithLoss(self.model, loss_fn), config.strategy, self.dist, fsdp_units)
+        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, config.betas, config.eps)
         bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.autocast_dtype = torch.bfloat16 if bf16 else None
         self.step = 0
@@ -165,14 +187,14 @@ class Trainer:
         cfg = self.config
         rng = self._resume() if resume else None
         if rng is None:
-            _seed_everything(cfg.seed + self.dist.rank)
+            seed_everything(cfg.seed + self.dist.rank)
         else:
-            _set_rng_state(rng, self.device)
+            set_rng_state(rng, self.device)
         batches = self._train_batches()
         bar = self._progress_bar()
         train_loss = eval_loss = None
         tick, tick_tokens = time.perf_counter(), 0.0
-        self.model.train()
+        self.runner.train()
         while self.step < cfg.steps:
             lr = lr_at(self.step, cfg.lr, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
             for group in self.optimizer.param_groups:
@@ -207,21 +229,21 @@ class Trainer:
         """Token-weighted mean loss (and metrics) over the validation data, all processes
         together; logged to the metrics file as ``{"step", "eval_loss", "eval_<metric>"...}``."""
         cfg = self.config
-        self.model.eval()
+        self.runner.eval()
         sums: Tensor | None = None
         names: list[str] = []
         try:
             for batch, weight in eval_batches(self.val_data, cfg.eval_batch_size or cfg.batch_size, cfg.eval_batches,
                                               self.dist.world_size, self.dist.rank, self.collate_fn):
                 with self._autocast():
-                    out = self.loss_fn(self.model, to_device(batch, self.device))
-                names = names or sorted(out.metrics)
-                w = weight * (out.n_tokens or 1)
-                row = torch.stack([out.loss.detach().float() * w, torch.tensor(float(w), device=self.device)]
-                                  + [torch.as_tensor(out.metrics[k], dtype=torch.float32, device=self.device) * w for k in names])
+                    loss, metrics, n_tokens = self.runner(to_device(batch, self.device))
+                names = names or sorted(metrics)
+                w = weight * (n_tokens or 1)
+                row = torch.stack([loss.detach().float() * w, torch.tensor(float(w), device=self.device)]
+                                  + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device) * w for k in names])
                 sums = row if sums is None else sums + row
         finally:
-            self.model.train()
+            self.runner.train()
         if sums is None:
             raise ConfigError("the validation data is empty")
         total = D.all_reduce_sum(sums).tolist()
@@ -237,7 +259,7 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint of the current step (collective; rank 0 writes). Returns its folder."""
         model_state, optim_state = D.full_state(self.model, self.optimizer)
-        rng_states = D.all_gather_objects(_rng_state(self.device))
+        rng_states = D.all_gather_objects(rng_state(self.device))
         path = None
         if self.dist.is_main:
             state = {
@@ -266,11 +288,11 @@ class Trainer:
             batch = to_device(next(batches), self.device)
             with self._gradient_sync(micro == cfg.grad_accum - 1):
                 with self._autocast():
-                    out = self.loss_fn(self.model, batch)
-                (out.loss.float() / cfg.grad_accum).backward()
-            names = names or sorted(out.metrics)
-            row = torch.stack([out.loss.detach().float(), torch.tensor(float(out.n_tokens), device=self.device)]
-                              + [torch.as_tensor(out.metrics[k], dtype=torch.float32, device=self.device).detach() for k in names])
+                    loss, metrics, n_tokens = self.runner(batch)
+                (loss.float() / cfg.grad_accum).backward()
+            names = names or sorted(metrics)
+            row = torch.stack([loss.detach().float(), torch.tensor(float(n_tokens), device=self.device)]
+                              + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device).detach() for k in names])
             sums = row if sums is None else sums + row
         assert sums is not None
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -287,10 +309,10 @@ class Trainer:
 
     def _gradient_sync(self, sync: bool) -> contextlib.AbstractContextManager:
         """Skip the gradient all-reduce on all but the last micro-batch of a step."""
-        if isinstance(self.model, nn.parallel.DistributedDataParallel) and not sync:
-            return self.model.no_sync()
-        if hasattr(self.model, "set_requires_gradient_sync"):  # FSDP2
-            self.model.set_requires_gradient_sync(sync)
+        if isinstance(self.runner, nn.parallel.DistributedDataParallel) and not sync:
+            return self.runner.no_sync()
+        if hasattr(self.runner, "set_requires_gradient_sync"):  # FSDP2
+            self.runner.set_requires_gradient_sync(sync)
         return contextlib.nullcontext()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -367,40 +389,6 @@ class Trainer:
         from tqdm.auto import tqdm
 
         return tqdm(total=self.config.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-
-
-# ------------------------------------------------------------------------------------ RNG
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    """Python, numpy, torch (and CUDA) RNG states as tensors and JSON-able values."""
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": [version, list(internal), gauss],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 __all__ = ["LossFn", "LossOutput", "METRICS_FILE", "TrainConfig", "TrainResult", "Trainer"]

@@ -13,15 +13,20 @@ level's decoder from codes. Threads: 1 and all cores (``torch.set_num_threads``)
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+# Run as a script, this folder heads sys.path: keep sibling scripts (e.g. a benchmarks/tokenize.py)
+# from shadowing standard-library modules of the same name.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "jukebox" / "vqvae_official.yaml"
@@ -71,7 +76,9 @@ def measure(level: int, op: str, threads: int, seconds: float, repeats: int) -> 
     cmd = [sys.executable, __file__, "--worker", f"{level},{op},{threads}", "--seconds", str(seconds),
            "--repeats", str(repeats)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {level},{op},{threads} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -158,6 +158,9 @@ def test_training_checkpoint_layout_latest_pointer_and_keep_k(tmp_path) -> None:
     assert ck.resolve_checkpoint(root / "step_00000006") == root / "step_00000006"
     with pytest.raises(CheckpointError, match="no checkpoint"):
         ck.resolve_checkpoint(tmp_path / "elsewhere")
+    trained = ck.load_trained(tmp_path)
+    assert trained.step == 8 and trained.config == {"width": 2} and trained.path == path
+    assert torch.equal(trained.state_dict["w"], torch.full((2,), 8.0))
 
 
 def test_a_save_that_dies_midway_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch) -> None:

@@ -269,6 +269,11 @@ def test_in_process_resume_matches_an_uninterrupted_run(tmp_path, stream: bool) 
     assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
 
 
+def test_fsdp_outside_torchrun_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="torchrun"):
+        Trainer(tiny(), loss_fn, sequences(16, 0), None, config(strategy="fsdp"), tmp_path, progress=False)
+
+
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path) -> None:
     result = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=2), tmp_path, progress=False).fit(resume=True)
     assert result.step == 2 and [r["step"] for r in read_metrics(tmp_path)] == [1, 2]

@@ -301,3 +301,21 @@ def load_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
         return json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{file}: unreadable model config ({err})") from err
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """A trained model from a checkpoint: its state dict, saved config (or None) and step."""
+
+    path: Path
+    state_dict: dict[str, torch.Tensor]
+    config: dict[str, Any] | None
+    step: int
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedWeights:
+    """Weights + config of a run folder, ``checkpoints/`` folder or ``step_*`` folder (the latest
+    one for the first two); ``model.load_state_dict(result.state_dict)`` restores the model."""
+    folder = resolve_checkpoint(path)
+    return TrainedWeights(folder, load_weights(folder / "model.safetensors", device), load_checkpoint_config(folder),
+                          checkpoint_step(folder))

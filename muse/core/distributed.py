@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from muse.core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 Strategy = Literal["auto", "ddp", "fsdp"]
@@ -119,7 +121,7 @@ def wrap_model(
         from torch.distributed.fsdp import fully_shard
 
         if not dist.is_initialized():
-            raise RuntimeError("strategy 'fsdp' needs a process group: launch with torchrun")
+            raise ConfigError("strategy 'fsdp' needs a process group: launch the training with torchrun")
         mesh = init_device_mesh(info.device.type, (info.world_size,))
         for unit in fsdp_units(model):
             fully_shard(unit, mesh=mesh)

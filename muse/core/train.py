@@ -207,7 +207,7 @@ class Trainer:
             record.update(zip(names, stats[2:]))
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 now = time.perf_counter()
-                record.update(tokens=tokens, tokens_per_s=tick_tokens / max(now - tick, 1e-9))
+                record.update(tokens=int(tokens), tokens_per_s=tick_tokens / max(now - tick, 1e-9))
                 tick, tick_tokens = now, 0.0
                 self._write_metrics(record)
             if bar is not None:

@@ -200,3 +200,9 @@ def test_bad_arguments_are_rejected() -> None:
         FactorizedAttention(8, 2, "prime", block_len=4)
     with pytest.raises(ValueError, match="divisible"):
         FactorizedAttention(8, 3, "dense")
+
+
+@pytest.mark.parametrize("pattern", ["block_local", "prev_block"])
+def test_large_batches_use_the_blocks_as_heads_layout(pattern: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attention_module, "_MAX_SDPA_BATCH", 0)  # as if B*H*blocks exceeded CUDA's grid
+    check_equivalence(pattern, 2, 3, 21, 8, 4)

@@ -119,9 +119,16 @@ def _pad_time(x: Tensor, before: int, after: int) -> Tensor:
     return x if before == after == 0 else F.pad(x, (0, 0, before, after))
 
 
+_MAX_SDPA_BATCH = 65535  # CUDA kernels put the batch on a grid axis limited to 65535
+
+
 def _blocks(x: Tensor, block_len: int) -> Tensor:
-    """(B, H, n*L, D) -> (B*H*n, 1, L, D): one SDPA batch entry per block."""
-    return x.reshape(-1, 1, block_len, x.shape[-1])
+    """(B, H, n*L, D) -> (B*H*n, 1, L, D): one SDPA batch entry per block, so the output comes
+    back in sequence order without a copy; (B*H, n, L, D) when that batch would be too large."""
+    B, H, T, D = x.shape
+    if B * H * (T // block_len) > _MAX_SDPA_BATCH:
+        return x.reshape(B * H, T // block_len, block_len, D)
+    return x.reshape(-1, 1, block_len, D)
 
 
 # ----------------------------------------------------------------------------------------------

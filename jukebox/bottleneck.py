@@ -144,6 +144,10 @@ class Codebook(nn.Module):
 
     def forward(self, x: torch.Tensor, update: bool) -> QuantiserOutput:
         """Quantise encoder output ``x`` (N, C, T); with ``update`` also step the EMA codebook."""
+        with torch.autocast(x.device.type, enabled=False):  # distances and EMA sums in float32
+            return self._forward(x.float(), update)
+
+    def _forward(self, x: torch.Tensor, update: bool) -> QuantiserOutput:
         n, _, t = x.shape
         frames = rearrange(x, "n c t -> (n t) c")
         prenorm = torch.linalg.vector_norm(frames - frames.mean()) / math.sqrt(frames.numel())

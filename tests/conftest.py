@@ -26,3 +26,13 @@ def midi_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def jukebox_ref(shared_dir: Path) -> Path:
     return shared_dir / "reference" / "jukebox"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tiny test models run faster on one thread (and CI runs tests on a 2-core machine)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)

@@ -1,0 +1,106 @@
+"""Configs of the symbolic model: the network (``MuseConfig``) and a training preset (``MuseRunConfig``).
+
+A preset YAML (``configs/muse/*.yaml``) has three sections: ``model`` (``MuseConfig``: the shared
+core's ``TransformerConfig`` plus MuseNet's embeddings), ``train`` (the shared Trainer's
+``TrainConfig``) and ``data`` (augmentation and cropping). ``model.vocab_size`` may be 0 in a
+preset: it is then taken from the dataset's tokenizer when training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from musetok.augment import AugmentConfig
+
+from muse.core.config import load_config
+from muse.core.errors import ConfigError
+from muse.core.train import TrainConfig
+from muse.core.transformer import TransformerConfig
+
+STRUCTURE_PARTS = 128  # MuseNet: the piece is divided into 128 parts, and a countdown 127 -> 0
+
+
+@dataclass(frozen=True)
+class MuseConfig:
+    """The MuseNet-style decoder: core transformer + token/position embeddings + switchable extras.
+
+    - ``time_embedding``: elapsed musical time since the piece's start, in buckets of
+      ``time_quantum`` grid ticks, wrapping every ``time_buckets`` buckets (so notes sounding
+      together share it and its phase follows the bar when the wrap is a whole number of bars).
+    - ``chord_embedding``: index of a note among the notes at the same time step (capped).
+    - ``structure_embedding``: the token's position in the piece in 128 parts (by elapsed
+      seconds / total seconds) and a countdown of the seconds left, in ``countdown_seconds``
+      units, capped at 127. Rows are dropped to a learned "unknown" with ``structure_dropout``
+      in training, so a model can also generate without a target length.
+    """
+
+    transformer: TransformerConfig
+    vocab_size: int = 0
+    time_embedding: bool = True
+    time_quantum: int = 1
+    time_buckets: int = 192
+    chord_embedding: bool = True
+    chord_max: int = 16
+    structure_embedding: bool = True
+    countdown_seconds: float = 0.5
+    structure_dropout: float = 0.1
+    embed_dropout: float = 0.0
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 0:
+            raise ValueError(f"vocab_size must be >= 0 (0 = from the tokenizer), got {self.vocab_size}")
+        if self.time_quantum < 1 or self.time_buckets < 1 or self.chord_max < 1:
+            raise ValueError("time_quantum, time_buckets and chord_max must be >= 1")
+        if self.countdown_seconds <= 0:
+            raise ValueError(f"countdown_seconds must be > 0, got {self.countdown_seconds}")
+        if not 0.0 <= self.structure_dropout < 1.0:
+            raise ValueError(f"structure_dropout must be in [0, 1), got {self.structure_dropout}")
+
+    @property
+    def n_ctx(self) -> int:
+        return self.transformer.n_ctx
+
+    def with_vocab(self, vocab_size: int, source: str = "tokenizer") -> MuseConfig:
+        """This config with ``vocab_size`` filled in; a preset that names another size is an error."""
+        if self.vocab_size not in (0, vocab_size):
+            raise ConfigError(
+                f"model.vocab_size is {self.vocab_size} but the {source} has {vocab_size} tokens; "
+                "set vocab_size: 0 to take it from the tokenizer"
+            )
+        return dataclasses.replace(self, vocab_size=vocab_size)
+
+
+@dataclass(frozen=True)
+class MuseDataConfig:
+    """How pieces become training examples: random crops of ``n_ctx + 1`` tokens keeping the header."""
+
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # musetok.augment ranges
+    augment_training: bool = True
+    crops_per_epoch: int = 0  # distinct crops before the order repeats; 0 = steps x global batch
+    min_piece_tokens: int = 16  # shorter pieces are skipped
+    val_crops: int = 256  # crops of the validation split evaluated (fixed seed, no augmentation)
+
+    def __post_init__(self) -> None:
+        if self.crops_per_epoch < 0 or self.min_piece_tokens < 2 or self.val_crops < 1:
+            raise ValueError("data: crops_per_epoch >= 0, min_piece_tokens >= 2, val_crops >= 1")
+
+
+@dataclass(frozen=True)
+class MuseRunConfig:
+    """A training preset: ``model``, ``train`` and ``data`` sections of ``configs/muse/*.yaml``."""
+
+    model: MuseConfig
+    train: TrainConfig
+    data: MuseDataConfig = field(default_factory=MuseDataConfig)
+
+
+def load_run_config(path: str | Path) -> MuseRunConfig:
+    """Load a preset strictly (unknown or missing keys name the file and the key)."""
+    return load_config(MuseRunConfig, path)
+
+
+__all__ = ["MuseConfig", "AugmentConfig", "MuseDataConfig", "MuseRunConfig", "load_run_config", "STRUCTURE_PARTS"]

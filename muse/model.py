@@ -1,0 +1,157 @@
+"""The MuseNet-style decoder: embeddings on top of the shared sparse transformer (``muse.core``).
+
+Input embedding of token ``i`` (each extra one switchable in ``MuseConfig``)::
+
+    vocab(id) + position(i) + time(elapsed ticks, bucketed) + chord(note index in its time step)
+      + part(128 * elapsed / total seconds) + countdown(seconds left, in countdown_seconds units)
+
+The clock features come from the ids (``muse.clock``), so the cached decoder computes them
+incrementally. The structural pair needs the piece's total length: in training the real one; in
+generation the requested length (the requested seconds, plus the prime's when continuing). An
+unknown length (``total_us < 0``) uses a learned "unknown" row, trained through
+``structure_dropout``. Composer and instrumentation condition the model through the header
+tokens; ``composer_embeddings`` returns their embedding rows for the analysis tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from muse.clock import Clock, ClockState, TokenClock
+from muse.config import STRUCTURE_PARTS, MuseConfig
+from muse.core.cache import KVCache
+from muse.core.transformer import PositionalEmbedding, Transformer
+from muse.embedding import FactorizedVocab
+from muse.token_tables import TokenTables
+
+UNKNOWN = STRUCTURE_PARTS  # index of the "unknown length" row of the structure embeddings
+
+
+@dataclass
+class MuseCache:
+    """Decoding state: the transformer's KV cache, the token clock and each row's target length."""
+
+    kv: KVCache
+    clock: ClockState
+    total_us: Tensor  # (B,) int64 target length in microseconds, -1 = unknown
+
+    @property
+    def offset(self) -> int:
+        """Tokens fed so far (the next token's position in the window)."""
+        return self.kv.offset
+
+
+class MuseModel(nn.Module):
+    """Decoder-only transformer over musetok ids; implements ``muse.core.sampling.Decoder``."""
+
+    def __init__(self, config: MuseConfig, tables: TokenTables) -> None:
+        super().__init__()
+        if config.vocab_size != tables.size:
+            raise ValueError(f"config vocab_size {config.vocab_size} != tokenizer vocabulary size {tables.size}")
+        self.config, self.tables = config, tables
+        t = config.transformer
+        self.n_ctx = t.n_ctx
+        self.vocab = FactorizedVocab(tables, t.width, config.init_std, tie=config.tie_embeddings)
+        self.pos = PositionalEmbedding(t.n_ctx, t.width, init_std=0.01)
+        self.clock = TokenClock(tables)
+        self.time_emb = nn.Embedding(config.time_buckets, t.width) if config.time_embedding else None
+        self.chord_emb = nn.Embedding(config.chord_max, t.width) if config.chord_embedding else None
+        self.part_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
+        self.countdown_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
+        for emb in (self.time_emb, self.chord_emb, self.part_emb, self.countdown_emb):
+            if emb is not None:
+                nn.init.normal_(emb.weight, std=0.01)
+        self.drop = nn.Dropout(config.embed_dropout)
+        self.transformer = Transformer(t)
+        self.ln_f = nn.LayerNorm(t.width, eps=t.ln_eps)
+        self._countdown_us = int(round(config.countdown_seconds * 1e6))
+
+    # ---- embeddings -----------------------------------------------------------------------
+
+    def structure_indices(self, micros: Tensor, total_us: Tensor) -> tuple[Tensor, Tensor]:
+        """Part (0..127) and countdown (127..0) indices (B, T) of elapsed ``micros`` (B, T) given
+        ``total_us`` (B,); rows with ``total_us < 0`` get the unknown index 128."""
+        total = total_us[:, None]
+        known = total > 0
+        safe = total.clamp_min(1)
+        part = (micros * STRUCTURE_PARTS).div(safe, rounding_mode="floor").clamp(0, STRUCTURE_PARTS - 1)
+        countdown = (total - micros).div(self._countdown_us, rounding_mode="floor").clamp(0, STRUCTURE_PARTS - 1)
+        return torch.where(known, part, UNKNOWN), torch.where(known, countdown, UNKNOWN)
+
+    def embed(self, ids: Tensor, clock: Clock, total_us: Tensor | None, offset: int = 0) -> Tensor:
+        """Input embeddings (B, T, width) of ``ids`` (B, T) at window positions ``offset..``."""
+        c = self.config
+        x = self.vocab(ids) + self.pos(ids.shape[1], offset)
+        if self.time_emb is not None:
+            x = x + self.time_emb(clock.ticks.div(c.time_quantum, rounding_mode="floor") % c.time_buckets)
+        if self.chord_emb is not None:
+            x = x + self.chord_emb(clock.chord.clamp(0, c.chord_max - 1))
+        if self.part_emb is not None:
+            if total_us is None:
+                total_us = torch.full((ids.shape[0],), -1, dtype=torch.long, device=ids.device)
+            if self.training and c.structure_dropout > 0:
+                dropped = torch.rand(total_us.shape, device=ids.device) < c.structure_dropout
+                total_us = torch.where(dropped, -1, total_us)
+            part, countdown = self.structure_indices(clock.micros, total_us)
+            x = x + self.part_emb(part) + self.countdown_emb(countdown)
+        return self.drop(x)
+
+    # ---- full forward -----------------------------------------------------------------------
+
+    def hidden(self, ids: Tensor, clock: Clock | None = None, total_us: Tensor | None = None) -> Tensor:
+        """Final hidden states (B, T, width) of a whole window ``ids`` (B, T), T <= n_ctx.
+
+        ``clock``: the tokens' clock features (computed from ``ids`` from a fresh clock when None;
+        a training crop passes the features of its place in the whole piece). ``total_us`` (B,):
+        the piece's length in microseconds (-1 or None = unknown).
+        """
+        if ids.shape[1] > self.n_ctx:
+            raise ValueError(f"{ids.shape[1]} tokens exceed the model's context of {self.n_ctx}")
+        clock = self.clock(ids) if clock is None else clock
+        return self.ln_f(self.transformer(self.embed(ids, clock, total_us)))
+
+    def forward(self, ids: Tensor, clock: Clock | None = None, total_us: Tensor | None = None,
+                targets: Tensor | None = None) -> Tensor:
+        """Logits (B, T, V) of the token after each of ``ids`` (B, T) (see ``hidden``); with
+        ``targets`` (B, T), their negative log-likelihood in nats (B, T) instead (the cheap,
+        factorized path used in training)."""
+        h = self.hidden(ids, clock, total_us)
+        return self.vocab.token_logits(h) if targets is None else self.vocab.nll(h, targets)
+
+    # ---- cached decoding (muse.core.sampling.Decoder) ---------------------------------------
+
+    def new_cache(self, batch_size: int, total_seconds: float | Tensor | None = None) -> MuseCache:
+        """An empty decoding state; ``total_seconds`` (scalar or (B,)) is the target length."""
+        device = self.pos.pos_emb.device
+        if total_seconds is None:
+            total = torch.full((batch_size,), -1, dtype=torch.long, device=device)
+        else:
+            total = torch.as_tensor(total_seconds, dtype=torch.float64).mul(1e6).round().long().to(device)
+            total = total.expand(batch_size).clone() if total.ndim == 0 else total
+        return MuseCache(self.transformer.new_cache(batch_size), ClockState.zeros(batch_size, device), total)
+
+    def step(self, ids: Tensor, cache: MuseCache) -> Tensor:
+        """Feed ``ids`` (B, T) after the cached tokens; logits (B, T, V); advances ``cache``."""
+        if cache.offset + ids.shape[1] > self.n_ctx:
+            raise ValueError(f"feeding {ids.shape[1]} tokens after {cache.offset} exceeds the context of {self.n_ctx}")
+        clock = self.clock(ids, cache.clock)
+        x = self.embed(ids, clock, cache.total_us, offset=cache.offset)
+        h = self.ln_f(self.transformer(x, cache.kv))
+        cache.clock = clock.end
+        return self.vocab.token_logits(h)
+
+    # ---- analysis ---------------------------------------------------------------------------
+
+    def composer_embeddings(self) -> Tensor:
+        """Embedding rows (n_composers, width) of the composer tokens, in ``tables.composers`` order."""
+        ids = torch.as_tensor(self.tables.composer_ids, device=self.pos.pos_emb.device)
+        return self.vocab.embedding_of(ids).detach()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+__all__ = ["MuseModel", "MuseCache", "UNKNOWN"]

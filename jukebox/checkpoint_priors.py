@@ -260,9 +260,11 @@ def official_shape(key: str, shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def convert_official_state(
-    state: Mapping[str, torch.Tensor], config: PriorConfig, expected: Mapping[str, Sequence[int]], source: str
+    state: Mapping[str, torch.Tensor], config: PriorConfig, expected: Mapping[str, Sequence[int]], source: str,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, torch.Tensor]:
-    """Rename and convert an official state dict to ours, checked against ``expected`` shapes."""
+    """Rename and convert an official state dict to ours (every tensor cast to ``dtype``, fp32 by
+    default), checked against ``expected`` shapes."""
     converted: dict[str, torch.Tensor] = {}
     unknown = []
     for key, value in state.items():
@@ -271,15 +273,16 @@ def convert_official_state(
         except KeyError:
             unknown.append(key)
             continue
-        value = value.float()
+        value = value.to(dtype)
         converted[new] = value.t().contiguous() if key.endswith(".w") else value
     if unknown:
         raise CheckpointError(f"{source}: unexpected keys {unknown[:20]} ({len(unknown)})")
     return apply_key_map(converted, dict(expected), lambda k: k, source)
 
 
-def load_official_prior(path: str | Path, hop_length: int | None = None, device: str | torch.device = "cpu"):
-    """Read an official ``prior_level_*.pth.tar`` into a ``JukeboxPrior`` (fp32, eval mode).
+def load_official_prior(path: str | Path, hop_length: int | None = None, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32):
+    """Read an official ``prior_level_*.pth.tar`` into a ``JukeboxPrior`` (``dtype``, eval mode).
 
     The model is built on the ``meta`` device and the converted tensors are assigned to it, so
     no memory is spent on a random initialisation first.
@@ -292,7 +295,8 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
     with torch.device("meta"):
         model = JukeboxPrior(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    state = convert_official_state(checkpoint.state_dict, config, expected, str(path))
+    state = convert_official_state(checkpoint.state_dict, config, expected, str(path), dtype)
+    del checkpoint
     model.load_state_dict(state, strict=True, assign=True)
     model.tie_weights()
     return model.to(device).eval()
@@ -309,13 +313,14 @@ def save_prior(model, path: str | Path) -> Path:
     return path
 
 
-def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length: int | None = None):
+def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length: int | None = None,
+               dtype: torch.dtype = torch.float32):
     """Load a prior: an official ``*.pth.tar`` or our ``*.safetensors`` with its JSON config beside it."""
     from jukebox.prior import JukeboxPrior
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        return load_official_prior(path, hop_length, device)
+        return load_official_prior(path, hop_length, device, dtype)
     config_path = path.with_suffix(".json")
     try:
         data = json.loads(config_path.read_text())
@@ -332,6 +337,7 @@ def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length:
     if not config.merged_decoder:
         expected.pop("head.weight")
     state = apply_key_map(load_weights(path), expected, lambda k: k, str(path))
+    state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict(state, strict=False, assign=True)
     model.tie_weights()
     return model.to(device).eval()

@@ -62,8 +62,9 @@ def find_model_files(model: str, checkpoints: str | Path | None, levels: Sequenc
     return ModelFiles(vqvae=_find("vqvae", shared), priors=priors)
 
 
-def load_models(files: ModelFiles, device: str | torch.device = "cpu") -> tuple[Codec, dict[int, JukeboxPrior]]:
-    """Load the codec and the priors, checking that they fit together (bins, hops, levels)."""
+def load_models(files: ModelFiles, device: str | torch.device = "cpu",
+                dtype: torch.dtype = torch.float32) -> tuple[Codec, dict[int, JukeboxPrior]]:
+    """Load the codec (fp32) and the priors (``dtype``), checking that they fit together."""
     vqvae = load_vqvae(files.vqvae, device=device).model
     codec = Codec(vqvae, device)
     hops = vqvae.hop_lengths
@@ -71,7 +72,7 @@ def load_models(files: ModelFiles, device: str | torch.device = "cpu") -> tuple[
     for level, path in sorted(files.priors.items()):
         if not 0 <= level < vqvae.levels:
             raise UserError(f"level {level} does not exist: the VQ-VAE has levels 0..{vqvae.levels - 1}")
-        prior = load_prior(path, device, hop_length=hops[level])
+        prior = load_prior(path, device, hop_length=hops[level], dtype=dtype)
         c = prior.config
         if c.level != level or c.n_bins != vqvae.config.l_bins or c.hop_length != hops[level]:
             raise CheckpointError(

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -134,9 +133,18 @@ class JukeboxPipeline:
 
     @classmethod
     def load(cls, model: str, checkpoints: str | Path | None = None, ids_dir: str | Path | None = None,
-             levels: tuple[int, ...] = (2, 1, 0), device: str | torch.device = "cpu") -> JukeboxPipeline:
-        """Load ``model`` (``5b``, ``5b_lyrics``, ``1b_lyrics`` or ``small``) from ``checkpoints``."""
-        codec, priors = load_models(find_model_files(model, checkpoints, levels), device)
+             levels: tuple[int, ...] = (2, 1, 0), device: str | torch.device = "cpu",
+             dtype: str = "auto") -> JukeboxPipeline:
+        """Load ``model`` (``5b``, ``5b_lyrics``, ``1b_lyrics`` or ``small``) from ``checkpoints``.
+
+        ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, or ``auto`` (bf16 on CUDA, else fp32).
+        """
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if dtype == "auto":
+            dtype = "bf16" if torch.device(device).type == "cuda" else "fp32"
+        if dtype not in dtypes:
+            raise UserError(f"unknown dtype {dtype!r}; choose auto, fp32, bf16 or fp16")
+        codec, priors = load_models(find_model_files(model, checkpoints, levels), device, dtypes[dtype])
         return cls(codec, priors, ids_dir, device)
 
     # -- runs ---------------------------------------------------------------------------------
@@ -257,7 +265,6 @@ class JukeboxPipeline:
             artist, genres = resolve_artist(settings.artist, ids), resolve_genres(settings.genre, ids)
             lyrics = LyricsProcessor(c.labels.version).encode(settings.lyrics) if c.lyrics is not None else []
         sampling = SamplingConfig(conf.temperature, conf.top_k, conf.top_p)
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
         for start in window_starts(total, c.n_ctx, hop):
             end = min(start + c.n_ctx, total)
             filled = codes.shape[1]
@@ -268,7 +275,7 @@ class JukeboxPipeline:
             labels = None
             if c.labels is not None:
                 labels = window_labels(c, song, start, artist, genres, lyrics, settings.n_samples).to(self.device)
-            with torch.no_grad(), autocast:
+            with torch.no_grad():
                 cond = prior.condition(labels, upper_window(c, upper, start) if upper is not None else None)
                 prompt = codes[:, start:filled].to(self.device)
                 new = prior.sample(cond, end - filled, prompt if prompt.shape[1] else None, sampling=sampling,

@@ -154,3 +154,10 @@ def test_cli_sample_resume_and_errors(checkpoints: Path, tmp_path: Path, capsys:
     assert "missing.txt: cannot read the lyrics file" in err and "Traceback" not in err
     assert jukebox_main(["sample", "--model", "5b", "--out", str(tmp_path / "y")]) == 2
     assert "needs --checkpoints" in capsys.readouterr().err
+
+
+def test_bf16_priors_sample(checkpoints: Path, tmp_path: Path) -> None:
+    half = JukeboxPipeline.load("small", checkpoints, levels=(2, 1), dtype="bf16")
+    assert half.priors[2].embed.weight.dtype == torch.bfloat16
+    result = half.sample(settings(checkpoints, levels=(2, 1)), tmp_path / "song")
+    assert result.complete and result.codes[1].shape == (2, int(SECONDS * 44100) // 128 * 4)

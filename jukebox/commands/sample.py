@@ -27,6 +27,8 @@ def _add_model_args(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--model", choices=MODELS, required=required, help="which released (or bundled small) model")
     parser.add_argument("--checkpoints", help="folder with the model files (official *.pth.tar or ours)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                        help="prior weights' precision (default: auto = bf16 on CUDA, fp32 on CPU)")
 
 
 def _add_song_args(parser: argparse.ArgumentParser) -> None:
@@ -128,10 +130,11 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.resume:
         settings = read_settings(args.resume)
         pipeline = JukeboxPipeline.load(settings.model, args.checkpoints or settings.checkpoints, settings.ids_dir,
-                                        settings.levels, args.device)
+                                        settings.levels, args.device, args.dtype)
         return _report(pipeline.resume(args.resume, _progress()))
     settings = _settings(args)
-    pipeline = JukeboxPipeline.load(settings.model, settings.checkpoints, settings.ids_dir, settings.levels, args.device)
+    pipeline = JukeboxPipeline.load(settings.model, settings.checkpoints, settings.ids_dir, settings.levels, args.device,
+                                    args.dtype)
     return _report(pipeline.sample(settings, args.out, _progress()))
 
 
@@ -141,5 +144,5 @@ def run_upsample(args: argparse.Namespace) -> int:
     settings = read_settings(args.run)
     levels = tuple(sorted(set(settings.levels) | set(args.levels), reverse=True))
     pipeline = JukeboxPipeline.load(args.model or settings.model, args.checkpoints or settings.checkpoints,
-                                    settings.ids_dir, levels, args.device)
+                                    settings.ids_dir, levels, args.device, args.dtype)
     return _report(pipeline.upsample(args.run, args.levels, _progress()))

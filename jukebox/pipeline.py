@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from jukebox.alignment import align_lyrics, lyric_timings, write_timings
 from jukebox.audio import save_audio
 from jukebox.codec import Codec, EncodedAudio
 from jukebox.model_files import find_model_files, load_models
@@ -103,12 +104,14 @@ class SampleSettings:
 
 @dataclass
 class SampleResult:
-    """Codes per level (n_samples, T_L), decoded WAVs per finished level, and whether every
-    requested level finished (False when cancelled)."""
+    """Codes per level (n_samples, T_L), decoded WAVs per finished level, lyric timings (JSON,
+    one per sample, when the top prior aligns lyrics) and whether every requested level finished
+    (False when cancelled)."""
 
     out_dir: Path
     codes: dict[int, np.ndarray]
     wavs: dict[int, list[Path]] = field(default_factory=dict)
+    lyric_timings: list[Path] = field(default_factory=list)
     complete: bool = True
 
 
@@ -234,7 +237,33 @@ class JukeboxPipeline:
                 result.complete = False
                 break
             result.wavs[level] = self._decode_level(settings, out, level, codes)
+            if self._aligns_lyrics(level, settings):
+                result.lyric_timings = self._write_lyric_timings(settings, out, level, codes)
         return result
+
+    def _aligns_lyrics(self, level: int, settings: SampleSettings) -> bool:
+        lyrics = self.priors[level].config.lyrics
+        return bool(settings.lyrics.strip()) and lyrics is not None and lyrics.alignment_layer is not None \
+            and lyrics.alignment_head is not None
+
+    def _write_lyric_timings(self, settings: SampleSettings, out: Path, level: int, codes: np.ndarray) -> list[Path]:
+        """Align the lyrics to each sample's codes (the alignment layer/head) and write the timings."""
+        prior = self.priors[level]
+        c = prior.config
+        ids = self._label_ids(c.labels.version)
+        artist, genres = resolve_artist(settings.artist, ids), resolve_genres(settings.genre, ids)
+        text = LyricsProcessor(c.labels.version).clean(settings.lyrics)
+        tokens = LyricsProcessor(c.labels.version).encode(settings.lyrics)
+        paths = []
+        for i, row in enumerate(codes):
+            matrix = align_lyrics(prior, torch.from_numpy(row).to(self.device), tokens, artist, genres,
+                                  total_length=self.song_samples(settings),
+                                  hop_fraction=settings.sampling[level].hop_fraction)
+            timings = lyric_timings(matrix, text, c.hop_length / self.codec.sample_rate)
+            path = out / f"level{level}" / f"sample{i}.lyrics.json"
+            write_timings(path, timings)
+            paths.append(path)
+        return paths
 
     def _sample_level(self, settings: SampleSettings, out: Path, level: int, done: dict[int, np.ndarray],
                       progress: Progress | None, cancel: threading.Event | None) -> tuple[np.ndarray, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -87,6 +88,15 @@ def test_sample_writes_codes_and_wavs_for_every_level(pipeline: JukeboxPipeline,
             audio, rate = sf.read(path)
             assert rate == 44100 and len(audio) == samples
     assert not np.array_equal(full_run.codes[2][0], full_run.codes[2][1]), "the two samples should differ"
+
+
+def test_lyric_timings_are_written_per_sample(full_run) -> None:
+    assert [p.name for p in full_run.lyric_timings] == ["sample0.lyrics.json", "sample1.lyrics.json"]
+    data = json.loads(full_run.lyric_timings[0].read_text())
+    assert "".join(ch["char"] for ch in data["characters"]) == "la la la, oh yeah"
+    assert [w["text"] for w in data["words"]] == ["la", "la", "la,", "oh", "yeah"]
+    times = [ch["time"] for ch in data["characters"]]
+    assert times == sorted(times) and times[-1] < SECONDS
 
 
 def test_killed_run_resumes_exactly(pipeline: JukeboxPipeline, checkpoints: Path, full_run, tmp_path: Path) -> None:

@@ -119,6 +119,8 @@ def _report(result) -> int:
     for level, paths in result.wavs.items():
         for path in paths:
             print(f"level {level}: wrote {path}")
+    for path in result.lyric_timings:
+        print(f"lyric timings: wrote {path}")
     if not result.complete:
         print(f"stopped early; continue with: jukebox sample --resume {result.out_dir}")
     return 0

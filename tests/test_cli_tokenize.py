@@ -68,7 +68,8 @@ def test_errors_exit_2_with_one_line(tmp_path: Path, piece: Path, midi_dir: Path
     assert line.startswith("muse: error: unknown composer 'Zappa'; known composers: bach, beethoven, mozart")
     damaged = midi_dir / "classical" / "unknown_artist-i_o-mappari.mid"  # a zip archive named .mid
     line = one_line_error(muse("tokenize", str(damaged), cwd=tmp_path))
-    assert line == f"muse: error: {damaged}: not a MIDI file (no MThd header; starts with b'PK\\x03\\x04\\n\\x00\\x00\\x80')"
+    assert line == (f"muse: error: {damaged}: not a MIDI file "
+                    "(no MThd header; starts with b'PK\\x03\\x04\\n\\x00\\x00\\x80')")
     line = one_line_error(muse("tokenize", "missing.mid", cwd=tmp_path))
     assert line.startswith("muse: error: missing.mid: cannot read file")
     (tmp_path / "bad.txt").write_text("start piano:v72:G4 banana")

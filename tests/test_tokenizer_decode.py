@@ -19,7 +19,8 @@ def ids_of(text: str) -> np.ndarray:
 
 
 def notes_of(result) -> list[tuple]:
-    return sorted((t.name, n.pitch, n.time, n.time + n.duration, n.velocity) for t in result.score.tracks for n in t.notes)
+    tracks = result.score.tracks
+    return sorted((t.name, n.pitch, n.time, n.time + n.duration, n.velocity) for t in tracks for n in t.notes)
 
 
 def test_a_complete_sequence_decodes_without_repairs() -> None:

@@ -271,7 +271,8 @@ def test_reference_pedal_extends_or_becomes_intervals() -> None:
 
 
 def test_reference_tempo_changes_last_per_step_and_repeats_merge() -> None:
-    midi = make_midi([[(0, tempo(60)), (1, tempo(90)), (96, tempo(91)), (192, tempo(240))], [(0, on(60)), (10, off(60))]])
+    midi = make_midi([[(0, tempo(60)), (1, tempo(90)), (96, tempo(91)), (192, tempo(240))],
+                      [(0, on(60)), (10, off(60))]])
     assert quantize_reference(midi, CFG).tempos == [(0, tempo_bin(90, CFG)), (48, tempo_bin(240, CFG))]
 
 

@@ -214,4 +214,5 @@ def test_seconds_follow_the_tempo_map() -> None:
     enc = tok.encode(midi)
     assert enc.seconds == pytest.approx(1.0 + 2 * 0.5)  # one beat at 60 BPM, two at 120
     assert tok.seconds(enc.ids) == pytest.approx(2.0)
-    assert tok.text(enc.ids) == "unknown_composer piano start tempo:60 piano:v64:C4 wait:24 tempo:120 wait:48 piano:v0:C4 end"
+    assert tok.text(enc.ids) == ("unknown_composer piano start tempo:60 piano:v64:C4 wait:24 tempo:120 wait:48 "
+                                 "piano:v0:C4 end")

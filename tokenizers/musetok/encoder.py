@@ -38,7 +38,8 @@ def encode_quantized(q: Quantized, vocab: Vocab, composer_id: int) -> np.ndarray
     ids = np.concatenate([e[3] for e in events])
     order = np.argsort(rank)
     body = _with_waits(time[order], ids[order], vocab)
-    used = np.bincount(q.key, minlength=len(vocab.instruments)) + np.bincount(q.pedal_key, minlength=len(vocab.instruments))
+    n_keys = len(vocab.instruments)
+    used = np.bincount(q.key, minlength=n_keys) + np.bincount(q.pedal_key, minlength=n_keys)
     keys = np.flatnonzero(used)
     out = np.empty(len(keys) + len(body) + 3, np.int32)
     out[0], out[1:len(keys) + 1], out[len(keys) + 1] = composer_id, vocab.instrument_base + keys, vocab.start_id

@@ -57,7 +57,8 @@ def read_midi(source: "str | Path | bytes | bytearray | symusic.Score", config: 
     return parsed
 
 
-def _load_bytes(source: "str | Path | bytes | bytearray", config: TokenizerConfig, name: str | None) -> tuple[bytes, str]:
+def _load_bytes(source: "str | Path | bytes | bytearray", config: TokenizerConfig,
+                name: str | None) -> tuple[bytes, str]:
     limit = config.max_file_bytes
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = name or "<bytes>"
@@ -106,7 +107,8 @@ def _find_smf(data: bytes, name: str, recover: bool, warnings: list[str]) -> byt
             (length,) = struct.unpack("<I", data[at + 4:at + 8])  # RIFF sizes are little-endian
             warnings.append("unwrapped a RIFF RMID file")
             return data[at + 8:at + 8 + length]
-        raise TokenizerError(f"{name}: RIFF RMID file" + (" without MIDI data" if at < 0 else " (set recover to read it)"))
+        problem = "without MIDI data" if at < 0 else "(set recover to read it)"
+        raise TokenizerError(f"{name}: RIFF RMID file {problem}")
     at = data.find(b"MThd", 0, _FOREIGN_HEADER_SEARCH)
     if at > 0:
         if not recover:

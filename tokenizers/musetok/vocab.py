@@ -90,7 +90,8 @@ def _tempo_names(values: np.ndarray) -> list[str]:
 class Vocab:
     """Token strings <-> ids, plus arrays describing every id (each of shape (size,)).
 
-    Arrays: ``kind`` (Kind values), ``key`` (instrument key index, -1 if none), ``velocity`` (bin:
+    Arrays: ``kind`` (Kind values), ``key`` alias ``family`` (instrument key index: a family, or a GM
+    program in ``program`` mode, ``drum_key`` for drums; -1 if none), ``velocity`` (bin:
     0 = note-off, 1..velocity_bins; -1 if none), ``pitch`` (0-127 or -1), ``wait_ticks`` (grid ticks
     a wait advances, else 0), ``tempo_bpm`` (BPM of tempo tokens, else 0), ``is_on`` (note-on, drum hit
     or pedal-on).
@@ -177,6 +178,7 @@ class Vocab:
         self.pitch[drum] = np.tile(np.arange(128), v)
         for array in (self.kind, self.key, self.velocity, self.pitch, self.wait_ticks, self.tempo_bpm, self.is_on):
             array.flags.writeable = False
+        self.family = self.key  # the name used in TOKENIZER_API.md (a GM program index in "program" mode)
 
     # ----- sizes and special ids
     @property

@@ -80,7 +80,7 @@ class MuseDataConfig:
 
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # musetok.augment ranges
     augment_training: bool = True
-    crops_per_epoch: int = 0  # distinct crops before the order repeats; 0 = steps x global batch
+    crops_per_epoch: int = 0  # distinct crops before they repeat; 0 = 64 per n_ctx tokens of data
     min_piece_tokens: int = 16  # shorter pieces are skipped
     val_crops: int = 256  # crops of the validation split evaluated (fixed seed, no augmentation)
 

@@ -1,0 +1,119 @@
+"""A saved symbolic model: one folder holding everything generation needs.
+
+    model.safetensors   the weights (float32, or float16 for the bundled model)
+    config.json         the ``MuseConfig`` (strict: an unknown key is an error naming the file)
+    tokenizer.json      the musetok vocabulary + config the ids belong to
+
+``load_model`` also accepts a training run folder (its exported ``model/``, else its latest
+checkpoint with the run's ``tokenizer.json``) or a checkpoint ``step_*`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from musetok import MidiTokenizer
+
+from muse.config import MuseConfig
+from muse.core.checkpoint import (
+    CHECKPOINTS_DIR,
+    latest_checkpoint,
+    load_weights,
+    save_weights,
+    write_json,
+)
+from muse.core.config import from_dict, to_dict
+from muse.core.errors import CheckpointError, ConfigError
+from muse.model import MuseModel
+from muse.token_tables import TokenTables
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+EXPORT_DIR = "model"  # a run folder's exported model
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate (in eval mode), its tokenizer and where it came from."""
+
+    model: MuseModel
+    tokenizer: MidiTokenizer
+    config: MuseConfig
+    path: Path
+
+
+def build_model(config: MuseConfig, tokenizer: MidiTokenizer) -> MuseModel:
+    """A freshly initialised model for ``tokenizer``'s vocabulary (``vocab_size`` 0 is filled in)."""
+    config = config.with_vocab(tokenizer.vocab.size)
+    return MuseModel(config, TokenTables.from_vocab(tokenizer.vocab))
+
+
+def save_model(model: MuseModel, tokenizer: MidiTokenizer, folder: str | Path, *,
+               dtype: torch.dtype | None = None, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``folder/{model.safetensors, config.json, tokenizer.json}``; ``dtype`` (e.g.
+    ``torch.float16``) converts floating-point weights to shrink the file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+             for k, v in model.state_dict().items()}
+    save_weights(state, folder / WEIGHTS_FILE, metadata=metadata)
+    write_json(folder / CONFIG_FILE, to_dict(model.config))
+    tokenizer.save(folder / TOKENIZER_FILE)
+    return folder
+
+
+def _resolve(path: Path) -> tuple[Path, Path, Path]:
+    """(weights, config, tokenizer) files of a model folder, run folder or checkpoint folder."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: model folder not found")
+    if (path / WEIGHTS_FILE).is_file() and (path / TOKENIZER_FILE).is_file():
+        return path / WEIGHTS_FILE, path / CONFIG_FILE, path / TOKENIZER_FILE
+    if (path / EXPORT_DIR / WEIGHTS_FILE).is_file():
+        return _resolve(path / EXPORT_DIR)
+    step = latest_checkpoint(path / CHECKPOINTS_DIR)
+    if step is not None and (path / TOKENIZER_FILE).is_file():
+        return step / WEIGHTS_FILE, step / CONFIG_FILE, path / TOKENIZER_FILE
+    run = path.parent.parent  # a checkpoints/step_* folder inside a run folder
+    if (path / WEIGHTS_FILE).is_file() and (run / TOKENIZER_FILE).is_file():
+        return path / WEIGHTS_FILE, path / CONFIG_FILE, run / TOKENIZER_FILE
+    raise CheckpointError(
+        f"{path}: not a muse model (expected {WEIGHTS_FILE}, {CONFIG_FILE} and {TOKENIZER_FILE}, "
+        "or a training run folder)"
+    )
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a saved model (see the module docstring for the accepted folders), in eval mode."""
+    path = Path(path)
+    weights, config_file, tokenizer_file = _resolve(path)
+    try:
+        data = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{config_file}: unreadable model config ({err})") from err
+    try:
+        config = from_dict(MuseConfig, data, str(config_file))
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from err
+    tokenizer = MidiTokenizer.load(tokenizer_file)
+    if config.vocab_size != tokenizer.vocab.size:
+        raise CheckpointError(f"{path}: the model has {config.vocab_size} tokens but {tokenizer_file.name} "
+                              f"has {tokenizer.vocab.size}")
+    model = MuseModel(config, TokenTables.from_vocab(tokenizer.vocab))
+    state = load_weights(weights)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{weights}: does not match {config_file.name} ({str(err).splitlines()[0]})") from err
+    model.to(device).eval()
+    log.debug("loaded %s (%d parameters)", weights, model.num_parameters())
+    return LoadedModel(model, tokenizer, config, path)
+
+
+__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]

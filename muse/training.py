@@ -1,0 +1,155 @@
+"""Train the symbolic model on a built dataset with the shared ``Trainer`` (``muse train``).
+
+The run folder gets ``run_config.yaml`` (the preset as used), ``tokenizer.json`` (the dataset's
+vocabulary), the Trainer's ``metrics.jsonl`` and ``checkpoints/``, and at the end the exported
+model in ``model/`` (``muse.saved_model``), which ``muse generate --model`` and ``muse eval`` read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from musetok import MidiTokenizer
+
+from muse.config import MuseRunConfig, load_run_config
+from muse.core.checkpoint import CHECKPOINTS_DIR, checkpoint_step, latest_checkpoint, load_trained
+from muse.core.config import save_config
+from muse.core.errors import UserError
+from muse.core.train import Trainer, TrainResult
+from muse.data.shards import TokenDataset
+from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
+from muse.train_data import CropDataset, muse_loss
+
+log = logging.getLogger(__name__)
+
+RUN_CONFIG_FILE = "run_config.yaml"
+CROPS_PER_WINDOW = 64  # default epoch: 64 distinct crops per n_ctx tokens of training data
+
+
+class _Stop(Exception):
+    """Raised after the step ``--max-steps`` asked to stop at (its checkpoint is written)."""
+
+
+class _MuseTrainer(Trainer):
+    """The shared Trainer, plus a progress bar showing validation bits/token and tokens/s, and a
+    stop after ``stop_at`` steps that keeps the preset's learning-rate schedule (for --resume)."""
+
+    def __init__(self, *args: Any, progress_bar: bool = True, stop_at: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, progress=False, on_step=self._on_step, **kwargs)
+        self._bar = None
+        self._show = progress_bar
+        self._postfix: dict[str, str] = {}
+        self.stop_at = stop_at
+        self.last_loss: float | None = None
+
+    def evaluate(self) -> dict[str, float]:
+        result = super().evaluate()
+        self._postfix["val_bits"] = f"{result['eval_loss'] / math.log(2):.3f}"
+        return result
+
+    def _on_step(self, step: int, record: dict[str, Any]) -> None:
+        self.last_loss = record["loss"]
+        self._update_bar(step, record)
+        if self.stop_at is not None and step >= self.stop_at and step < self.config.steps:
+            every = self.config.checkpoint_every
+            if not (every and step % every == 0):
+                self.save_checkpoint()
+            if self._bar is not None:
+                self._bar.close()
+            raise _Stop
+
+    def _update_bar(self, step: int, record: dict[str, Any]) -> None:
+        if not (self._show and self.dist.is_main):
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.config.steps, initial=step - 1, desc="train", unit="step", dynamic_ncols=True)
+        self._postfix["bits"] = f"{record['loss'] / math.log(2):.3f}"
+        self._postfix["lr"] = f"{record['lr']:.2e}"
+        if "tokens_per_s" in record:
+            self._postfix["tok/s"] = f"{record['tokens_per_s']:.0f}"
+        self._bar.set_postfix(self._postfix, refresh=False)
+        self._bar.update(1)
+        if step >= self.config.steps:
+            self._bar.close()
+
+
+def _check_resume(out: Path, tokenizer: MidiTokenizer) -> None:
+    saved = out / TOKENIZER_FILE
+    if saved.is_file() and MidiTokenizer.load(saved).vocab.fingerprint != tokenizer.vocab.fingerprint:
+        raise UserError(f"{out}: this run was trained on another vocabulary than the dataset's; "
+                        "use a new --out folder")
+
+
+def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path, *, resume: bool = False,
+          max_steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Train a model with the preset ``config`` on the dataset folder ``data``; write the run to ``out``.
+
+    ``max_steps`` stops once that many steps are done (a checkpoint is written; the preset's
+    learning-rate schedule is kept, so ``resume`` later continues the same run). ``resume``
+    continues from the latest checkpoint in ``out`` exactly (same data order and RNG).
+    """
+    run = config if isinstance(config, MuseRunConfig) else load_run_config(config)
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"--max-steps must be at least 1, not {max_steps}")
+    dataset = TokenDataset(data)
+    tokenizer = dataset.load_tokenizer()
+    out = Path(out)
+    if not resume and (out / CHECKPOINTS_DIR).exists():
+        raise UserError(f"{out}: already holds a training run; pass --resume to continue it or choose another --out")
+    _check_resume(out, tokenizer)
+    torch.manual_seed(run.train.seed)  # the initial weights are part of the run's reproducibility
+    model = build_model(run.model, tokenizer)
+    run = dataclasses.replace(run, model=model.config)
+    n_ctx, tc = model.config.n_ctx, run.train
+    train_pieces = dataset.split_indices("train")
+    if len(train_pieces) == 0:
+        raise UserError(f"{data}: the dataset has no training pieces")
+    # Independent of the number of steps, so that --max-steps and --resume keep the data order.
+    global_batch = tc.batch_size * tc.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    items = run.data.crops_per_epoch or max(
+        global_batch, CROPS_PER_WINDOW * math.ceil(int(dataset.lengths[train_pieces].sum()) / n_ctx))
+    augment = run.data.augment if run.data.augment_training else None
+    train_data = CropDataset(dataset, train_pieces, tokenizer, n_ctx, items=items, seed=tc.seed,
+                             augment_config=augment, min_tokens=run.data.min_piece_tokens)
+    valid_pieces = dataset.split_indices("valid")
+    val_data = None
+    if len(valid_pieces):
+        val_data = CropDataset(dataset, valid_pieces, tokenizer, n_ctx, items=run.data.val_crops,
+                               seed=tc.seed + 7919, augment_config=None, min_tokens=2)
+    else:
+        log.warning("%s: no validation pieces: validation bits/token will not be measured", data)
+    if int(os.environ.get("RANK", "0")) == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(run, out / RUN_CONFIG_FILE)
+        tokenizer.save(out / TOKENIZER_FILE)
+    log.info("training a %.1fM-parameter model on %d pieces (%d tokens) for %d steps",
+             model.num_parameters() / 1e6, len(train_pieces), int(dataset.lengths[train_pieces].sum()), tc.steps)
+    done = latest_checkpoint(out / CHECKPOINTS_DIR) if resume else None
+    if done is not None and max_steps is not None and checkpoint_step(done) >= max_steps:
+        log.info("%s: already at step %d >= --max-steps %d", out, checkpoint_step(done), max_steps)
+        return TrainResult(checkpoint_step(done), None, None, done)
+    trainer = _MuseTrainer(model, muse_loss, train_data, val_data, tc, out, model_config=model.config,
+                           progress_bar=progress, stop_at=max_steps)
+    try:
+        result = trainer.fit(resume=resume)
+    except _Stop:
+        result = TrainResult(trainer.step, trainer.last_loss, None, latest_checkpoint(trainer.checkpoint_root))
+        log.info("stopped after step %d of %d (--max-steps); continue with --resume", trainer.step, tc.steps)
+    if trainer.dist.is_main and result.checkpoint is not None:
+        # Export from the final checkpoint: it holds the full weights whatever the strategy (DDP/FSDP).
+        final = build_model(run.model, tokenizer)
+        final.load_state_dict(load_trained(result.checkpoint).state_dict)
+        save_model(final, tokenizer, out / EXPORT_DIR)
+        log.info("model saved to %s", out / EXPORT_DIR)
+    return result
+
+
+__all__ = ["train", "RUN_CONFIG_FILE"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+import symusic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_tokenizer_reference import (
@@ -108,6 +109,14 @@ def test_program_changes_inside_a_track_change_the_instrument() -> None:
         "unknown_composer", "strings", "winds", "start", "tempo:120", "strings:v64:C4", "wait:24",
         "strings:v0:C4", "winds:v64:C4"]
     assert_round_trip(midi, tok)
+
+
+def test_a_parsed_score_in_any_time_unit_encodes_like_its_file(midi_dir: Path) -> None:
+    tok = tokenizer("default")
+    path = midi_dir / "one_track" / "POP909_008.mid"
+    expected = tok.encode(path).ids
+    for unit in ("tick", "quarter", "second"):
+        assert np.array_equal(tok.encode(symusic.Score(path).to(unit)).ids, expected)
 
 
 # ----- real files

@@ -302,13 +302,15 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
     return model.to(device).eval()
 
 
-def save_prior(model, path: str | Path) -> Path:
-    """Write a ``JukeboxPrior`` as ``path`` (.safetensors) and its config as JSON beside it."""
+def save_prior(model, path: str | Path, state: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write a ``JukeboxPrior`` (or ``state``, a full state dict of it) as ``path`` (.safetensors)
+    and its config as JSON beside it. A tied output projection is stored once."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: our prior weights are saved as .safetensors")
-    state = {k: v for k, v in model.state_dict().items() if not (k == "head.weight" and not model.config.merged_decoder)}
-    save_weights(state, path)
+    state = model.state_dict() if state is None else state
+    tied = not model.config.merged_decoder
+    save_weights({k: v for k, v in state.items() if not (tied and k == "head.weight")}, path)
     write_json(path.with_suffix(".json"), to_dict(model.config))
     return path
 

@@ -140,6 +140,7 @@ class JukeboxPipeline:
              dtype: str = "auto") -> JukeboxPipeline:
         """Load ``model`` (``5b``, ``5b_lyrics``, ``1b_lyrics`` or ``small``) from ``checkpoints``.
 
+        ``ids_dir``: the artist/genre id files (default: an ``ids/`` folder beside the priors).
         ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, or ``auto`` (bf16 on CUDA, else fp32).
         """
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -147,7 +148,10 @@ class JukeboxPipeline:
             dtype = "bf16" if torch.device(device).type == "cuda" else "fp32"
         if dtype not in dtypes:
             raise UserError(f"unknown dtype {dtype!r}; choose auto, fp32, bf16 or fp16")
-        codec, priors = load_models(find_model_files(model, checkpoints, levels), device, dtypes[dtype])
+        files = find_model_files(model, checkpoints, levels)
+        codec, priors = load_models(files, device, dtypes[dtype])
+        if ids_dir is None:  # models trained here keep their artist/genre ids in an ids/ folder beside them
+            ids_dir = next((p.parent / "ids" for p in files.priors.values() if (p.parent / "ids").is_dir()), None)
         return cls(codec, priors, ids_dir, device)
 
     # -- runs ---------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""Training a prior (top level or upsampler) on an encoded dataset with the shared ``Trainer``.
+
+The run folder holds the Trainer's metrics and checkpoints (exact ``--resume``), the artist and
+genre id files the labels were made with (``ids/``, unless official ones were given) and, at
+the end, the exported model ``prior_level_{L}.safetensors`` + ``.json`` that ``jukebox sample``
+loads (put it beside a VQ-VAE as ``--checkpoints``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from jukebox.checkpoint_priors import save_prior
+from jukebox.prior import JukeboxPrior
+from jukebox.prior_config import PriorConfig
+from jukebox.prior_data import PriorWindows, load_index, write_label_ids
+from muse.core.distributed import full_state
+from muse.core.train import LossOutput, Trainer, TrainConfig, TrainResult
+from musetok.labels import LabelIds
+
+log = logging.getLogger(__name__)
+
+
+def prior_loss(model: JukeboxPrior, batch: dict[str, torch.Tensor]) -> LossOutput:
+    """Jukebox's loss (bits per token) of a batch of ``PriorWindows`` items."""
+    labels = batch["labels"] if batch["labels"].numel() else None
+    upper = batch["upper"] if batch["upper"].numel() else None
+    out = model.loss(batch["codes"], model.condition(labels, upper))
+    metrics = {"gen_loss": out.gen_loss.detach(), "prime_loss": out.prime_loss.detach()}
+    return LossOutput(out.loss, metrics, n_tokens=batch["codes"].numel())
+
+
+def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, train: TrainConfig, *,
+                ids_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train a prior on the encoded dataset in ``data_dir``; export it into ``out_dir`` at the end."""
+    out = Path(out_dir)
+    label_ids = None
+    if config.labels is not None:
+        version = config.labels.version
+        own_ids = out / "ids"
+        if ids_dir is not None:
+            label_ids = LabelIds.from_dir(ids_dir, version)
+        elif resume and (own_ids / f"{version}_artist_ids.txt").is_file():
+            label_ids = LabelIds.from_dir(own_ids, version)
+        else:
+            label_ids = write_label_ids(load_index(data_dir), own_ids, version)
+    data = PriorWindows(data_dir, config, label_ids)
+    log.info("training the level-%d prior on %d windows of %d codes", config.level, len(data), config.n_ctx)
+    model = JukeboxPrior(config)
+    trainer = Trainer(model, prior_loss, data, None, train, out, model_config=config, progress=progress)
+    result = trainer.fit(resume)
+    state, _ = full_state(trainer.model, trainer.optimizer)  # collective: whole weights on rank 0
+    if trainer.dist.is_main:
+        path = save_prior(model, out / f"prior_level_{config.level}.safetensors", state)
+        log.info("exported %s", path)
+    return result

@@ -48,21 +48,26 @@ def decode_ids(ids: np.ndarray, vocab: Vocab) -> DecodeResult:
     kind = vocab.kind[ids]
     is_header = np.isin(kind, _HEADER_KINDS) | (ids == vocab.unknown_composer_id)
     starts = np.flatnonzero(ids == vocab.start_id)
-    n_head = starts[0] if len(starts) else int(np.argmin(is_header)) if not is_header.all() else len(ids)
-    head, body = ids[:n_head], ids[n_head + (1 if len(starts) else 0):]
+    if len(starts):
+        n_head, body_from = int(starts[0]), int(starts[0]) + 1
+    else:  # a fragment: its header (if any) is the leading composer/instrument tokens
+        n_head = len(ids) if is_header.all() else int(np.argmin(is_header))
+        body_from = n_head
+    head, body = ids[:n_head], ids[body_from:]
     skipped += int((~is_header[:n_head] & (head != vocab.pad_id)).sum())
     composer = _composer(head, vocab)
     body_kind = vocab.kind[body]
-    bad = (body_kind == Kind.SPECIAL) & (body != vocab.pad_id) | np.isin(body_kind, _HEADER_KINDS)
+    bad = ((body_kind == Kind.SPECIAL) & (body != vocab.pad_id)) | np.isin(body_kind, _HEADER_KINDS)
     skipped += int(bad.sum())
     waits = vocab.wait_ticks[body].astype(np.int64)
     time = np.cumsum(waits) - waits
     final = int(waits.sum())
     builder = _ScoreBuilder(vocab)
-    s, c1 = builder.notes(body, body_kind, time, final)
-    s2, c2 = builder.pedals(body, body_kind, time, final)
+    bad_notes, open_notes = builder.notes(body, body_kind, time, final)
+    bad_pedals, open_pedals = builder.pedals(body, body_kind, time, final)
     builder.meta(body, body_kind, time)
-    return DecodeResult(builder.score(), skipped + s + s2, c1 + c2, builder.n_notes, composer)
+    return DecodeResult(builder.score(), skipped + bad_notes + bad_pedals, open_notes + open_pedals,
+                        builder.n_notes, composer)
 
 
 def _composer(head: np.ndarray, vocab: Vocab) -> str | None:

@@ -87,11 +87,14 @@ def quantize(score: symusic.Score, vocab: Vocab) -> Quantized:
                 pedals.append((np.full(len(p_start), key), p_start, p_end))
         parts.append((np.full(len(start), key, np.int64), notes["pitch"], start, end, notes["velocity"]))
     if parts:
-        key, pitch, start, end, vel = (np.concatenate(column) for column in zip(*parts))
+        key, pitch, start, end, vel = (np.concatenate(column).astype(np.int64) for column in zip(*parts))
+        if pitch.min() < 0:  # only a hand-made symusic.Score can hold such pitches (int8)
+            keep = pitch >= 0
+            key, pitch, start, end, vel = key[keep], pitch[keep], start[keep], end[keep], vel[keep]
     else:
         key = pitch = start = end = vel = _EMPTY
     onset, offset = to_grid(start, tpq, res), to_grid(end, tpq, res)
-    notes = _canonical_notes(key, pitch.astype(np.int64), onset, offset,
+    notes = _canonical_notes(key, pitch, onset, offset,
                              velocity_bin(vel, cfg.velocity_bins), vocab.drum_key)
     tempo = score.tempos.numpy()
     tempo_time, tempo_bins = _changes(

@@ -16,6 +16,7 @@ from jukebox.checkpoint_priors import load_prior
 from jukebox.cli import main as jukebox_main
 from jukebox.codec import Codec
 from jukebox.pipeline import JukeboxPipeline, LevelSampling, SampleSettings
+from jukebox.prior import JukeboxPrior
 from jukebox.prior_config import PriorConfig
 from jukebox.prior_data import PriorWindows, encode_dataset, load_index, write_label_ids
 from jukebox.vqvae import VQVAE
@@ -128,3 +129,17 @@ def test_training_errors_are_clear(dataset: Path, workspace: Path, tmp_path: Pat
     vqvae = str(workspace / "models" / "vqvae.safetensors")
     assert jukebox_main(["encode-dataset", str(tmp_path / "none"), "--vqvae", vqvae, "--out", str(tmp_path / "c")]) == 2
     assert "audio folder not found" in capsys.readouterr().err
+
+
+def test_small_presets_fit_the_bundled_codec_in_15_mb() -> None:
+    codec = load_vqvae_config(PRESETS / "vqvae_small.yaml")
+    names = {2: "prior_small", 1: "upsampler_small_level_1", 0: "upsampler_small_level_0"}
+    total = 0
+    for level, name in names.items():
+        config = load_config(PriorConfig, PRESETS / f"{name}.yaml")
+        assert (config.level, config.n_bins, config.hop_length) == (level, codec.l_bins, codec.hop_lengths[level])
+        if config.upsampler is not None:
+            assert config.upsampler.factor * config.hop_length == codec.hop_lengths[level + 1]
+        with torch.device("meta"):
+            total += sum(p.numel() * 4 for p in JukeboxPrior(config).parameters())
+    assert total <= 15_000_000

@@ -67,8 +67,13 @@ class PriorLoss:
     prime_loss: Tensor
 
 
-def _transformer_config(width: int, depth: int, heads: int, n_ctx: int, blocks: int | None, attn_order, attn_mult: float,
-                        mlp_mult: float, res_scale: bool, **extra) -> TransformerConfig:
+def _bits(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy in bits: logits (B, T, V), targets (B, T)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)) / math.log(2.0)
+
+
+def _transformer_config(width: int, depth: int, heads: int, n_ctx: int, blocks: int | None, attn_order,
+                        attn_mult: float, mlp_mult: float, res_scale: bool, **extra) -> TransformerConfig:
     return TransformerConfig(
         width=width, depth=depth, heads=heads, n_ctx=n_ctx, attn_order=tuple(attn_order), blocks=blocks,
         mlp_mult=mlp_mult, attn_mult=attn_mult, activation="quick_gelu", res_scale=res_scale, **extra,
@@ -246,17 +251,13 @@ class JukeboxPrior(nn.Module):
         logits = self.forward(codes, cond).logits
         targets = self.tokens(codes, cond)
         n_prefix = c.n_prefix
-        bits = math.log(2.0)
-        gen = F.cross_entropy(logits[:, n_prefix:].reshape(-1, logits.shape[-1]), targets[:, n_prefix:].reshape(-1)) / bits
+        gen = _bits(logits[:, n_prefix:], targets[:, n_prefix:])
         prime = gen.new_zeros(())
         n_lyrics = 0
         if n_prefix:
-            prime = F.cross_entropy(logits[:, :n_prefix].reshape(-1, logits.shape[-1]), targets[:, :n_prefix].reshape(-1)) / bits
-            n_lyrics = n_prefix
+            prime, n_lyrics = _bits(logits[:, :n_prefix], targets[:, :n_prefix]), n_prefix
         elif self.lyric_encoder is not None:
-            lyric_logits = self.lyric_encoder.head(cond.encoder_kv)
-            prime = F.cross_entropy(lyric_logits.reshape(-1, lyric_logits.shape[-1]), cond.lyrics.reshape(-1)) / bits
-            n_lyrics = c.lyrics.n_tokens
+            prime, n_lyrics = _bits(self.lyric_encoder.head(cond.encoder_kv), cond.lyrics), c.lyrics.n_tokens
         total = n_lyrics + c.n_ctx
         fraction = c.lyrics.loss_fraction if c.lyrics is not None else 0.0
         loss = fraction * prime * n_lyrics / total + gen * c.n_ctx / total

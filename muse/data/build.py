@@ -4,7 +4,7 @@
 tokenizer in worker processes (``muse.data.pool``: per-piece timeout, crashed workers replaced),
 reusing the cache for pieces done before. It then drops failures, pieces without notes and
 duplicates (same note pitches and rhythm, whatever the tempo, instruments or dynamics; the first
-piece in ``id`` order is kept), sets each piece's composer token from the final tokenizer, whose
+piece in ``piece_order`` is kept), sets each piece's composer token from the final tokenizer, whose
 composer list is exactly the labels kept (sorted), and writes the dataset folder described in
 ``muse.data.shards``. A piece goes to the validation split when the first 32 bits of its content
 SHA-1 fall below ``valid_fraction``: the split depends on the music, not on paths or on the order
@@ -37,7 +37,7 @@ from muse.data.pool import run_tasks
 from muse.data.shards import (
     SKIPPED_FILE, STATS_FILE, TOKENIZER_FILE, PieceRecord, ShardWriter, Split, token_dtype, write_index, write_json,
 )
-from muse.data.sources import PieceSource, Skip, SkipKind, SourceList
+from muse.data.sources import PieceSource, Skip, SkipKind, SourceList, piece_order
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown_composer"  # stats key of pieces without a label
@@ -79,6 +79,7 @@ class LabelStats:
     hours: float = 0.0
     median_tempo: float | None = None
     skipped: int = 0
+    cpu_seconds: float = 0.0  # CPU time spent converting + tokenizing the kept pieces (when first built)
 
 
 @dataclass
@@ -199,7 +200,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     """Tokenize ``found.sources`` and write the dataset folder ``options.out``; see the module doc."""
     start = time.monotonic()
     options.check()
-    sources = sorted(found.sources, key=lambda s: s.id)
+    sources = sorted(found.sources, key=piece_order)
     if not sources:
         raise UserError("nothing to build: no pieces found")
     ids = [s.id for s in sources]
@@ -254,7 +255,8 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     report = BuildReport(
         out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
         notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
-        vocab_size=vocab.size, dtype=dtype.str, composers=composers, labels=_label_stats(records, sources, skipped),
+        vocab_size=vocab.size, dtype=dtype.str, composers=composers,
+        labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped),
         skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
         cached=cached, elapsed=time.monotonic() - start,
     )
@@ -267,13 +269,15 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     return report
 
 
-def _label_stats(records: list[PieceRecord], sources: list[PieceSource], skipped: list[Skip]) -> dict[str, LabelStats]:
+def _label_stats(records: list[PieceRecord], cpu: list[float], sources: list[PieceSource],
+                 skipped: list[Skip]) -> dict[str, LabelStats]:
     stats: dict[str, LabelStats] = {}
     tempos: dict[str, list[float]] = {}
-    for r in records:
+    for r, seconds in zip(records, cpu):
         key = r.composer or UNKNOWN
         st = stats.setdefault(key, LabelStats())
         st.pieces += 1
+        st.cpu_seconds += seconds
         st.train += r.split == "train"
         st.valid += r.split == "valid"
         st.notes += r.n_notes
@@ -288,6 +292,7 @@ def _label_stats(records: list[PieceRecord], sources: list[PieceSource], skipped
             stats.setdefault(key, LabelStats()).skipped += 1
     for key, st in stats.items():
         st.hours = round(st.hours, 3)
+        st.cpu_seconds = round(st.cpu_seconds, 2)
         st.median_tempo = round(statistics.median(tempos[key]), 1) if tempos.get(key) else None
     return dict(sorted(stats.items()))
 

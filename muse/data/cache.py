@@ -22,7 +22,7 @@ from muse.core.errors import UserError
 from muse.data.sources import PieceSource
 
 #: Bump when the conversion of a source to tokens changes (music21 rendering, instrument fixes).
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Encoded:
     tempo: float | None = None
     error: str | None = None
     warnings: tuple[str, ...] = ()  # repairs made while reading (kept pieces)
+    cpu: float = 0.0  # CPU seconds the conversion took in its worker
 
 
 def source_key(source: PieceSource, tokenizer_hash: str) -> str:
@@ -63,7 +64,7 @@ class BuildCache:
                 self._db = sqlite3.connect(self.path)
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS pieces_v1 (key TEXT PRIMARY KEY, ids BLOB, n_notes INTEGER, "
-                    "seconds REAL, digest TEXT, tempo REAL, error TEXT, warnings TEXT)"
+                    "seconds REAL, digest TEXT, tempo REAL, error TEXT, warnings TEXT, cpu REAL)"
                 )
             except sqlite3.DatabaseError as err:
                 raise UserError(f"{self.path}: cannot open build cache ({err}); delete it to start afresh") from None
@@ -72,22 +73,22 @@ class BuildCache:
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT ids, n_notes, seconds, digest, tempo, error, warnings FROM pieces_v1 WHERE key = ?", (key,)
+            "SELECT ids, n_notes, seconds, digest, tempo, error, warnings, cpu FROM pieces_v1 WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return None
-        ids, n_notes, seconds, digest, tempo, error, notes = row
+        ids, n_notes, seconds, digest, tempo, error, notes, cpu = row
         array = None if ids is None else np.frombuffer(ids, dtype="<i4").astype(np.int32)
-        return Encoded(array, n_notes, seconds, digest, tempo, error, tuple(json.loads(notes or "[]")))
+        return Encoded(array, n_notes, seconds, digest, tempo, error, tuple(json.loads(notes or "[]")), cpu or 0.0)
 
     def put(self, key: str, value: Encoded) -> None:
         if self._db is None:
             return
         blob = None if value.ids is None else np.ascontiguousarray(value.ids, dtype="<i4").tobytes()
         self._db.execute(
-            "INSERT OR REPLACE INTO pieces_v1 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO pieces_v1 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, blob, value.n_notes, value.seconds, value.digest, value.tempo, value.error,
-             json.dumps(list(value.warnings))),
+             json.dumps(list(value.warnings)), value.cpu),
         )
         self._pending += 1
         if self._pending >= 200:

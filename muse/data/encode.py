@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ def _digest(source: PieceSource) -> str:
 def encode_source(source: PieceSource) -> Encoded:
     """Tokenize ``source`` with the worker's base tokenizer (composer = unknown; set at assembly)."""
     assert _tokenizer is not None, "init_worker was not called"
+    start = time.process_time()
     notes: tuple[str, ...] = ()
     try:
         digest = _digest(source)
@@ -84,4 +86,5 @@ def encode_source(source: PieceSource) -> Encoded:
         digest=digest,
         tempo=float(tempos[0]) if len(tempos) else None,
         warnings=notes + tuple(encoding.warnings),
+        cpu=time.process_time() - start,
     )

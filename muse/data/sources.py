@@ -46,6 +46,11 @@ class PieceSource:
 SkipKind = Literal["error", "timeout", "crash", "missing", "empty", "duplicate"]
 
 
+def piece_order(source: PieceSource) -> tuple[str, int]:
+    """Sort key of pieces: by file, then by tune number (``a.abc#2`` before ``a.abc#10``)."""
+    return source.id.partition("#")[0], source.tune or 0
+
+
 @dataclass(frozen=True)
 class Skip:
     """A piece left out of a dataset, why (one line for the report) and the kind of reason."""
@@ -66,10 +71,10 @@ class SourceList:
 def select(sources: list[PieceSource], labels: list[str] | None = None, limit: int | None = None) -> list[PieceSource]:
     """Keep pieces whose label is in ``labels`` (normalized; None keeps all), at most ``limit`` per label.
 
-    The first ``limit`` pieces of each label in ``id`` order are kept, so a limited build is
+    The first ``limit`` pieces of each label in ``piece_order`` are kept, so a limited build is
     deterministic. An unknown label is a ``UserError`` listing the labels present.
     """
-    out = sorted(sources, key=lambda s: s.id)
+    out = sorted(sources, key=piece_order)
     if labels:
         wanted = {normalize_label(x) or x for x in labels}
         present = {s.label for s in out}

@@ -150,8 +150,8 @@ class PriorWindows(Dataset):
             if len(codes) < c.n_ctx or not self._fits(song.samples):
                 skipped += 1
                 codes = codes[:0]
-            self._codes.append(codes)
-            self._upper.append(encoded.codes[c.level + 1] if c.upsampler is not None else None)
+            self._codes.append(codes.astype(np.int32))  # int32 halves the memory of a large dataset
+            self._upper.append(encoded.codes[c.level + 1].astype(np.int32) if c.upsampler is not None else None)
             self._tokens.append(lyrics.encode(song.lyrics) if lyrics is not None and c.lyrics is not None else [])
             if c.labels is not None:
                 genres = resolve_genres(song.genre, label_ids) if song.genre.strip() else [0]

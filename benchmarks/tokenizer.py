@@ -14,19 +14,14 @@ cache is warmed first) and produces token ids:
 Files/s counts every file attempted (a file a tokenizer rejects still costs its time); tokens/s
 counts the ids produced. Ratios compare files/s with MidiTok.
 
-    python benchmarks/tokenize.py                     # 27 test files + 300 classical files
-    python benchmarks/tokenize.py --classical 60 --markdown
+    python benchmarks/tokenizer.py                     # 27 test files + 300 classical files
+    python benchmarks/tokenizer.py --classical 60 --markdown
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-# This file shares its name with the standard library's ``tokenize`` (imported by inspect, linecache ...):
-# take its folder off the import path so that ``import tokenize`` keeps meaning the standard module.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ[_var] = "1"  # one thread, before numpy is imported

@@ -1,17 +1,18 @@
 """Sparse (block-wise) vs dense attention: forward + backward time and peak memory, side by side.
 
-Cases, each one forward + backward on the same q, k, v (batch 1, H heads x Dh):
+Cases, each one forward + backward (batch 1, H heads x Dh; a second layer has its own q, k, v):
   dense causal   SDPA with is_causal=True (PyTorch's fused kernel: what a user would pick)
-  masked pair    SDPA with the explicit n x n masks of block_local and block_transpose (two
-                 layers; the masks are built inside the measured call, they are part of the cost)
+  masked pair    two layers: SDPA with the explicit n x n mask of block_local, then of
+                 block_transpose (the masks are built inside the measured call: part of the cost)
   local          muse.core.attention.attend(..., "block_local")
   transpose      muse.core.attention.attend(..., "block_transpose")
-  pair           local + transpose: one strided factorization of a dense layer
+  pair           two layers, local then transpose: the strided factorization of one dense layer
 
 Time: median over interleaved repeats. Peak memory: on CPU the torch profiler's allocation
 tracking (peak of "Total Allocated" during the call minus the level before it: every tensor the
 call allocates, including gradients; q, k, v themselves excluded); on CUDA
-torch.cuda.max_memory_allocated over the call.
+torch.cuda.max_memory_allocated over the call. "Workspace" subtracts what any attention must
+allocate: its outputs and the gradients of its inputs.
 
     python benchmarks/attention.py                       # n = 1024 .. 8192, 8 heads x 64
     python benchmarks/attention.py --sizes 1024 --repeats 1
@@ -38,56 +39,57 @@ from muse.core.attention import attend, pattern_mask
 
 log = logging.getLogger("benchmarks.attention")
 
-Case = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], list[torch.Tensor]]
+Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Case = Callable[[Inputs, Inputs], list[torch.Tensor]]
 
 
 def make_cases(block_len: int) -> dict[str, Case]:
-    def dense_causal(q, k, v):  # noqa: ANN001, ANN202
-        return [F.scaled_dot_product_attention(q, k, v, is_causal=True)]
+    """Each case gets two layers' (q, k, v); single-layer cases use the first."""
 
-    def masked_pair(q, k, v):  # noqa: ANN001, ANN202
-        n = q.shape[2]
-        return [F.scaled_dot_product_attention(q, k, v, attn_mask=pattern_mask(p, n, block_len, device=q.device))
-                for p in ("block_local", "block_transpose")]
+    def masked(pattern: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        mask = pattern_mask(pattern, q.shape[2], block_len, device=q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
-    def local(q, k, v):  # noqa: ANN001, ANN202
-        return [attend(q, k, v, "block_local", block_len)]
-
-    def transpose(q, k, v):  # noqa: ANN001, ANN202
-        return [attend(q, k, v, "block_transpose", block_len)]
-
-    def pair(q, k, v):  # noqa: ANN001, ANN202
-        return local(q, k, v) + transpose(q, k, v)
-
-    return {"dense causal": dense_causal, "masked pair": masked_pair, "local": local,
-            "transpose": transpose, "pair": pair}
+    return {
+        "dense causal": lambda a, b: [F.scaled_dot_product_attention(*a, is_causal=True)],
+        "masked pair": lambda a, b: [masked("block_local", *a), masked("block_transpose", *b)],
+        "local": lambda a, b: [attend(*a, "block_local", block_len)],
+        "transpose": lambda a, b: [attend(*a, "block_transpose", block_len)],
+        "pair": lambda a, b: [attend(*a, "block_local", block_len), attend(*b, "block_transpose", block_len)],
+    }
 
 
-def run_case(case: Case, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grad: torch.Tensor) -> int:
-    """One forward + backward (``grad`` seeds every output), input gradients freshly allocated;
-    returns the number of outputs (attention layers)."""
-    for x in (q, k, v):
+def run_case(case: Case, a: Inputs, b: Inputs, grad: torch.Tensor) -> int:
+    """One forward + backward (``grad`` seeds every output), input gradients freshly allocated.
+
+    Returns how many tensors of q's size the call must allocate whatever the attention:
+    its outputs and the gradients of the inputs it used.
+    """
+    inputs = (*a, *b)
+    for x in inputs:
         x.grad = None
-    outs = case(q, k, v)
+    outs = case(a, b)
     torch.autograd.backward(outs, [grad] * len(outs))
-    for x in (q, k, v):
+    unavoidable = len(outs) + sum(x.grad is not None for x in inputs)
+    for x in inputs:
         x.grad = None
-    return len(outs)
+    return unavoidable
 
 
-def measure(case: Case, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grad: torch.Tensor) -> tuple[float, int, int]:
-    """(seconds, peak bytes allocated, layers) of one ``run_case`` (see the module docstring)."""
-    if q.device.type == "cuda":
-        torch.cuda.synchronize(q.device)
-        base = torch.cuda.memory_allocated(q.device)
-        torch.cuda.reset_peak_memory_stats(q.device)
+def measure(case: Case, a: Inputs, b: Inputs, grad: torch.Tensor) -> tuple[float, int, int]:
+    """(seconds, peak bytes allocated, unavoidable tensors) of one ``run_case``."""
+    device = grad.device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
         start = time.perf_counter()
-        layers = run_case(case, q, k, v, grad)
-        torch.cuda.synchronize(q.device)
-        return time.perf_counter() - start, torch.cuda.max_memory_allocated(q.device) - base, layers
+        unavoidable = run_case(case, a, b, grad)
+        torch.cuda.synchronize(device)
+        return time.perf_counter() - start, torch.cuda.max_memory_allocated(device) - base, unavoidable
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         start = time.perf_counter()
-        layers = run_case(case, q, k, v, grad)
+        unavoidable = run_case(case, a, b, grad)
         seconds = time.perf_counter() - start
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
@@ -98,9 +100,9 @@ def measure(case: Case, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grad:
     finally:
         os.remove(path)
     if not events:
-        return seconds, 0, layers
+        return seconds, 0, unavoidable
     before = events[0]["Total Allocated"] - events[0]["Bytes"]
-    return seconds, max(e["Total Allocated"] for e in events) - before, layers
+    return seconds, max(e["Total Allocated"] for e in events) - before, unavoidable
 
 
 def fmt_ratio(x: float) -> str:
@@ -132,22 +134,21 @@ def main() -> None:
     work: dict[int, dict[str, int]] = {}
     for n in [256] + args.sizes:
         g = torch.Generator().manual_seed(0)
-        q, k, v, grad = (torch.randn(1, args.heads, n, args.head_dim, generator=g).to(device) for _ in range(4))
-        for x in (q, k, v):
-            x.requires_grad_()
+        x = [torch.randn(1, args.heads, n, args.head_dim, generator=g).to(device) for _ in range(7)]
+        a, b, grad = tuple(t.requires_grad_() for t in x[:3]), tuple(t.requires_grad_() for t in x[3:6]), x[6]
         samples: dict[str, list[tuple[float, int, int]]] = {name: [] for name in cases}
         for r in range(args.repeats):  # interleaved, so load changes hit every case alike
             for name, case in cases.items():
                 if r and sum(t for t, _, _ in samples[name]) > args.case_budget:
                     continue  # a slow baseline is measured fewer times
-                samples[name].append(measure(case, q, k, v, grad))
+                samples[name].append(measure(case, a, b, grad))
         if n == 256:  # warm-up size (kernels, allocator, profiler), not reported
             continue
         times[n] = {name: statistics.median(t for t, _, _ in s) for name, s in samples.items()}
         mems[n] = {name: max(m for _, m, _ in s) for name, s in samples.items()}
         # Outputs and input gradients are the same for any attention; the rest is workspace.
-        fixed = q.numel() * q.element_size()
-        work[n] = {name: mems[n][name] - (s[0][2] + 3) * fixed for name, s in samples.items()}
+        fixed = grad.numel() * grad.element_size()
+        work[n] = {name: mems[n][name] - s[0][2] * fixed for name, s in samples.items()}
         counts = {name: len(s) for name, s in samples.items()}
         log.info("n=%d done (samples per case: %s)", n, counts)
 
@@ -171,7 +172,7 @@ def main() -> None:
     print("|---" * (len(names) + 3) + "|")
     for n, w in work.items():
         cells = [f"{w[name] / 2**20:.1f}" for name in names]
-        print(f"| {n} | " + " | ".join(cells) + f" | {fmt_ratio(w['masked pair'] / w['pair'])} "
+        print(f"| {n} | " + " | ".join(cells) + f" | {fmt_ratio(w['masked pair'] / max(w['pair'], 1))} "
               f"| {w['pair'] / w['dense causal']:.2f} |")
 
 

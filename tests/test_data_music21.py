@@ -34,7 +34,7 @@ def midi_events(data: bytes) -> list[tuple[int, str]]:
 
 
 def programs(data: bytes) -> set[int]:
-    return {p for _, m in midi_events(data) if m.startswith("program_change") for p in [int(m.split("program=")[1].split()[0])]}
+    return {int(m.split("program=")[1].split()[0]) for _, m in midi_events(data) if m.startswith("program_change")}
 
 
 def test_parts_named_for_voices_or_strings_get_those_instruments() -> None:

@@ -49,7 +49,8 @@ def test_parent_prefix_and_none_labelling(tmp_path: Path) -> None:
         return {s.id: s.label for s in midi_dir_sources(tmp_path, mode).sources}
 
     assert labels("parent") == {"Bach/bach-a.mid": "bach", "Mozart/sub/haendel-b.MIDI": "sub", "loose-c.mid": None}
-    assert labels("prefix") == {"Bach/bach-a.mid": "bach", "Mozart/sub/haendel-b.MIDI": "handel", "loose-c.mid": "loose"}
+    assert labels("prefix") == {
+        "Bach/bach-a.mid": "bach", "Mozart/sub/haendel-b.MIDI": "handel", "loose-c.mid": "loose"}
     assert set(labels("none").values()) == {None}
 
 

@@ -149,7 +149,8 @@ def _failure_kind(error: str, transient: bool) -> SkipKind:
     return "timeout" if error.startswith("timed out") else "crash"
 
 
-def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig, options: BuildOptions) -> tuple[list[Encoded], dict[int, SkipKind], int]:
+def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
+                  options: BuildOptions) -> tuple[list[Encoded], dict[int, SkipKind], int]:
     """Encoded result per source (cache first, then workers); the kinds of fresh failures; cache hits."""
     cache_dir = options.cache_dir or options.out / "cache"
     cache = BuildCache(cache_dir / "pieces.sqlite" if options.cache else None)
@@ -167,7 +168,8 @@ def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig, options: Bu
         if results[i] is None:
             todo.append((i, key))
     cached = len(sources) - len(todo)
-    log.info("%d pieces: %d from the cache, %d to tokenize (%d workers)", len(sources), cached, len(todo), options.workers)
+    log.info("%d pieces: %d from the cache, %d to tokenize (%d workers)",
+             len(sources), cached, len(todo), options.workers)
     preload = ["muse.data.encode"]
     if any(sources[i].kind == "music21" for i, _ in todo):
         preload += ["music21.converter", "music21.midi.translate", "muse.data.music21_corpus"]
@@ -210,33 +212,66 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     base = dataclasses.replace(options.tokenizer, composers=())
     results, kinds, cached = _tokenize_all(sources, base, options)
     base_vocab = MidiTokenizer(base).vocab
-
-    skipped = list(found.skipped)
-    kept: list[tuple[PieceSource, Encoded]] = []
-    seen: dict[str, str] = {}
-    for i, (source, enc) in enumerate(zip(sources, results)):
-        if enc.error is not None or enc.ids is None:
-            skipped.append(Skip(source.id, enc.error or "no tokens", kinds.get(i, "error")))
-        elif enc.n_notes == 0:
-            skipped.append(Skip(source.id, "no notes", "empty"))
-        elif options.dedupe and (fp := note_fingerprint(enc.ids, base_vocab)) in seen:
-            skipped.append(Skip(source.id, f"duplicate of {seen[fp]} (same notes)", "duplicate"))
-        else:
-            if options.dedupe:
-                seen[fp] = source.id
-            kept.append((source, enc))
+    kept, skipped = _keep(sources, results, kinds, base_vocab, options.dedupe)
+    skipped = list(found.skipped) + skipped
     for s in skipped:
-        (log.warning if s.kind in ("error", "timeout", "crash", "missing") else log.debug)("skipped %s: %s", s.id, s.reason)
+        level = logging.WARNING if s.kind in ("error", "timeout", "crash", "missing") else logging.DEBUG
+        log.log(level, "skipped %s: %s", s.id, s.reason)
     write_json(options.out / SKIPPED_FILE, [dataclasses.asdict(s) for s in skipped])
     if not kept:
         raise UserError(f"no piece could be used ({len(skipped)} skipped; reasons in {options.out / SKIPPED_FILE})")
 
     composers = tuple(sorted({s.label for s, _ in kept if s.label}))
     tokenizer = MidiTokenizer(dataclasses.replace(options.tokenizer, composers=composers))
-    vocab = tokenizer.vocab
-    remap = _remap_table(base_vocab, vocab)
-    dtype = token_dtype(vocab.size)
-    writer = ShardWriter(options.out, dtype, options.shard_tokens)
+    shards, records = _write_shards(kept, base_vocab, tokenizer.vocab, options)
+    tmp = options.out / f".{TOKENIZER_FILE}.tmp"
+    tokenizer.save(tmp)
+    os.replace(tmp, options.out / TOKENIZER_FILE)
+    report = BuildReport(
+        out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
+        notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
+        vocab_size=tokenizer.vocab.size, dtype=token_dtype(tokenizer.vocab.size).str, composers=composers,
+        labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped),
+        skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
+        cached=cached, elapsed=time.monotonic() - start,
+    )
+    write_json(options.out / STATS_FILE, report.to_dict())
+    write_index(options.out, shards, records, dtype=report.dtype, vocab_size=report.vocab_size,
+                composers=list(composers), tokenizer=TOKENIZER_FILE, valid_fraction=options.valid_fraction)
+    for source, enc in kept:
+        for warning in enc.warnings:
+            log.info("kept %s after a repair: %s", source.id, warning)
+    return report
+
+
+def _keep(sources: list[PieceSource], results: list[Encoded], kinds: dict[int, SkipKind], vocab: Vocab,
+          dedupe: bool) -> tuple[list[tuple[PieceSource, Encoded]], list[Skip]]:
+    """Pieces that go into the dataset, and those left out: failures, pieces without notes, duplicates."""
+    kept: list[tuple[PieceSource, Encoded]] = []
+    skipped: list[Skip] = []
+    seen: dict[str, str] = {}
+    for i, (source, enc) in enumerate(zip(sources, results)):
+        if enc.error is not None or enc.ids is None:
+            skipped.append(Skip(source.id, enc.error or "no tokens", kinds.get(i, "error")))
+            continue
+        if enc.n_notes == 0:
+            skipped.append(Skip(source.id, "no notes", "empty"))
+            continue
+        if dedupe:
+            fingerprint = note_fingerprint(enc.ids, vocab)
+            if fingerprint in seen:
+                skipped.append(Skip(source.id, f"duplicate of {seen[fingerprint]} (same notes)", "duplicate"))
+                continue
+            seen[fingerprint] = source.id
+        kept.append((source, enc))
+    return kept, skipped
+
+
+def _write_shards(kept: list[tuple[PieceSource, Encoded]], base: Vocab, vocab: Vocab,
+                  options: BuildOptions) -> tuple[list[dict[str, Any]], list[PieceRecord]]:
+    """Write the pieces' ids in the final vocabulary (composer token set) to shards; their records."""
+    remap = _remap_table(base, vocab)
+    writer = ShardWriter(options.out, token_dtype(vocab.size), options.shard_tokens)
     records = []
     for source, enc in kept:
         ids = remap[enc.ids]
@@ -250,23 +285,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
             shard=shard, offset=offset, length=len(ids), header=header, n_notes=enc.n_notes,
             seconds=round(enc.seconds, 3), tempo=None if enc.tempo is None else round(enc.tempo, 2),
         ))
-    shards = writer.close()
-    tokenizer.save(options.out / TOKENIZER_FILE)
-    report = BuildReport(
-        out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
-        notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
-        vocab_size=vocab.size, dtype=dtype.str, composers=composers,
-        labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped),
-        skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
-        cached=cached, elapsed=time.monotonic() - start,
-    )
-    write_json(options.out / STATS_FILE, report.to_dict())
-    write_index(options.out, shards, records, dtype=dtype.str, vocab_size=vocab.size, composers=list(composers),
-                tokenizer=TOKENIZER_FILE, valid_fraction=options.valid_fraction)
-    for source, enc in kept:
-        for warning in enc.warnings:
-            log.info("kept %s after a repair: %s", source.id, warning)
-    return report
+    return writer.close(), records
 
 
 def _label_stats(records: list[PieceRecord], cpu: list[float], sources: list[PieceSource],

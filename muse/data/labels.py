@@ -4,8 +4,8 @@ A label becomes a composer token of the tokenizer, so it must be letters, digits
 same composer must get the same label in every dataset (the shared classical corpus writes
 ``haendel`` and ``mendelsonn``, music21 writes ``handel`` and ``cpebach``). ``normalize_label``
 splits camelCase folder names (``essenFolksong`` -> ``essen_folksong``), transliterates accents
-(``Dvořák`` -> ``dvorak``), lower-cases, joins words with ``_`` and applies ``ALIASES``. Labels that only say "no composer given" map to ``None``: such
-pieces get the tokenizer's unknown-composer token.
+(``Dvořák`` -> ``dvorak``), lower-cases, joins words with ``_`` and applies ``ALIASES``. Labels
+that only say "no composer given" map to ``None``: such pieces get the unknown-composer token.
 """
 
 from __future__ import annotations

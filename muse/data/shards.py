@@ -78,7 +78,8 @@ class ShardWriter:
         """Write ``ids`` [n] and return (shard number, offset in tokens)."""
         if ids.size and (ids.min() < 0 or ids.max() > np.iinfo(self.dtype).max):
             raise ValueError(f"token ids out of range for {self.dtype}")
-        if self._file is None or (self.shards[-1]["tokens"] and self.shards[-1]["tokens"] + len(ids) > self.shard_tokens):
+        filled = self.shards[-1]["tokens"] if self.shards else 0
+        if self._file is None or (filled and filled + len(ids) > self.shard_tokens):
             self._open_next()
         shard = self.shards[-1]
         offset = shard["tokens"]

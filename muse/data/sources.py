@@ -142,7 +142,8 @@ def read_metadata(
         seen.add(rel)
         path = root / rel
         if not path.is_file():
-            out.skipped.append(Skip(rel, f"listed in {csv_path.name} (line {line}) but not found under {root}", "missing"))
+            reason = f"listed in {csv_path.name} (line {line}) but not found under {root}"
+            out.skipped.append(Skip(rel, reason, "missing"))
             continue
         out.sources.append(PieceSource(rel, str(path.resolve()), normalize_label(row.get(composer_col))))
     return out

@@ -10,7 +10,9 @@ incrementally. The structural pair needs the piece's total length: in training t
 generation the requested length (the requested seconds, plus the prime's when continuing). An
 unknown length (``total_us < 0``) uses a learned "unknown" row, trained through
 ``structure_dropout``. Composer and instrumentation condition the model through the header
-tokens; ``composer_embeddings`` returns their embedding rows for the analysis tools.
+tokens; ``composer_embeddings`` returns their embedding rows for the analysis tools. Style
+mixing: an optional ``composer_mix`` (weights over ``tables.composers``) embeds the composer
+token as the weighted blend of the composer embeddings (``muse.composers.mixing``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class MuseCache:
     kv: KVCache
     clock: ClockState
     total_us: Tensor  # (B,) int64 target length in microseconds, -1 = unknown
+    composer_mix: Tensor | None = None  # (B, n_composers) style-mixing weights (see MuseModel.token_embedding)
 
     @property
     def offset(self) -> int:
@@ -64,6 +67,10 @@ class MuseModel(nn.Module):
         for emb in (self.time_emb, self.chord_emb, self.part_emb, self.countdown_emb):
             if emb is not None:
                 nn.init.normal_(emb.weight, std=0.01)
+        self.register_buffer("composer_ids", torch.as_tensor(tables.composer_ids), persistent=False)
+        is_composer = torch.zeros(tables.size, dtype=torch.bool)
+        is_composer[self.composer_ids] = True
+        self.register_buffer("is_composer", is_composer, persistent=False)
         self.drop = nn.Dropout(config.embed_dropout)
         self.transformer = Transformer(t)
         self.ln_f = nn.LayerNorm(t.width, eps=t.ln_eps)
@@ -81,10 +88,23 @@ class MuseModel(nn.Module):
         countdown = (total - micros).div(self._countdown_us, rounding_mode="floor").clamp(0, STRUCTURE_PARTS - 1)
         return torch.where(known, part, UNKNOWN), torch.where(known, countdown, UNKNOWN)
 
-    def embed(self, ids: Tensor, clock: Clock, total_us: Tensor | None, offset: int = 0) -> Tensor:
+    def token_embedding(self, ids: Tensor, composer_mix: Tensor | None = None) -> Tensor:
+        """Token embeddings (B, T, width) of ``ids`` (B, T). With ``composer_mix`` (B, n_composers)
+        or (n_composers,) weights over ``tables.composers`` (summing to 1), every composer token is
+        embedded as ``composer_mix @ composer_embeddings()`` instead (style mixing)."""
+        x = self.vocab(ids)
+        if composer_mix is None:
+            return x
+        if composer_mix.shape[-1] != len(self.composer_ids):
+            raise ValueError(f"composer_mix has {composer_mix.shape[-1]} weights for {len(self.composer_ids)} composers")
+        blend = composer_mix.to(x.dtype) @ self.vocab(self.composer_ids)  # (B, width) or (width,)
+        return torch.where(self.is_composer[ids].unsqueeze(-1), blend.reshape(-1, 1, x.shape[-1]), x)
+
+    def embed(self, ids: Tensor, clock: Clock, total_us: Tensor | None, offset: int = 0,
+              composer_mix: Tensor | None = None) -> Tensor:
         """Input embeddings (B, T, width) of ``ids`` (B, T) at window positions ``offset..``."""
         c = self.config
-        x = self.vocab(ids) + self.pos(ids.shape[1], offset)
+        x = self.token_embedding(ids, composer_mix) + self.pos(ids.shape[1], offset)
         if self.time_emb is not None:
             x = x + self.time_emb(clock.ticks.div(c.time_quantum, rounding_mode="floor") % c.time_buckets)
         if self.chord_emb is not None:
@@ -101,44 +121,52 @@ class MuseModel(nn.Module):
 
     # ---- full forward -----------------------------------------------------------------------
 
-    def hidden(self, ids: Tensor, clock: Clock | None = None, total_us: Tensor | None = None) -> Tensor:
+    def hidden(self, ids: Tensor, clock: Clock | None = None, total_us: Tensor | None = None,
+               composer_mix: Tensor | None = None) -> Tensor:
         """Final hidden states (B, T, width) of a whole window ``ids`` (B, T), T <= n_ctx.
 
         ``clock``: the tokens' clock features (computed from ``ids`` from a fresh clock when None;
         a training crop passes the features of its place in the whole piece). ``total_us`` (B,):
-        the piece's length in microseconds (-1 or None = unknown).
+        the piece's length in microseconds (-1 or None = unknown). ``composer_mix``: see
+        ``token_embedding``.
         """
         if ids.shape[1] > self.n_ctx:
             raise ValueError(f"{ids.shape[1]} tokens exceed the model's context of {self.n_ctx}")
         clock = self.clock(ids) if clock is None else clock
-        return self.ln_f(self.transformer(self.embed(ids, clock, total_us)))
+        return self.ln_f(self.transformer(self.embed(ids, clock, total_us, composer_mix=composer_mix)))
 
     def forward(self, ids: Tensor, clock: Clock | None = None, total_us: Tensor | None = None,
-                targets: Tensor | None = None) -> Tensor:
+                targets: Tensor | None = None, composer_mix: Tensor | None = None) -> Tensor:
         """Logits (B, T, V) of the token after each of ``ids`` (B, T) (see ``hidden``); with
         ``targets`` (B, T), their negative log-likelihood in nats (B, T) instead (the cheap,
         factorized path used in training)."""
-        h = self.hidden(ids, clock, total_us)
+        h = self.hidden(ids, clock, total_us, composer_mix)
         return self.vocab.token_logits(h) if targets is None else self.vocab.nll(h, targets)
 
     # ---- cached decoding (muse.core.sampling.Decoder) ---------------------------------------
 
-    def new_cache(self, batch_size: int, total_seconds: float | Tensor | None = None) -> MuseCache:
-        """An empty decoding state; ``total_seconds`` (scalar or (B,)) is the target length."""
+    def new_cache(self, batch_size: int, total_seconds: float | Tensor | None = None,
+                  composer_mix: Tensor | None = None) -> MuseCache:
+        """An empty decoding state; ``total_seconds`` (scalar or (B,)) is the target length;
+        ``composer_mix`` ((n_composers,) or (B, n_composers)) blends the composer embedding."""
         device = self.pos.pos_emb.device
         if total_seconds is None:
             total = torch.full((batch_size,), -1, dtype=torch.long, device=device)
         else:
             total = torch.as_tensor(total_seconds, dtype=torch.float64).mul(1e6).round().long().to(device)
             total = total.expand(batch_size).clone() if total.ndim == 0 else total
-        return MuseCache(self.transformer.new_cache(batch_size), ClockState.zeros(batch_size, device), total)
+        if composer_mix is not None:
+            composer_mix = torch.as_tensor(composer_mix, dtype=torch.float32, device=device)
+            composer_mix = composer_mix.expand(batch_size, -1).clone() if composer_mix.ndim == 1 else composer_mix
+        return MuseCache(self.transformer.new_cache(batch_size), ClockState.zeros(batch_size, device), total,
+                         composer_mix)
 
     def step(self, ids: Tensor, cache: MuseCache) -> Tensor:
         """Feed ``ids`` (B, T) after the cached tokens; logits (B, T, V); advances ``cache``."""
         if cache.offset + ids.shape[1] > self.n_ctx:
             raise ValueError(f"feeding {ids.shape[1]} tokens after {cache.offset} exceeds the context of {self.n_ctx}")
         clock = self.clock(ids, cache.clock)
-        x = self.embed(ids, clock, cache.total_us, offset=cache.offset)
+        x = self.embed(ids, clock, cache.total_us, offset=cache.offset, composer_mix=cache.composer_mix)
         h = self.ln_f(self.transformer(x, cache.kv))
         cache.clock = clock.end
         return self.vocab.token_logits(h)

@@ -51,3 +51,42 @@ def test_inline_mode_runs_in_this_process() -> None:
 def test_failing_initializer_stops_the_run() -> None:
     with pytest.raises(RuntimeError, match="no tokenizer here"):
         list(run_tasks(_task, [0, 1], workers=1, initializer=_bad_init))
+
+
+def _sleep_after_writing_pid(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_exit_when_the_build_process_is_killed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "worker.pid"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_data_pool import _sleep_after_writing_pid as f\n"
+            "from muse.data.pool import run_tasks\n"
+            "list(run_tasks(f, [sys.argv[2]], workers=1))\n")
+    parent = subprocess.Popen([sys.executable, "-c", code, os.path.dirname(__file__), str(pid_file)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        assert _running(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker)

@@ -18,8 +18,12 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import statistics
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +153,23 @@ def _failure_kind(error: str, transient: bool) -> SkipKind:
     return "timeout" if error.startswith("timed out") else "crash"
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while tokenizing, so the cache keeps the work done and workers stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
                   options: BuildOptions) -> tuple[list[Encoded], dict[int, SkipKind], int]:
     """Encoded result per source (cache first, then workers); the kinds of fresh failures; cache hits."""
@@ -174,11 +195,12 @@ def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
     if any(sources[i].kind == "music21" for i, _ in todo):
         preload += ["music21.converter", "music21.midi.translate", "muse.data.music21_corpus"]
     tasks = [sources[i] for i, _ in todo]
+    outcomes = run_tasks(encode_source, tasks, options.workers, options.timeout, init_worker,
+                         (base.to_dict(), options.workers > 0), preload)
+    bar = tqdm(total=len(todo), desc="tokenizing", unit="piece", disable=not options.progress or not todo,
+               dynamic_ncols=True)
     try:
-        with logging_redirect_tqdm(), tqdm(total=len(todo), desc="tokenizing", unit="piece",
-                                           disable=not options.progress or not todo, dynamic_ncols=True) as bar:
-            outcomes = run_tasks(encode_source, tasks, options.workers, options.timeout, init_worker,
-                                 (base.to_dict(), options.workers > 0), preload)
+        with _terminate_as_interrupt(), logging_redirect_tqdm(), closing(outcomes), bar:
             for outcome in outcomes:
                 i, key = todo[outcome.index]
                 if outcome.error is not None:

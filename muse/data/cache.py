@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class BuildCache:
         self.path = None if path is None else Path(path)
         self._db: sqlite3.Connection | None = None
         self._pending = 0
+        self._committed = time.monotonic()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -91,13 +93,15 @@ class BuildCache:
              json.dumps(list(value.warnings)), value.cpu),
         )
         self._pending += 1
-        if self._pending >= 200:
+        if self._pending >= 200 or time.monotonic() - self._committed > 30:
             self.commit()
 
     def commit(self) -> None:
+        """Make the entries put so far durable (done every 200 entries or 30 s, and on close)."""
         if self._db is not None and self._pending:
             self._db.commit()
             self._pending = 0
+        self._committed = time.monotonic()
 
     def close(self) -> None:
         if self._db is not None:

@@ -5,14 +5,17 @@ C parser leaves it waiting forever. Here each worker takes one task at a time ov
 the parent kills a worker whose task runs past ``timeout`` seconds (or that dies) and starts a new
 one, reporting that task as failed. Workers come from a ``forkserver`` (safe with the threads of
 tqdm and logging; modules named in ``preload`` are imported once there), or ``spawn`` where that
-is missing. ``workers=0`` runs tasks in this process, without the timeout (for debugging).
+is missing. A worker whose parent dies (even by SIGKILL) exits within seconds. ``workers=0`` runs
+tasks in this process, without the timeout (for debugging).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -41,8 +44,23 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def _worker_main(conn: Connection, fn: Callable[[Any], Any], init: Callable[..., None] | None, initargs: tuple) -> None:
+def _exit_with(parent: int) -> None:
+    """Watchdog thread: end this worker when the process that started it is gone (killed with -9),
+    instead of finishing a long conversion for nobody."""
+    while True:
+        time.sleep(2.0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, owned by someone else: cannot be our parent, but keep going
+            pass
+
+
+def _worker_main(conn: Connection, fn: Callable[[Any], Any], init: Callable[..., None] | None, initargs: tuple,
+                 parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     try:
         if init is not None:
             init(*initargs)
@@ -68,7 +86,7 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], init: Callable[...,
 class _Worker:
     def __init__(self, ctx: Any, fn: Callable, init: Callable | None, initargs: tuple) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn, init, initargs), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, init, initargs, os.getpid()), daemon=True)
         self.proc.start()
         child.close()
         self.ready = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
-COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train"]
+COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.generate"]
 
 
 def main(argv: list[str] | None = None) -> int:

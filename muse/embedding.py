@@ -67,10 +67,11 @@ class FactorizedVocab(nn.Module):
         """Unnormalized logits (..., V) of every id (for sampling); float32."""
         rows, vels = self.factor_logits(h)
         rows, vels = rows.float(), vels.float()
-        logits = rows.index_select(-1, self.row)
+        lead = rows.shape[:-1]
+        logits = rows.gather(-1, self.row.expand(*lead, -1))  # gather beats index_select on the last dim
         if self.has_velocity:
-            vel = self.velocity_row
-            logits = logits + vels.index_select(-1, vel.clamp_min(0)) * (vel >= 0).to(logits.dtype)
+            vel = vels.gather(-1, self.velocity_row.clamp_min(0).expand(*lead, -1))
+            logits = logits + vel.masked_fill(self.velocity_row < 0, 0.0)
         return logits
 
     def nll(self, h: Tensor, targets: Tensor) -> Tensor:

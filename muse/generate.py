@@ -1,0 +1,206 @@
+"""``MuseGenerator``: compose or continue music with a trained model, write MIDI and WAV.
+
+    gen = MuseGenerator()                          # the bundled model (muse/assets/model)
+    pieces = gen.generate("chopin", ["piano"], seconds=30, seed=7, n=2)
+    gen.save(pieces, "out.mid", wav="out.wav")     # out_1.mid, out_2.mid (+ .wav)
+    more = gen.continue_midi("in.mid", "mozart", seconds=20)
+
+Generation runs the shared sampling engine (``muse.core.sampling.generate``) with the model's KV
+cache, the grammar constraints of ``muse.grammar`` (chosen instruments only, note-offs only for
+sounding notes, ``end`` exactly at the requested length) and windowed continuation past the
+context (the header is kept; ``muse.decoding`` keeps the time/structure embeddings right).
+The CLI (``muse generate`` / ``muse continue``) and the demo only call this facade.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+import torch
+from musetok import MidiTokenizer
+from musetok.vocab import Kind
+
+from muse.core.errors import UserError
+from muse.core.sampling import SamplingConfig, generate
+from muse.decoding import PieceDecoder
+from muse.grammar import MusicGrammar, instrument_keys
+from muse.render import RenderResult, render_midi
+from muse.saved_model import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "model"
+MAX_TOKENS_PER_SECOND = 120  # safety cap on generated tokens (dense orchestral music is ~60/s)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated piece: its token ``ids`` (header first), decoded ``score``, length, and how
+    it ended (``ended``: with the ``end`` token; ``repaired``: impossible tokens skipped + notes
+    closed by the decoder)."""
+
+    ids: np.ndarray
+    score: symusic.Score
+    seconds: float
+    n_notes: int
+    ended: bool
+    repaired: int
+    seed: int
+
+
+def default_model_path() -> Path:
+    """The bundled model folder; a ``UserError`` saying what to do when it is not installed."""
+    if not (BUNDLED_MODEL / "model.safetensors").is_file():
+        raise UserError(f"no bundled model at {BUNDLED_MODEL}: train one with `muse train` and pass "
+                        "--model RUN_FOLDER (or reinstall musebox with its assets)")
+    return BUNDLED_MODEL
+
+
+def numbered_paths(path: str | Path, n: int) -> list[Path]:
+    """``out.mid`` for one piece, else ``out_1.mid`` ... ``out_n.mid``."""
+    path = Path(path)
+    return [path] if n == 1 else [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(1, n + 1)]
+
+
+class MuseGenerator:
+    """Facade over a saved model: ``generate``, ``continue_midi``, ``save`` (MIDI + WAV)."""
+
+    def __init__(self, model: str | Path | LoadedModel | None = None, device: str | torch.device = "cpu") -> None:
+        self.loaded = model if isinstance(model, LoadedModel) else load_model(model or default_model_path(), device)
+        self.model = self.loaded.model.eval()
+        self.tokenizer: MidiTokenizer = self.loaded.tokenizer
+        self.vocab = self.tokenizer.vocab
+        self.device = next(self.model.parameters()).device
+
+    @property
+    def composers(self) -> tuple[str, ...]:
+        return tuple(self.vocab.config.composers)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return tuple(self.vocab.instruments)
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def generate(self, composer: str | None, instruments: Sequence[str] = ("piano",), seconds: float = 30.0, *,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
+                 seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
+                 cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
+        """``n`` new pieces of ``seconds`` seconds by ``composer`` (None: unknown composer) for
+        ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
+        reports progress; ``cancel`` stops early (the pieces so far are returned)."""
+        keys = self._instrument_keys(instruments)
+        header = [self.vocab.composer_id(composer)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
+        return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
+                            self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0)
+
+    def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
+                      instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
+                      top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
+                      callback: Callable[[float, float], None] | None = None,
+                      cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
+        """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style. The model is primed with
+        the file's tokens (the engine keeps the header and the last context-length of them).
+        ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
+        a piece holds the prime followed by the continuation, else the continuation alone."""
+        enc = self.tokenizer.encode(midi, composer=composer)
+        ids = np.asarray(enc.ids, np.int64)
+        header_len = int(np.flatnonzero(ids == self.vocab.start_id)[0]) + 1
+        if len(ids) and ids[-1] == self.vocab.end_id:
+            ids = ids[:-1]
+        if instruments is not None:
+            keys = self._instrument_keys(instruments)
+            head = [int(ids[0])] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
+            ids = np.concatenate([np.array(head, np.int64), ids[header_len:]])
+            header_len = len(head)
+        else:
+            keys = [int(self.vocab.key[i]) for i in ids[1:header_len - 1]]
+        prime_seconds = self.tokenizer.seconds(ids)
+        if header_len + 1 > self.model.n_ctx - 2:
+            raise UserError(f"{enc.source}: its header of {header_len} tokens does not fit the model's context")
+        pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
+                              self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
+                              keep_from=0 if keep_prime else len(ids))
+        return pieces
+
+    def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
+             soundfont: str | Path | None = None) -> list[Path]:
+        """Write each piece to ``midi`` (numbered ``_1`` ... when several) and, with ``wav``, render it."""
+        paths = numbered_paths(midi, len(pieces))
+        wavs = numbered_paths(wav, len(pieces)) if wav is not None else [None] * len(pieces)
+        for piece, path, wav_path in zip(pieces, paths, wavs):
+            self.write_midi(piece, path)
+            if wav_path is not None:
+                self.write_wav(piece, wav_path, soundfont)
+        return paths
+
+    def write_midi(self, piece: Piece, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.write_bytes(piece.score.dumps_midi())
+        except OSError as err:
+            raise UserError(f"{path}: cannot write MIDI file ({err.strerror or err})") from err
+        return path
+
+    def write_wav(self, piece: Piece, path: str | Path, soundfont: str | Path | None = None) -> RenderResult:
+        return render_midi(piece.score, path, soundfont=soundfont)
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _instrument_keys(self, names: Sequence[str]) -> list[int]:
+        if not names:
+            raise UserError(f"choose at least one instrument: {', '.join(self.instruments)}")
+        return sorted(set(instrument_keys(self.vocab, names)))
+
+    @staticmethod
+    def _sampling(temperature: float, top_k: int, top_p: float, min_p: float) -> SamplingConfig:
+        return SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+
+    def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
+                n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
+                cancel: threading.Event | Callable[[], bool] | None, keep_from: int) -> list[Piece]:
+        if n < 1:
+            raise UserError(f"the number of pieces must be at least 1, not {n}")
+        if not total_seconds > start_seconds:
+            raise UserError(f"the length to generate must be positive, not {total_seconds - start_seconds:g} s")
+        batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
+        grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds)
+        decoder = PieceDecoder(self.model, batch, header_len, total_seconds)
+        budget = int(MAX_TOKENS_PER_SECOND * (total_seconds - start_seconds)) + 64
+        span = total_seconds - start_seconds
+
+        def progress(done: int, total: int) -> None:
+            if callback is not None:
+                elapsed = float(grammar.elapsed_seconds.min()) - start_seconds
+                callback(min(max(elapsed, 0.0), span), span)
+
+        out = generate(decoder, batch, budget, sampling=sampling, seed=seed, stop_tokens=(self.vocab.end_id,),
+                       pad_id=self.vocab.pad_id, constraint=grammar, callback=progress, cancel=cancel,
+                       keep_prefix=header_len)
+        if out.stopped == "max_tokens":
+            log.warning("stopped at the safety cap of %d tokens before reaching %.1f s", budget, total_seconds)
+        return [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seed) for i in range(n)]
+
+    def _piece(self, ids: np.ndarray, prompt: np.ndarray, header_len: int, keep_from: int, seed: int) -> Piece:
+        vocab = self.vocab
+        ended = bool((ids == vocab.end_id).any())
+        if ended:
+            ids = ids[: int(np.flatnonzero(ids == vocab.end_id)[0]) + 1]
+        ids = ids[ids != vocab.pad_id]
+        if keep_from > header_len:  # the continuation alone, at the prime's tempo
+            tempos = np.flatnonzero(np.asarray(vocab.kind)[prompt[:keep_from]] == Kind.TEMPO)
+            tempo = prompt[tempos[-1:]]
+            ids = np.concatenate([prompt[:header_len], tempo, ids[keep_from:]])
+        result = self.tokenizer.decode(ids)
+        return Piece(ids=ids, score=result.score, seconds=self.tokenizer.seconds(ids), n_notes=result.n_notes,
+                     ended=ended, repaired=result.skipped + result.closed, seed=seed)
+
+
+__all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "default_model_path", "numbered_paths"]

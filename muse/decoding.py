@@ -9,7 +9,8 @@ feeds the body. Every cache also carries the piece's target length (structure em
 
 It relies on how ``generate`` feeds a fresh window: one ``step`` holding the header and the
 tail of the sequence, the tail ending with the tokens not yet fed (the whole prompt the first
-time, the newly drawn token after a slide); the tail is checked against what it knows.
+time, the newly drawn token after a slide); the tail is checked against what it knows. Every
+cache also carries the style-mixing weights, if any (``MuseModel.token_embedding``).
 """
 
 from __future__ import annotations
@@ -22,17 +23,20 @@ from muse.model import MuseCache, MuseModel
 
 class PieceDecoder:
     """Decoder over ``model`` for sequences that start with ``prompt`` (B, T0) and a ``header_len``
-    header; ``total_seconds`` is the piece's target length (None: unknown)."""
+    header; ``total_seconds`` is the piece's target length (None: unknown); ``composer_mix``
+    ((n_composers,) weights or None) blends the composer embedding."""
 
-    def __init__(self, model: MuseModel, prompt: Tensor, header_len: int, total_seconds: float | None) -> None:
+    def __init__(self, model: MuseModel, prompt: Tensor, header_len: int, total_seconds: float | None,
+                 composer_mix: Tensor | None = None) -> None:
         self.model, self.header_len, self.total_seconds = model, header_len, total_seconds
+        self.composer_mix = composer_mix
         self.n_ctx = model.n_ctx
         self.history = prompt.clone()  # every token of the sequence known so far (B, N)
         self._fresh: set[int] = set()
         self._first = True
 
     def new_cache(self, batch_size: int) -> MuseCache:
-        cache = self.model.new_cache(batch_size, self.total_seconds)
+        cache = self.model.new_cache(batch_size, self.total_seconds, self.composer_mix)
         self._fresh.add(id(cache))
         return cache
 

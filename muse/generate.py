@@ -26,6 +26,7 @@ import torch
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
+from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.core.errors import UserError
 from muse.core.sampling import SamplingConfig, generate
 from muse.decoding import PieceDecoder
@@ -92,24 +93,29 @@ class MuseGenerator:
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                  seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
-        """``n`` new pieces of ``seconds`` seconds by ``composer`` (None: unknown composer) for
+        """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
+        ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
         reports progress; ``cancel`` stops early (the pieces so far are returned)."""
         keys = self._instrument_keys(instruments)
-        header = [self.vocab.composer_id(composer)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
+        mix = self._mix(composer)
+        header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
-                            self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0)
+                            self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
+                            mix=mix)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
-        """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style. The model is primed with
+        """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
+        ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
         ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone."""
-        enc = self.tokenizer.encode(midi, composer=composer)
+        mix = self._mix(composer)
+        enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant)
         ids = np.asarray(enc.ids, np.int64)
         header_len = int(np.flatnonzero(ids == self.vocab.start_id)[0]) + 1
         if len(ids) and ids[-1] == self.vocab.end_id:
@@ -126,7 +132,7 @@ class MuseGenerator:
             raise UserError(f"{enc.source}: its header of {header_len} tokens does not fit the model's context")
         pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
                               self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
-                              keep_from=0 if keep_prime else len(ids))
+                              keep_from=0 if keep_prime else len(ids), mix=mix)
         return pieces
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
@@ -159,20 +165,30 @@ class MuseGenerator:
             raise UserError(f"choose at least one instrument: {', '.join(self.instruments)}")
         return sorted(set(instrument_keys(self.vocab, names)))
 
+    def _mix(self, composer: str | None) -> ComposerMix | None:
+        return None if composer is None else parse_composer_mix(composer, self.composers)
+
+    def _composer_id(self, mix: ComposerMix | None) -> int:
+        """The header's composer token: the mix's heaviest composer (its embedding is blended)."""
+        return self.vocab.composer_id(None if mix is None else mix.dominant)
+
     @staticmethod
     def _sampling(temperature: float, top_k: int, top_p: float, min_p: float) -> SamplingConfig:
         return SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
 
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
-                cancel: threading.Event | Callable[[], bool] | None, keep_from: int) -> list[Piece]:
+                cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
+                mix: ComposerMix | None = None) -> list[Piece]:
         if n < 1:
             raise UserError(f"the number of pieces must be at least 1, not {n}")
         if not total_seconds > start_seconds:
             raise UserError(f"the length to generate must be positive, not {total_seconds - start_seconds:g} s")
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds)
-        decoder = PieceDecoder(self.model, batch, header_len, total_seconds)
+        weights = None if mix is None or not mix.is_blend else \
+            torch.as_tensor(mix.weights_over(self.composers), device=self.device)
+        decoder = PieceDecoder(self.model, batch, header_len, total_seconds, composer_mix=weights)
         budget = int(MAX_TOKENS_PER_SECOND * (total_seconds - start_seconds)) + 64
         span = total_seconds - start_seconds
 

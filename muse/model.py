@@ -96,7 +96,8 @@ class MuseModel(nn.Module):
         if composer_mix is None:
             return x
         if composer_mix.shape[-1] != len(self.composer_ids):
-            raise ValueError(f"composer_mix has {composer_mix.shape[-1]} weights for {len(self.composer_ids)} composers")
+            raise ValueError(f"composer_mix has {composer_mix.shape[-1]} weights, "
+                             f"the model {len(self.composer_ids)} composers")
         blend = composer_mix.to(x.dtype) @ self.vocab(self.composer_ids)  # (B, width) or (width,)
         return torch.where(self.is_composer[ids].unsqueeze(-1), blend.reshape(-1, 1, x.shape[-1]), x)
 

@@ -1,0 +1,86 @@
+"""Style mixing: ``--composer "bach:0.7,chopin:0.3"`` -> weights over a model's composers.
+
+A mix names composers of the model, each with an optional positive weight (default 1); weights
+are normalised to sum to 1, so ``"bach,chopin"`` is half and half and ``"bach"`` alone is plain
+Bach. The model embeds the header's composer token as the weighted sum of the composer
+embeddings (``MuseModel.token_embedding``); the header keeps the token of the heaviest composer
+(``ComposerMix.dominant``), so the written token sequence stays in the vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from musetok.config import normalize_composer
+
+from muse.core.errors import UserError
+
+
+@dataclass(frozen=True)
+class ComposerMix:
+    """Composers ``names`` with their ``weights`` (positive, summing to 1), in the order given."""
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def dominant(self) -> str:
+        """The composer with the largest weight (the first one on a tie)."""
+        return self.names[int(np.argmax(self.weights))]
+
+    @property
+    def is_blend(self) -> bool:
+        """True when more than one composer takes part."""
+        return len(self.names) > 1
+
+    def weights_over(self, composers: Sequence[str]) -> np.ndarray:
+        """Weights (len(composers),) float32 over ``composers`` (0 for those not in the mix)."""
+        out = np.zeros(len(composers), np.float32)
+        for name, weight in zip(self.names, self.weights):
+            out[list(composers).index(name)] = weight
+        return out
+
+    def __str__(self) -> str:
+        return ",".join(f"{n}:{w:.3g}" for n, w in zip(self.names, self.weights))
+
+
+def _known(composers: Sequence[str]) -> str:
+    return ", ".join(composers) or "(none)"
+
+
+def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
+    """Parse ``"name[:weight],name[:weight],..."`` against the model's ``composers``.
+
+    Names are normalised as the tokenizer does (``" Bach"`` -> ``bach``). A
+    ``UserError`` names the problem: an unknown composer (listing the known ones), a weight that
+    is not a positive number, a composer given twice, or an empty mix.
+    """
+    names: list[str] = []
+    weights: list[float] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, weight_text = part.partition(":")
+        name = normalize_composer(name)
+        if name not in composers:
+            raise UserError(f"unknown composer {name!r} in {text!r}; known composers: {_known(composers)}")
+        if name in names:
+            raise UserError(f"composer {name!r} appears twice in {text!r}")
+        try:
+            weight = float(weight_text) if sep else 1.0
+        except ValueError:
+            raise UserError(f"weight {weight_text.strip()!r} of {name!r} in {text!r} is not a number") from None
+        if not (math.isfinite(weight) and weight > 0):
+            raise UserError(f"weight of {name!r} in {text!r} must be a positive number, not {weight_text.strip()}")
+        names.append(name)
+        weights.append(weight)
+    if not names:
+        raise UserError(f"no composer in {text!r}; known composers: {_known(composers)}")
+    total = math.fsum(weights)
+    return ComposerMix(tuple(names), tuple(w / total for w in weights))
+
+
+__all__ = ["ComposerMix", "parse_composer_mix"]

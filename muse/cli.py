@@ -5,7 +5,8 @@ from __future__ import annotations
 from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
-COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.generate"]
+COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.generate",
+                               "muse.commands.composers"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,119 @@
+"""The musebox web demo: Compose, Continue, Style map and Feedback tabs on the generation facade.
+
+    python demos/app.py --model runs/small          # or: muse demo --model runs/small
+    app = build_app(MuseGenerator("runs/small"))    # a gr.Blocks with its queue set up
+    app.launch(server_name="127.0.0.1", server_port=7860, max_file_size=DemoLimits().max_upload_bytes)
+
+One module per tab (``demos/tabs``); a new tab (e.g. raw-audio sampling with ``JukeboxPipeline``)
+is one more module and one ``with gr.Tab(...)`` line here. Generation requests wait in one queue
+(``limits.queue_size``) and ``limits.concurrency`` run at once; upload previews, feedback and the
+style map have their own concurrency groups, so a long job never blocks them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python demos/app.py` from a checkout: make `demos` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gradio as gr
+
+from muse.core.errors import USER_ERRORS
+from muse.generate import MuseGenerator
+
+from demos.context import DemoContext
+from demos.feedback import DEFAULT_DB, FeedbackStore, model_hash
+from demos.limits import DemoLimits
+from demos.media import MediaFolder
+from demos.tabs import compose, continuation, feedback_summary, style_map
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+OTHER_EVENTS_CONCURRENCY = 4  # upload previews, style map: at once per event
+
+
+def _composer_embeddings(generator: MuseGenerator, composer_tools):
+    """The embeddings the Style map shows, or None (with the reason logged) when the model has none."""
+    if composer_tools is not None:
+        return composer_tools
+    from muse.composers import composer_embeddings
+
+    embeddings = composer_embeddings(generator.model)
+    if len(embeddings.names) < 2:
+        log.warning("the model has fewer than two composers: the Style map tab is left out")
+        return None
+    return embeddings
+
+
+def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: FeedbackStore | str | Path = DEFAULT_DB,
+              limits: DemoLimits | None = None, media_folder: str | Path | None = None) -> gr.Blocks:
+    """The demo page for ``generator``, its queue configured from ``limits``.
+
+    ``composer_tools``: the ``muse.composers.ComposerEmbeddings`` the Style map shows (default: those
+    of the generator's model); ``feedback_store``: a ``FeedbackStore`` or the path of its SQLite
+    file; ``media_folder``: where generated files go (default: a new temporary folder).
+    """
+    limits = limits or DemoLimits()
+    store = feedback_store if isinstance(feedback_store, FeedbackStore) else FeedbackStore(feedback_store)
+    ctx = DemoContext(generator=generator, store=store, media=MediaFolder(generator, media_folder), limits=limits,
+                      model_hash=model_hash(generator.model.state_dict()))
+    embeddings = _composer_embeddings(generator, composer_tools)
+    with gr.Blocks(title="musebox", analytics_enabled=False) as app:
+        gr.Markdown(f"# musebox\nCompose and continue music with a MuseNet-style transformer. "
+                    f"Model `{generator.loaded.path}` (hash `{ctx.model_hash}`).")
+        with gr.Tabs():
+            with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
+                compose.build(ctx)
+            with gr.Tab("Continue", id="continue", elem_id="tab-continue"):
+                continuation.build(ctx)
+            if embeddings is not None:
+                with gr.Tab("Style map", id="style-map", elem_id="tab-style-map"):
+                    style_map.build(ctx, embeddings)
+            with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback"):
+                feedback_summary.build(ctx)
+    app.queue(max_size=limits.queue_size, default_concurrency_limit=OTHER_EVENTS_CONCURRENCY)
+    app.demo_context = ctx  # for tests and tools that inspect a running app
+    return app
+
+
+def launch_demo(model: str | Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                db: str | Path = DEFAULT_DB, limits: DemoLimits | None = None, device: str = "cpu",
+                block: bool = True) -> gr.Blocks:
+    """Load ``model`` (default: the bundled one), build the app and serve it on ``host:port``."""
+    limits = limits or DemoLimits()
+    generator = MuseGenerator(model, device=device)
+    app = build_app(generator, feedback_store=db, limits=limits)
+    log.info("feedback goes to %s", app.demo_context.store.path)
+    app.launch(server_name=host, server_port=port, max_file_size=limits.max_upload_bytes, show_error=False,
+               prevent_thread_lock=not block, quiet=not block)
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python demos/app.py", description="Serve the musebox web demo.")
+    p.add_argument("--model", metavar="PATH", help="model folder or training run (default: the bundled model)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH", help=f"feedback database (default: {DEFAULT_DB})")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        launch_demo(args.model, host=args.host, port=args.port, db=args.db, device=args.device)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

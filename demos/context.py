@@ -1,0 +1,39 @@
+"""What every tab of the demo shares: the generation facade, limits, feedback store, media folder,
+the per-session cancel events and the model's hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+import numpy as np
+
+from muse.generate import MuseGenerator
+
+from demos.feedback import FeedbackStore
+from demos.jobs import CancelRegistry, session_id
+from demos.limits import DemoLimits
+from demos.media import MediaFolder
+
+
+@dataclass
+class DemoContext:
+    generator: MuseGenerator
+    store: FeedbackStore
+    media: MediaFolder
+    limits: DemoLimits
+    model_hash: str
+    cancels: CancelRegistry = field(default_factory=CancelRegistry)
+
+    def header_length(self, ids: np.ndarray) -> int:
+        """Number of header tokens (composer, instruments, ``start``) at the front of ``ids`` (n,)."""
+        starts = np.flatnonzero(np.asarray(ids) == self.generator.vocab.start_id)
+        return int(starts[0]) + 1 if len(starts) else 0
+
+    def cancel_handler(self, request: gr.Request) -> str:
+        """Click handler of the Cancel buttons: stops this session's running job."""
+        stopped = self.cancels.cancel(session_id(request))
+        return "Cancelled." if stopped else "Nothing is running."
+
+
+__all__ = ["DemoContext"]

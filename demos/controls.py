@@ -1,0 +1,100 @@
+"""Input controls shared by the Compose and Continue tabs: composer (with an optional blend) and sampling.
+
+A blend of two composers becomes the style-mixing syntax of the facade, ``"bach:0.7,chopin:0.3"``
+(the slider sets the first composer's share).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gradio as gr
+
+from demos.limits import DemoLimits, LimitError
+
+NO_BLEND = "(none)"
+RANDOM_SEED = -1
+
+
+@dataclass(frozen=True)
+class ComposerPicker:
+    composer: gr.Dropdown
+    blend: gr.Dropdown
+    mix: gr.Slider
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.composer, self.blend, self.mix]
+
+
+@dataclass(frozen=True)
+class SamplingControls:
+    temperature: gr.Slider
+    top_p: gr.Slider
+    seed: gr.Number
+    variations: gr.Slider
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.temperature, self.top_p, self.seed, self.variations]
+
+
+def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
+    """Composer dropdown, optional second composer and the first composer's share of the mix."""
+    default = default if default in composers else (composers[0] if composers else None)
+    with gr.Row():
+        composer = gr.Dropdown(list(composers), value=default, label="Composer", elem_id=f"{elem_prefix}composer")
+        blend = gr.Dropdown([NO_BLEND, *composers], value=NO_BLEND, label="Blend with (optional)",
+                            elem_id=f"{elem_prefix}blend")
+        mix = gr.Slider(0.05, 0.95, value=0.7, step=0.05, label="Share of the first composer",
+                        elem_id=f"{elem_prefix}mix")
+    return ComposerPicker(composer, blend, mix)
+
+
+def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_prefix: str = "") -> SamplingControls:
+    """Temperature, top-p, seed and number of variations."""
+    with gr.Row():
+        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
+                                info="higher: more adventurous", elem_id=f"{elem_prefix}temperature")
+        top_p = gr.Slider(0.1, 1.0, value=0.95, step=0.01, label="Top-p",
+                          info="sample from the most likely tokens holding this probability", elem_id=f"{elem_prefix}top-p")
+        seed = gr.Number(value=RANDOM_SEED, precision=0, label="Seed", info="-1: a new random seed",
+                         elem_id=f"{elem_prefix}seed")
+        variations = gr.Slider(1, limits.max_variations, value=min(default_variations, limits.max_variations), step=1,
+                               label="Variations", elem_id=f"{elem_prefix}variations")
+    return SamplingControls(temperature, top_p, seed, variations)
+
+
+def composer_spec(composer: str | None, blend: str | None, mix: float) -> str:
+    """The facade's composer argument: ``"bach"`` or the blend ``"bach:0.7,chopin:0.3"``."""
+    if not composer:
+        raise LimitError("choose a composer")
+    if not blend or blend == NO_BLEND or blend == composer:
+        return composer
+    share = float(mix)
+    if not 0.0 < share < 1.0:
+        raise LimitError(f"the share of the first composer must be between 0 and 1, not {mix}")
+    return f"{composer}:{share:.2f},{blend}:{1.0 - share:.2f}"
+
+
+def resolve_seed(seed: float | None) -> int:
+    """The seed to use: the given one, or a fresh random one (shown to the user, so it fits in JavaScript)."""
+    if seed is None or int(seed) < 0:
+        return secrets.randbelow(2**31)
+    return int(seed)
+
+
+def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
+    """Temperature in (0, 2] and top-p in (0, 1], else a ``LimitError``."""
+    temperature, top_p = float(temperature), float(top_p)
+    if not 0.0 < temperature <= 2.0:
+        raise LimitError(f"temperature must be in (0, 2], not {temperature:g}")
+    if not 0.0 < top_p <= 1.0:
+        raise LimitError(f"top-p must be in (0, 1], not {top_p:g}")
+    return temperature, top_p
+
+
+__all__ = ["ComposerPicker", "SamplingControls", "NO_BLEND", "RANDOM_SEED", "check_sampling", "composer_picker",
+           "composer_spec", "resolve_seed", "sampling_controls"]

@@ -1,0 +1,102 @@
+"""What one request to the demo may ask for: lengths, variations, uploads, queue and concurrency.
+
+The sliders of the page stop at these values, and every handler checks them again on the server
+(an API client can send anything). A request over a limit fails with a ``LimitError`` whose
+message the page shows as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from muse.core.errors import UserError
+
+
+class LimitError(UserError):
+    """A request asks for more than the demo allows (too long, too many, too large)."""
+
+
+@dataclass(frozen=True)
+class DemoLimits:
+    """Caps of the demo. Lengths in seconds of music, sizes in bytes.
+
+    ``concurrency`` generation jobs run at once (the rest wait in a queue of at most
+    ``queue_size`` requests); uploads previews, feedback and the style map never wait behind them.
+    ``time_limit`` stops a job that runs longer (seconds of wall time).
+    """
+
+    min_seconds: float = 1.0
+    max_seconds: float = 60.0
+    max_continue_seconds: float = 30.0
+    max_variations: int = 4
+    max_upload_bytes: int = 2 * 2**20
+    max_upload_seconds: float = 20 * 60.0
+    max_prime_seconds: float = 60.0
+    queue_size: int = 16
+    concurrency: int = 2
+    time_limit: int = 600
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= min(self.max_seconds, self.max_continue_seconds):
+            raise ValueError("limits: need 0 < min_seconds <= max_seconds and max_continue_seconds")
+        for name in ("max_variations", "max_upload_bytes", "queue_size", "concurrency", "time_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"limits: {name} must be at least 1")
+        if self.max_upload_seconds <= 0 or self.max_prime_seconds <= 0:
+            raise ValueError("limits: max_upload_seconds and max_prime_seconds must be positive")
+
+    def check_seconds(self, seconds: float, *, continuation: bool = False) -> float:
+        """``seconds`` as a float when within [min_seconds, the cap], else a ``LimitError``."""
+        high = self.max_continue_seconds if continuation else self.max_seconds
+        value = _number(seconds, "length")
+        if not self.min_seconds <= value <= high:
+            raise LimitError(f"length must be between {self.min_seconds:g} and {high:g} seconds, not {value:g}")
+        return value
+
+    def check_variations(self, n: float) -> int:
+        """``n`` as an int when 1 <= n <= max_variations, else a ``LimitError``."""
+        value = _number(n, "number of variations")
+        if value != int(value) or not 1 <= value <= self.max_variations:
+            raise LimitError(f"number of variations must be a whole number from 1 to {self.max_variations}, not {n}")
+        return int(value)
+
+    def check_prime_seconds(self, seconds: float) -> float:
+        value = _number(seconds, "prime length")
+        if not 0 < value <= self.max_prime_seconds:
+            raise LimitError(f"prime length must be between 0 and {self.max_prime_seconds:g} seconds, not {value:g}")
+        return value
+
+    def check_upload_seconds(self, seconds: float, name: str) -> None:
+        if seconds > self.max_upload_seconds:
+            raise LimitError(f"{name}: the piece lasts {seconds / 60:.1f} minutes; "
+                             f"uploads may last at most {self.max_upload_seconds / 60:g} minutes")
+
+    def read_upload(self, path: str | Path | None, name: str | None = None) -> bytes:
+        """The bytes of an uploaded file, refused when missing or larger than ``max_upload_bytes``."""
+        if path is None:
+            raise LimitError("upload a MIDI file first (.mid or .midi)")
+        path = Path(path)
+        name = name or path.name
+        try:
+            size = path.stat().st_size
+            if size > self.max_upload_bytes:
+                raise LimitError(f"{name}: the file has {size / 2**20:.1f} MB; "
+                                 f"uploads may have at most {self.max_upload_bytes / 2**20:g} MB")
+            return path.read_bytes()
+        except OSError as err:
+            raise LimitError(f"{name}: cannot read the upload ({err.strerror or err})") from err
+
+
+def _number(value: float, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LimitError(f"{what} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise LimitError(f"{what} must be a finite number, not {value!r}")
+    return number
+
+
+__all__ = ["DemoLimits", "LimitError"]

@@ -1,0 +1,83 @@
+"""The files a generated piece becomes on the page: MIDI (download), WAV (player), piano roll (PNG).
+
+Files live in one working folder of the app (a fresh temporary folder unless given); files older
+than ``max_age`` seconds are removed as new ones are written, so a long-running demo does not fill
+the disk. Gradio copies what a handler returns into its own cache before serving it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from muse.generate import MuseGenerator, Piece
+
+from demos.pianoroll import draw_piano_roll
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PieceFiles:
+    """Where one piece was written: ``midi``, ``wav`` and the piano roll ``roll``."""
+
+    midi: Path
+    wav: Path
+    roll: Path
+
+
+class MediaFolder:
+    """Writes pieces' files into ``folder`` (a new temporary folder when None)."""
+
+    def __init__(self, generator: MuseGenerator, folder: str | Path | None = None, max_age: float = 2 * 3600.0) -> None:
+        self.generator = generator
+        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="musebox-demo-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_age = max_age
+        self._prune_lock = threading.Lock()
+
+    def new_stem(self, label: str) -> str:
+        """A unique file stem such as ``compose-3f2a...-1``."""
+        return f"{label}-{uuid.uuid4().hex[:12]}"
+
+    def write(self, piece: Piece, stem: str, *, boundary: float | None = None, title: str | None = None) -> PieceFiles:
+        """Write ``stem.mid``, ``stem.wav`` (FluidSynth, else the built-in synth) and ``stem.png``."""
+        self.prune()
+        midi = self.generator.write_midi(piece, self.folder / f"{stem}.mid")
+        wav = self.folder / f"{stem}.wav"
+        self.generator.write_wav(piece, wav)
+        roll = draw_piano_roll(piece.score, self.folder / f"{stem}.png", boundary=boundary, title=title)
+        return PieceFiles(midi=midi, wav=wav, roll=roll)
+
+    def roll(self, score, stem: str, *, boundary: float | None = None, title: str | None = None) -> Path:
+        """Only a piano roll (e.g. of an upload): ``stem.png``."""
+        self.prune()
+        return draw_piano_roll(score, self.folder / f"{stem}.png", boundary=boundary, title=title)
+
+    def prune(self) -> int:
+        """Delete files older than ``max_age``; returns how many."""
+        if not self._prune_lock.acquire(blocking=False):
+            return 0  # another request is pruning
+        try:
+            cutoff = time.time() - self.max_age
+            removed = 0
+            for path in self.folder.iterdir():
+                try:
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except OSError:
+                    continue  # removed by someone else meanwhile
+            if removed:
+                log.info("removed %d old demo files from %s", removed, self.folder)
+            return removed
+        finally:
+            self._prune_lock.release()
+
+
+__all__ = ["MediaFolder", "PieceFiles"]

@@ -1,0 +1,100 @@
+"""Piano-roll pictures (PNG) of a score, with the boundary between a prime and its continuation.
+
+Notes are bars (time in seconds across, MIDI pitch up), one colour per track, drums as ticks in
+grey. With ``boundary`` the prime is shaded and a line marks where the model took over. Built on
+matplotlib's object API (no pyplot state), so several requests can draw at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
+
+from muse.core.checkpoint import atomic_path
+
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+DRUM_COLOUR = "#7f7f7f"
+
+
+@dataclass(frozen=True)
+class RollTrack:
+    """One track's notes in seconds: ``start``, ``duration``, ``pitch`` arrays of shape (n,)."""
+
+    label: str
+    start: np.ndarray
+    duration: np.ndarray
+    pitch: np.ndarray
+    is_drum: bool
+
+
+def roll_tracks(score: symusic.Score) -> list[RollTrack]:
+    """The non-empty tracks of ``score`` in seconds, labelled by name (else instrument family)."""
+    score = score.to("second")
+    tracks = []
+    for track in score.tracks:
+        if not len(track.notes):
+            continue
+        notes = track.notes.numpy()
+        if track.is_drum:
+            label = "drums"
+        else:
+            label = track.name or FAMILIES[PROGRAM_TO_FAMILY[int(track.program) % 128]]
+        tracks.append(RollTrack(label, notes["time"].astype(np.float64), notes["duration"].astype(np.float64),
+                                notes["pitch"].astype(np.int64), bool(track.is_drum)))
+    return tracks
+
+
+def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float | None = None,
+                    title: str | None = None, width: float = 10.0, height: float = 3.2, dpi: int = 100) -> Path:
+    """Write the piano roll of ``score`` to ``path`` (PNG); ``boundary`` (seconds) marks the end of
+    the prime. Returns ``path``."""
+    tracks = roll_tracks(score)
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    end = max([float((t.start + t.duration).max()) for t in tracks] + [boundary or 0.0, 1.0])
+    pitches = np.concatenate([t.pitch for t in tracks]) if tracks else np.array([60])
+    low, high = int(pitches.min()) - 2, int(pitches.max()) + 2
+    handles = []
+    for i, track in enumerate(tracks):
+        colour = DRUM_COLOUR if track.is_drum else COLOURS[i % len(COLOURS)]
+        length = np.full_like(track.duration, end / 400) if track.is_drum else np.maximum(track.duration, end / 1000)
+        x0, x1 = track.start, track.start + length
+        y0, y1 = track.pitch - 0.4, track.pitch + 0.4
+        boxes = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1),
+                          np.stack([x0, y1], 1)], 1)
+        ax.add_collection(PolyCollection(boxes, facecolors=colour, edgecolors="none", alpha=0.85))
+        handles.append(Patch(color=colour, label=track.label))
+    if boundary is not None:
+        ax.axvspan(0.0, boundary, color="#000000", alpha=0.06, lw=0)
+        ax.axvline(boundary, color="#d62728", lw=1.6, ls="--")
+        ax.text(boundary, high, "  continuation \u2192", color="#d62728", va="top", ha="left", fontsize=9)
+        ax.text(boundary, high, "prime  ", color="#555555", va="top", ha="right", fontsize=9)
+        handles.append(Patch(facecolor="#000000", alpha=0.12, label="prime"))
+    if not tracks:
+        ax.text(end / 2, (low + high) / 2, "no notes", ha="center", va="center", color="#777777")
+    ax.set_xlim(0.0, end * 1.01)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MIDI pitch")
+    ax.grid(axis="x", alpha=0.25)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if handles:
+        ax.legend(handles=handles[:10], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+__all__ = ["RollTrack", "draw_piano_roll", "roll_tracks"]

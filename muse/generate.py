@@ -43,15 +43,16 @@ MAX_TOKENS_PER_SECOND = 120  # safety cap on generated tokens (dense orchestral 
 @dataclass(frozen=True)
 class Piece:
     """One generated piece: its token ``ids`` (header first), decoded ``score``, length, and how
-    it ended (``ended``: with the ``end`` token; ``repaired``: impossible tokens skipped + notes
-    closed by the decoder)."""
+    it ended: ``ended`` with the ``end`` token; ``skipped``: impossible tokens the decoder skipped
+    (0 under the grammar); ``closed``: notes still sounding at the end, closed there."""
 
     ids: np.ndarray
     score: symusic.Score
     seconds: float
     n_notes: int
     ended: bool
-    repaired: int
+    skipped: int
+    closed: int
     seed: int
 
 
@@ -216,7 +217,7 @@ class MuseGenerator:
             ids = np.concatenate([prompt[:header_len], tempo, ids[keep_from:]])
         result = self.tokenizer.decode(ids)
         return Piece(ids=ids, score=result.score, seconds=self.tokenizer.seconds(ids), n_notes=result.n_notes,
-                     ended=ended, repaired=result.skipped + result.closed, seed=seed)
+                     ended=ended, skipped=result.skipped, closed=result.closed, seed=seed)
 
 
 __all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "default_model_path", "numbered_paths"]

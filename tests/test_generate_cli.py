@@ -1,0 +1,84 @@
+"""``muse generate`` / ``muse continue`` as a user runs them: files written, one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import symusic
+
+from muse.cli import main
+from test_generate import CHORALE, tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_dir(tmp_path_factory.mktemp("cli_model"))
+
+
+def one_line_error(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_generate_writes_numbered_midi_and_wav(model_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["generate", "--model", str(model_dir), "--composer", "chopin", "--instruments", "piano,strings",
+               "--seconds", "3", "--temperature", "1.0", "--top-p", "0.95", "--seed", "7", "--n", "2",
+               "-o", str(tmp_path / "out.mid"), "--wav", str(tmp_path / "out.wav")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    for i in (1, 2):
+        midi = tmp_path / f"out_{i}.mid"
+        assert f"wrote {midi}" in out
+        assert symusic.Score(str(midi), ttype="second").end() <= 3.0 + 1e-3
+        assert sf.info(str(tmp_path / f"out_{i}.wav")).duration >= 3.0
+
+
+def test_continue_keeps_the_prime(model_dir: Path, midi_dir: Path, tmp_path: Path) -> None:
+    prime = symusic.Score(str(midi_dir / CHORALE), ttype="second")
+    rc = main(["continue", str(midi_dir / CHORALE), "--model", str(model_dir), "--composer", "mozart",
+               "--seconds", "2", "--keep-prime", "--seed", "1", "-o", str(tmp_path / "cont.mid")])
+    assert rc == 0
+    out = symusic.Score(str(tmp_path / "cont.mid"), ttype="second")
+    assert out.note_num() >= prime.note_num()
+    assert out.end() == pytest.approx(prime.end() + 2.0, abs=0.3)
+
+
+def test_unknown_composer_lists_the_known_ones(model_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["generate", "--model", str(model_dir), "--composer", "salieri", "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    err = one_line_error(capsys)
+    assert "salieri" in err and "known composers: bach, chopin, mozart" in err
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_unreadable_midi_names_the_file(model_dir: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "not_music.mid"
+    bad.write_text("hello")
+    rc = main(["continue", str(bad), "--model", str(model_dir), "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    assert "not_music.mid" in one_line_error(capsys)
+    rc = main(["continue", str(tmp_path / "missing.mid"), "--model", str(model_dir), "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    assert "missing.mid" in one_line_error(capsys)
+
+
+def test_bad_model_folder_is_one_line(tmp_path: Path, capsys, model_dir: Path) -> None:
+    rc = main(["generate", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    assert "nope" in one_line_error(capsys)
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    rc = main(["generate", "--model", str(broken), "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    assert "model.safetensors" in one_line_error(capsys)
+
+
+def test_unknown_instrument_lists_the_known_ones(model_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["generate", "--model", str(model_dir), "--instruments", "piano,kazoo", "-o", str(tmp_path / "x.mid")])
+    assert rc == 2
+    assert "known instruments: piano" in one_line_error(capsys)

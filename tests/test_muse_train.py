@@ -1,0 +1,189 @@
+"""Training the symbolic model end to end: a tiny dataset built from real MIDI files, crops, resume, eval."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from musetok.vocab import Kind
+
+from muse.cli import main
+from muse.core.errors import UserError
+from muse.data.build import BuildOptions, build_dataset
+from muse.data.shards import TokenDataset
+from muse.data.sources import midi_dir_sources
+from muse.evaluate import evaluate
+from muse.generate import MuseGenerator
+from muse.saved_model import load_model
+from muse.train_data import CropDataset, WindowDataset
+from muse.training import train
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = [  # two short pieces each of three composers (real files of the shared classical corpus)
+    "bach-bwv001-_400_chorales-004003b.mid", "bach-bwv001-_400_chorales-003806b.mid",
+    "scarlatti-k054.mid", "scarlatti-k087.mid", "mozart-contradance_n1.mid", "mozart-contradance_n2.mid",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("midi")
+    for name in FILES:
+        shutil.copy(midi_dir / "classical" / name, src / name)
+    out = tmp_path_factory.mktemp("data")
+    build_dataset(midi_dir_sources(src, composer_from="prefix"),
+                  BuildOptions(out=out, workers=0, valid_fraction=0.5, progress=False, cache=False))
+    ds = TokenDataset(out)
+    assert len(ds.split_indices("train")) and len(ds.split_indices("valid")), "the test needs both splits"
+    return out
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """configs/muse/tiny.yaml, shortened to 6 steps (evaluation and checkpoints every 3)."""
+    data = yaml.safe_load((REPO / "configs" / "muse" / "tiny.yaml").read_text())
+    data["train"].update(steps=6, log_every=1, eval_every=3, checkpoint_every=3, batch_size=2)
+    path = tmp_path_factory.mktemp("preset") / "tiny6.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(dataset: Path, preset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "straight"
+    rc = main(["train", "--config", str(preset), "--data", str(dataset), "--out", str(run), "--no-progress"])
+    assert rc == 0
+    return run
+
+
+def test_training_logs_metrics_and_exports_a_model(trained: Path) -> None:
+    records = metrics(trained)
+    steps = [r for r in records if "loss" in r]
+    evals = [r for r in records if "eval_loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert {"lr", "tokens_per_s", "bits_per_token", "grad_norm"} <= set(steps[-1])
+    assert [r["step"] for r in evals] == [3, 6] and "eval_bits_per_token" in evals[-1]
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        assert (trained / "model" / name).is_file()
+    loaded = load_model(trained)
+    assert loaded.config.vocab_size == loaded.tokenizer.vocab.size
+    assert loaded.tokenizer.config.composers == ("bach", "mozart", "scarlatti")
+
+
+def test_resume_continues_exactly(dataset: Path, preset: Path, trained: Path, tmp_path: Path) -> None:
+    run = tmp_path / "interrupted"
+    result = train(preset, dataset, run, max_steps=4, progress=False)  # stops mid-schedule at step 4
+    assert result.step == 4
+    with pytest.raises(UserError, match="--resume"):
+        train(preset, dataset, run, progress=False)
+    result = train(preset, dataset, run, resume=True, progress=False)
+    assert result.step == 6
+    assert _same_records(metrics(run), metrics(trained))
+    a = load_model(run).model.state_dict()
+    b = load_model(trained).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _same_records(a: list[dict], b: list[dict]) -> bool:
+    """Equal apart from the measured speed."""
+    drop = ("tokens_per_s",)
+    return [{k: v for k, v in r.items() if k not in drop} for r in a] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in b]
+
+
+def test_crops_keep_the_header_and_the_piece_clock(dataset: Path) -> None:
+    data = TokenDataset(dataset)
+    tokenizer = data.load_tokenizer()
+    crops = CropDataset(data, data.split_indices("train"), tokenizer, 48, items=20, seed=3, augment_config=None)
+    for i in range(20):
+        item = crops[i]
+        ids = item["ids"].numpy()
+        start = int(np.flatnonzero(ids == tokenizer.vocab.start_id)[0])
+        assert tokenizer.vocab.kind[ids[0]] == Kind.COMPOSER
+        header = ids[: start + 1]
+        piece = next(p for p in range(len(data)) if np.array_equal(data.tokens(p)[: start + 1], header)
+                     and _contains(np.asarray(data.tokens(p)), ids[start + 1:]))
+        whole = np.asarray(data.tokens(piece)).astype(np.int64)
+        body = ids[start + 1:]
+        times = tokenizer.token_times(whole)
+        ticks = item["ticks"].numpy()[start + 1:]
+        # The body's ticks are those of its place in the whole piece (one of its occurrences).
+        assert any(np.array_equal(ticks, times[at:at + len(body)]) for at in _find_all(whole, body))
+        assert int(item["total_us"]) == pytest.approx(tokenizer.seconds(whole) * 1e6, abs=2e3)
+    assert torch.equal(crops[5]["ids"], crops[5]["ids"])  # an item is a pure function of its index
+    assert not torch.equal(crops[5]["ids"], crops[6]["ids"])
+
+
+def _find_all(whole: np.ndarray, part: np.ndarray) -> list[int]:
+    return [at for at in range(len(whole) - len(part) + 1) if np.array_equal(whole[at:at + len(part)], part)]
+
+
+def _contains(whole: np.ndarray, part: np.ndarray) -> bool:
+    return bool(_find_all(whole, part))
+
+
+def test_augmented_crops_differ_but_keep_the_header(dataset: Path) -> None:
+    data = TokenDataset(dataset)
+    tokenizer = data.load_tokenizer()
+    from musetok.augment import AugmentConfig
+
+    plain = CropDataset(data, data.split_indices("train"), tokenizer, 48, items=8, seed=1)
+    augmented = CropDataset(data, data.split_indices("train"), tokenizer, 48, items=8, seed=1,
+                            augment_config=AugmentConfig(max_transpose=6))
+    differ = 0
+    for i in range(8):
+        a, b = plain[i]["ids"], augmented[i]["ids"]
+        start = int((a == tokenizer.vocab.start_id).nonzero()[0])
+        assert torch.equal(a[: start + 1], b[: start + 1])
+        differ += not torch.equal(a, b)
+    assert differ >= 4
+
+
+def test_windows_score_every_token_once(dataset: Path) -> None:
+    data = TokenDataset(dataset)
+    tokenizer = data.load_tokenizer()
+    pieces = data.split_indices("valid")
+    windows = WindowDataset(data, pieces, tokenizer, 40)
+    scored = sum(int(windows[j]["mask"].sum()) for j in range(len(windows)))
+    assert scored == sum(data.pieces[p].length - 1 for p in pieces)
+
+
+def test_eval_prints_bits_per_composer_and_the_unigram_baseline(trained: Path, dataset: Path, capsys) -> None:
+    assert main(["eval", "--model", str(trained), "--data", str(dataset)]) == 0
+    table = capsys.readouterr().out
+    assert "unigram" in table and "all" in table
+    report = evaluate(trained, dataset)
+    assert report.overall.tokens == sum(s.tokens for s in report.composers)
+    assert {s.label for s in report.composers} <= {"bach", "mozart", "scarlatti"}
+    for score in (*report.composers, report.overall):
+        assert 0 < score.bits_per_token < 20 and 0 < score.unigram_bits_per_token < 20
+
+
+def test_trained_model_generates(trained: Path, tmp_path: Path) -> None:
+    gen = MuseGenerator(trained)
+    piece = gen.generate("bach", ["piano"], seconds=1.0, seed=0)[0]
+    assert gen.tokenizer.text(piece.ids[:3]).split() == ["bach", "piano", "start"]
+
+
+def test_training_errors_are_one_line(dataset: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["train", "--config", str(REPO / "configs/muse/tiny.yaml"), "--data", str(tmp_path / "nothing"),
+               "--out", str(tmp_path / "run")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {transformer: {width: 8}}\ntrain: {steps: 1, batch_size: 1}\nlearning: 3\n")
+    rc = main(["train", "--config", str(bad), "--data", str(dataset), "--out", str(tmp_path / "run")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.yaml" in err and "learning" in err

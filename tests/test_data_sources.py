@@ -112,3 +112,12 @@ def test_music21_limit_and_unknown_label() -> None:
     assert {s.label for s in found.sources} == {"essen_folksong"}
     with pytest.raises(UserError, match="palestrina"):
         music21_sources(["no_such_composer"])
+
+
+def test_data_package_never_loads_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, muse.data, muse.data.build, muse.data.music21_corpus, muse.data.encode, muse.commands.data\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

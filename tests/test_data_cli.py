@@ -36,7 +36,7 @@ def test_build_a_midi_folder_then_inspect_it(midi_dir: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--out", "x"], "give either --midi-dir DIR or --music21"),
+    (["--out", "x"], "give --midi-dir DIR, --music21, or both"),
     (["--music21", "--composers", "nobody", "--out", "x"], "no music21 corpus pieces for label(s) ['nobody']"),
     (["--midi-dir", "/nonexistent", "--out", "x"], "/nonexistent: MIDI folder not found"),
 ])

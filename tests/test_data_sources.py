@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,13 +79,19 @@ def test_select_filters_labels_and_limits_per_label(tmp_path: Path) -> None:
         select(sources, ["brahms"])
 
 
-def test_exactly_one_source_kind_is_required(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="either --midi-dir"):
+def test_a_source_is_required_and_both_combine(tmp_path: Path, midi_dir: Path) -> None:
+    with pytest.raises(UserError, match="give --midi-dir DIR, --music21, or both"):
         collect_sources()
-    with pytest.raises(UserError, match="either --midi-dir"):
-        collect_sources(midi_dir=tmp_path, music21=True)
     with pytest.raises(UserError, match="no MIDI files"):
         collect_sources(midi_dir=tmp_path)
+    shutil.copy(next((midi_dir / "classical").glob("bach-*.mid")), tmp_path / "bach-one.mid")
+    both = collect_sources(midi_dir=tmp_path, music21=True, composer_from="prefix", limit=1)
+    kinds = {(p.label, p.kind) for p in both.sources}
+    assert ("bach", "music21") in kinds and ("bach", "midi") in kinds
+    labels = [p.label for p in both.sources if p.kind == "music21"]
+    assert len(labels) == len(set(labels))  # --limit 1 per label of each source
+    only = collect_sources(midi_dir=tmp_path, music21=True, composer_from="prefix", composers=["bach"], limit=1)
+    assert {p.label for p in only.sources} == {"bach"} and len(only.sources) == 2
 
 
 def test_split_abc_keeps_the_file_header_apart() -> None:

@@ -12,9 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     build = sub.add_parser("build", help="tokenize MIDI files or the music21 corpus into token shards",
-                           description="Tokenize a folder of MIDI files (--midi-dir) or the music21 package's "
-                           "bundled corpus (--music21) into memmap token shards + a JSON index.")
-    src = build.add_argument_group("source (one of)")
+                           description="Tokenize a folder of MIDI files (--midi-dir), the music21 package's "
+                           "bundled corpus (--music21), or both into memmap token shards + a JSON index.")
+    src = build.add_argument_group("sources (one or both)")
     src.add_argument("--midi-dir", type=Path, metavar="DIR", help="folder of MIDI files (searched recursively)")
     src.add_argument("--music21", action="store_true", help="music21's bundled corpus; folder names are the labels")
     lab = build.add_argument_group("labels")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -133,8 +135,11 @@ def test_export_csv_and_json_hold_coordinates_and_similarities(tmp_path) -> None
 
 def test_map_and_heatmap_are_written_as_png(tmp_path) -> None:
     analysis = analyse(two_groups(), methods=("pca",))
+    umask = os.umask(0)
+    os.umask(umask)
     for path in (plot_map(analysis, tmp_path / "map.png", "pca"), plot_heatmap(analysis, tmp_path / "heat.png")):
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as any file a user writes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heat.png", "map.png"]  # no temporary left behind
     with pytest.raises(UserError, match=r"\.png"):
         plot_map(analysis, tmp_path / "map.jpg", "pca")

@@ -97,7 +97,8 @@ def test_generation_with_a_mix_blends_the_composer_embedding(tiny, monkeypatch) 
     generator = MuseGenerator(loaded(model, tokenizer))
     mixes = []  # the composer_mix of every decoding cache (one per context window)
     new_cache = model.new_cache
-    monkeypatch.setattr(model, "new_cache", lambda b, total=None, mix=None: mixes.append(mix) or new_cache(b, total, mix))
+    monkeypatch.setattr(model, "new_cache",
+                        lambda b, total=None, mix=None: mixes.append(mix) or new_cache(b, total, mix))
     kwargs = dict(instruments=["piano"], seconds=0.25, seed=5)
     blend = generator.generate("bach:0.4,chopin:0.6", **kwargs)[0]
     assert blend.ids[0] == tokenizer.vocab.composer_id("chopin")  # the header names the heaviest composer

@@ -48,12 +48,12 @@ def test_posterior_is_the_softmax_of_the_composers_likelihoods(tiny, midi_dir: P
     window = ids[: tiny.model.n_ctx + 1]  # by default: the first context window
     with torch.no_grad():  # the structure embeddings see the whole piece's length, as in training
         total_us = int(tiny.model.clock(torch.as_tensor(ids, dtype=torch.long)[None]).end.micros)
-    expected = hand_log_likelihoods(tiny.model, window, [tiny.tokenizer.vocab.composer_id(c) for c in scorer.composers],
-                                    total_us)
+    ids_of = [tiny.tokenizer.vocab.composer_id(c) for c in scorer.composers]
+    expected = hand_log_likelihoods(tiny.model, window, ids_of, total_us)
     np.testing.assert_allclose(result.log_likelihood, expected, rtol=1e-4)
     assert result.posterior.sum() == pytest.approx(1.0, abs=1e-12)
-    np.testing.assert_allclose(result.posterior, np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum(),
-                               rtol=1e-3)
+    odds = np.exp(expected - expected.max())
+    np.testing.assert_allclose(result.posterior, odds / odds.sum(), rtol=1e-3)
     assert result.tokens == tiny.model.n_ctx and result.truncated
     assert [p for _, p in result.ranking()] == sorted(result.posterior, reverse=True)
     assert result.summary(2).count("%") == 2 and result.rank_of(result.ranking()[0][0]) == 0

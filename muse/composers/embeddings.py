@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from musetok.config import normalize_composer
 
-from muse.core.checkpoint import atomic_path
+from muse.composers.files import write_output
 from muse.core.errors import UserError
 from muse.model import MuseModel
 
@@ -214,11 +214,7 @@ def export_analysis(analysis: ComposerAnalysis, path: str | Path) -> Path:
             "similarity": analysis.similarity.tolist(),
             "embeddings": analysis.embeddings.vectors.tolist(),
         }, indent=1) + "\n"
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write ({err.strerror or err})") from err
+    write_output(path, lambda tmp: tmp.write_text(text))
     log.debug("wrote %s (%d composers)", path, len(analysis.names))
     return path
 

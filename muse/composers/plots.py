@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from muse.composers.embeddings import ComposerAnalysis, Method, cluster_labels
-from muse.core.checkpoint import atomic_path
+from muse.composers.files import write_output
 from muse.core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ def check_png(path: str | Path) -> Path:
 
 def _save(fig, path: Path) -> Path:
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-    except OSError as err:
-        raise UserError(f"{path}: cannot write ({err.strerror or err})") from err
+        write_output(path, lambda tmp: fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight"))
     finally:
         _pyplot().close(fig)
     log.debug("wrote %s", path)

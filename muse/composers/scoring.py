@@ -34,7 +34,7 @@ import symusic
 import torch
 
 from muse.clock import Clock
-from muse.core.checkpoint import atomic_path
+from muse.composers.files import write_output
 from muse.core.errors import USER_ERRORS, UserError
 from muse.saved_model import LoadedModel, load_model
 
@@ -238,12 +238,7 @@ def write_posteriors(results: Sequence[ComposerPosterior], path: str | Path) -> 
                            for r in results], indent=1) + "\n"
     else:
         raise UserError(f"{path}: write the scores to a .csv or .json file")
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write ({err.strerror or err})") from err
-    return path
+    return write_output(path, lambda tmp: tmp.write_text(text))
 
 
 __all__ = ["ComposerPosterior", "ComposerScorer", "MIDI_SUFFIXES", "write_posteriors"]

@@ -72,8 +72,8 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
             with gr.Tab("Continue", id="continue", elem_id="tab-continue"):
                 continuation.build(ctx)
             if embeddings is not None:
-                with gr.Tab("Style map", id="style-map", elem_id="tab-style-map"):
-                    style_map.build(ctx, embeddings)
+                with gr.Tab("Style map", id="style-map", elem_id="tab-style-map") as tab:
+                    style_map.build(ctx, embeddings, tab)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback"):
                 feedback_summary.build(ctx)
     app.queue(max_size=limits.queue_size, default_concurrency_limit=OTHER_EVENTS_CONCURRENCY)

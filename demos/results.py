@@ -76,12 +76,13 @@ class ResultsPanel:
             with gr.Group(visible=False, elem_id=f"{p}-card-{k}") as box:
                 caption = gr.Markdown(elem_id=f"{p}-caption-{k}")
                 roll = gr.Image(type="filepath", format="png", label="Piano roll", show_label=False,
-                                interactive=False, elem_id=f"{p}-roll-{k}")
-                audio = gr.Audio(type="filepath", label="Listen", interactive=False, elem_id=f"{p}-audio-{k}")
+                                interactive=False, buttons=["download", "fullscreen"], elem_id=f"{p}-roll-{k}")
+                audio = gr.Audio(type="filepath", label="Listen", interactive=False, buttons=["download"],
+                                 elem_id=f"{p}-audio-{k}")
                 with gr.Row():
                     midi = gr.DownloadButton("Download MIDI", size="sm", elem_id=f"{p}-midi-{k}")
-                    up = gr.Button("\U0001f44d", size="sm", min_width=60, elem_id=f"{p}-up-{k}")
-                    down = gr.Button("\U0001f44e", size="sm", min_width=60, elem_id=f"{p}-down-{k}")
+                    up = gr.Button("Thumbs up", size="sm", min_width=60, elem_id=f"{p}-up-{k}")
+                    down = gr.Button("Thumbs down", size="sm", min_width=60, elem_id=f"{p}-down-{k}")
                 rated = gr.Markdown(elem_id=f"{p}-rated-{k}")
         return Card(box, caption, roll, audio, midi, up, down, rated)
 
@@ -132,7 +133,7 @@ class ResultsPanel:
                 if index >= len(samples or []):
                     raise LimitError(f"there is no variation {index + 1} to rate yet: generate first")
                 store.rate(samples[index], rating, session_id(request))
-            return "Thanks! Saved \U0001f44d" if rating > 0 else "Thanks! Saved \U0001f44e"
+            return "Thanks! Saved your thumbs up." if rating > 0 else "Thanks! Saved your thumbs down."
 
         return rate
 

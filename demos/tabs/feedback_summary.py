@@ -16,7 +16,7 @@ def summary_text(ctx: DemoContext) -> str:
 
 def build(ctx: DemoContext) -> None:
     """The Feedback tab (call inside ``gr.Tab``)."""
-    gr.Markdown("Rate any variation with \U0001f44d / \U0001f44e and compare two variations with the A/B choice "
+    gr.Markdown("Rate any variation with *Thumbs up* / *Thumbs down* and compare two variations with the A/B choice "
                 "under the results of Compose and Continue. Each rating is stored with the generation settings, "
                 "the seed, the model's hash and the tokens, ready for preference tuning:\n\n"
                 "```bash\nmuse feedback export -o prefs.jsonl --db " + str(ctx.store.path) + "\n```")

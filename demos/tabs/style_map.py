@@ -8,8 +8,10 @@ nearest neighbours. API: ``/style_map`` (composers, method -> map image, similar
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import gradio as gr
 
@@ -18,6 +20,8 @@ from muse.core.errors import UserError
 
 from demos.context import DemoContext
 from demos.jobs import shown_errors
+
+log = logging.getLogger(__name__)
 
 METHOD_LABELS = {"PCA": "pca", "t-SNE": "tsne"}
 _PLOT_LOCK = threading.Lock()  # the map is drawn with pyplot, which is not thread-safe
@@ -44,6 +48,25 @@ class StyleMap:
 
     def __init__(self, ctx: DemoContext, embeddings: ComposerEmbeddings) -> None:
         self.ctx, self.embeddings = ctx, embeddings
+        self._default: tuple[str, dict] | None = None
+        self._default_lock = threading.Lock()
+
+    def default(self) -> tuple[str, dict]:
+        """The map and table of all composers (PCA), drawn once."""
+        with self._default_lock:
+            if self._default is None or not Path(self._default[0]).is_file():  # pruned by the media folder
+                self._default = self.draw(self.embeddings.names, "PCA")
+            return self._default
+
+    def warm_up(self) -> None:
+        """Draw the default map in the background (the first map loads scikit-learn, which takes seconds)."""
+        def work() -> None:
+            try:
+                self.default()
+            except Exception:  # shown when the tab asks for it again
+                log.exception("drawing the composer map failed")
+
+        threading.Thread(target=work, name="style-map-warm-up", daemon=True).start()
 
     def draw(self, names: Sequence[str], method_label: str) -> tuple[str, dict]:
         method = METHOD_LABELS.get(method_label, method_label)
@@ -67,17 +90,17 @@ class StyleMap:
                 "data": [[n.name, round(n.similarity, 3)] for n in found]}
 
 
-def build(ctx: DemoContext, embeddings: ComposerEmbeddings) -> StyleMap:
-    """The Style map tab (call inside ``gr.Tab``)."""
+def build(ctx: DemoContext, embeddings: ComposerEmbeddings, tab: gr.Tab) -> StyleMap:
+    """The Style map tab (call inside ``tab``): its map is drawn when the tab is first opened."""
     tools = StyleMap(ctx, embeddings)
+    tools.warm_up()
     names = list(embeddings.names)
     first = "bach" if "bach" in names else names[0]
-    initial_map, initial_table = tools.draw(names, "PCA")
     gr.Markdown("Where the model places each composer: nearby composers have similar learned embeddings "
                 "(cosine similarity of their directions).")
     with gr.Row():
         with gr.Column(scale=3):
-            image = gr.Image(initial_map, type="filepath", format="png", label="Composer map", interactive=False,
+            image = gr.Image(None, type="filepath", format="png", label="Composer map", interactive=False,
                              elem_id="style-map-image")
         with gr.Column(scale=2):
             chosen = gr.Dropdown(names, value=names, multiselect=True, label="Composers to compare",
@@ -89,7 +112,7 @@ def build(ctx: DemoContext, embeddings: ComposerEmbeddings) -> StyleMap:
                           elem_id="style-map-k")
             table = gr.Dataframe(value=tools.nearest(first, min(5, len(names) - 1)), label="Nearest neighbours",
                                  interactive=False, elem_id="style-map-neighbours")
-    similarities = gr.Dataframe(value=initial_table, label="Cosine similarity (clustered order)", interactive=False,
+    similarities = gr.Dataframe(label="Cosine similarity (clustered order)", interactive=False,
                                 elem_id="style-map-similarity")
 
     def draw_map(picked: list[str], projection: str) -> tuple[str, dict]:
@@ -100,7 +123,14 @@ def build(ctx: DemoContext, embeddings: ComposerEmbeddings) -> StyleMap:
         with shown_errors("finding neighbours"):
             return tools.nearest(name, count)
 
+    def first_view(current: str | None) -> tuple:
+        if current:
+            return gr.skip(), gr.skip()
+        with shown_errors("drawing the map"):
+            return tools.default()
+
     common = {"concurrency_id": "style_map", "concurrency_limit": 2}
+    tab.select(first_view, [image], [image, similarities], api_visibility="private", **common)
     draw.click(draw_map, [chosen, method], [image, similarities], api_name="style_map", **common)
     composer.change(show_neighbours, [composer, k], [table], api_name="neighbours", **common)
     k.release(show_neighbours, [composer, k], [table], api_visibility="private", **common)

@@ -1,0 +1,126 @@
+"""Screenshots of the demo's tabs in a real browser (Debian's Chromium driven by Playwright).
+
+    python -m demos.screenshots --model runs/small --midi piece.mid -o docs/
+
+starts the demo on ``--model``, composes, continues ``--midi`` and opens the style map, and writes
+``demo_compose.png``, ``demo_continue.png`` and ``demo_style_map.png``. Playwright cannot download
+its own browser here: it drives the system Chromium (``--chromium``, default /usr/bin/chromium).
+The browser test (tests/test_demo_browser.py) uses the same helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = Path(os.environ.get("MUSEBOX_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 120_000
+
+
+def launch_chromium(playwright, executable: str | Path = CHROMIUM):
+    """A headless Chromium from the system (no downloads, no background network)."""
+    return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+
+
+def set_number(page, elem_id: str, value: float) -> None:
+    """Type ``value`` into the number box of the slider or number field ``#elem_id``."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(f"{value:g}")
+    box.press("Enter")
+
+
+def compose(page, seconds: float = 1, composer: str | None = None) -> None:
+    """On the Compose tab: set the length (and composer), click Generate, wait for the first card."""
+    open_tab(page, "Compose")
+    if composer:
+        choose(page, "compose-composer", composer)
+    set_number(page, "compose-seconds", seconds)
+    page.click("#compose-generate")
+    page.wait_for_selector("#compose-roll-1 img", timeout=TIMEOUT_MS)
+    page.locator("#compose-audio-1 audio").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+
+
+def choose(page, elem_id: str, value: str) -> None:
+    """Pick ``value`` in the dropdown ``#elem_id``."""
+    page.locator(f"#{elem_id} input").fill(value)
+    page.locator(f"#{elem_id} input").press("Enter")
+
+
+def open_tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label).click()
+
+
+def continue_file(page, midi: Path, prime: float = 8, seconds: float = 4) -> None:
+    """On the Continue tab: upload ``midi``, wait for its preview, continue it, wait for the first card."""
+    open_tab(page, "Continue")
+    page.locator("#continue-upload input[type=file]").set_input_files(str(midi))
+    page.wait_for_selector("#continue-preview img", timeout=TIMEOUT_MS)
+    set_number(page, "continue-prime", prime)
+    set_number(page, "continue-seconds", seconds)
+    page.click("#continue-generate")
+    page.wait_for_selector("#continue-roll-1 img", timeout=TIMEOUT_MS)
+
+
+def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, composer: str = "chopin") -> list[Path]:
+    """Screenshot the Compose, Continue and Style map tabs of the demo at ``url`` into ``out``."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    shots = [out / "demo_compose.png", out / "demo_continue.png", out / "demo_style_map.png"]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_selector("#compose-generate", timeout=TIMEOUT_MS)
+            compose(page, seconds, composer)
+            page.screenshot(path=str(shots[0]), full_page=True)
+            continue_file(page, midi, seconds=seconds / 2)
+            page.screenshot(path=str(shots[1]), full_page=True)
+            open_tab(page, "Style map")
+            page.wait_for_selector("#style-map-image img", timeout=TIMEOUT_MS)
+            page.screenshot(path=str(shots[2]), full_page=True)
+        finally:
+            browser.close()
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m demos.screenshots", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--midi", required=True, type=Path, help="MIDI file to continue on the Continue tab")
+    p.add_argument("-o", "--out", type=Path, default=Path("docs"), help="folder for the PNGs (default: docs)")
+    p.add_argument("--seconds", type=float, default=8, help="length of the composed pieces (default: 8)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from muse.core.errors import USER_ERRORS
+    from muse.generate import MuseGenerator
+
+    from demos.app import build_app
+
+    try:
+        app = build_app(MuseGenerator(args.model), feedback_store=Path(tempfile.mkdtemp()) / "feedback.sqlite")
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        for shot in capture_tabs(app.local_url, args.out, args.midi, seconds=args.seconds):
+            log.info("wrote %s", shot)
+    finally:
+        app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

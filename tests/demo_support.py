@@ -1,0 +1,78 @@
+"""Helpers for the web-demo tests (tests/test_demo*.py): a tiny model, free ports, a launched app.
+
+The test model is the ``tiny`` preset with random weights, saved with the saved-model API. Its
+output bias favours ``wait`` tokens (an untrained model almost never lets time pass, so a
+one-second piece would run to the token cap); that keeps every generation in the tests short.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+WAIT_BIAS = 4.0
+
+
+def save_test_model(folder: Path) -> Path:
+    """Save a random ``tiny`` model (wait tokens favoured) to ``folder``; returns ``folder``."""
+    from musetok import MidiTokenizer
+    from musetok.vocab import Kind
+
+    from muse.config import load_run_config
+    from muse.saved_model import build_model, save_model
+
+    torch.manual_seed(0)
+    tokenizer = MidiTokenizer()
+    model = build_model(load_run_config(REPO / "configs" / "muse" / "tiny.yaml").model, tokenizer)
+    waits = torch.as_tensor(np.flatnonzero(tokenizer.vocab.kind == Kind.WAIT))
+    with torch.no_grad():
+        model.vocab.row_bias[model.vocab.row[waits]] += WAIT_BIAS
+    return save_model(model, tokenizer, folder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60.0, process=None) -> None:
+    """Poll ``url`` until it answers (or raise, with the server's exit code if it died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the demo server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer within {timeout:g} s")
+
+
+@contextmanager
+def launched_app(model: Path, db: Path, **limits: object) -> Iterator[tuple[object, str]]:
+    """``build_app`` on ``model`` served on 127.0.0.1 and a free port, in this process; yields (app, url)."""
+    from muse.generate import MuseGenerator
+
+    from demos.app import build_app
+    from demos.limits import DemoLimits
+
+    app = build_app(MuseGenerator(model), feedback_store=db, limits=DemoLimits(**limits))
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=False,
+               max_file_size=app.demo_context.limits.max_upload_bytes)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url)
+        yield app, url
+    finally:
+        app.close()

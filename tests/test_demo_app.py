@@ -1,0 +1,239 @@
+"""The web demo as an API client sees it: gradio_client against a launched app on a tiny model.
+
+Compose, continue an uploaded real MIDI file, readable errors for corrupt uploads and requests over
+the limits, feedback rows in SQLite, the style map, cancellation, a long job that does not block
+other users, and a load of 8 concurrent clients x 3 requests with no lost feedback.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import soundfile as sf
+import symusic
+from demo_support import launched_app, save_test_model
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+# compose inputs: composer, blend, mix, instruments, seconds, temperature, top-p, seed, variations
+SHORT = dict(blend="(none)", mix=0.7, instruments=["piano"], seconds=1, temperature=1.0, top_p=0.95)
+
+
+def compose_args(composer: str = "bach", seed: int = 3, n: int = 2, **changes) -> list:
+    a = {**SHORT, **changes}
+    return [composer, a["blend"], a["mix"], a["instruments"], a["seconds"], a["temperature"], a["top_p"], seed, n]
+
+
+def continue_args(path: Path, prime: float = 3, seconds: float = 1, n: int = 1, seed: int = 5) -> list:
+    return [handle_file(str(path)), prime, "mozart", "(none)", 0.7, seconds, 1.0, 0.95, seed, n]
+
+
+def cards(outputs: tuple) -> list[tuple]:
+    """The per-variation outputs of /compose or /continue: (caption, roll, audio, midi, rated).
+    The API leaves out the session state and layout blocks: status, cards, then A, B and the A/B status."""
+    body = outputs[1:-3]
+    return [tuple(body[i:i + 5]) for i in range(0, len(body), 5)]
+
+
+def midi_path(value) -> str:
+    return value["value"] if isinstance(value, dict) else value
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """(app, url, db): the demo on a tiny model, 2 generation workers, short lengths allowed."""
+    folder = tmp_path_factory.mktemp("demo")
+    model = save_test_model(folder / "model")
+    db = folder / "feedback.sqlite"
+    with launched_app(model, db, min_seconds=0.5, queue_size=16, concurrency=2) as (app, url):
+        yield app, url, db
+
+
+@pytest.fixture(scope="module")
+def client(served) -> Client:
+    return Client(served[1], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def composed(client: Client) -> tuple:
+    return client.predict(*compose_args(), api_name="/compose")
+
+
+def test_compose_fills_one_card_per_variation(composed: tuple) -> None:
+    status, shown = composed[0], cards(composed)
+    assert status.startswith("Done: 2 variation")
+    for caption, roll, audio, midi, _rated in shown[:2]:
+        assert "Variation" in caption and "seed 3" in caption
+        assert Path(roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        wav, rate = sf.read(audio)
+        assert rate == 44100 and len(wav) > 0
+        score = symusic.Score(midi_path(midi))
+        assert score.note_num() >= 0 and len(score.tracks) >= 0
+    for caption, roll, audio, midi, _rated in shown[2:]:  # variations 3 and 4 stay hidden
+        assert roll is None and audio is None and caption == ""
+    a, b = composed[-3], composed[-2]
+    assert a["value"] == "Variation 1" and b["value"] == "Variation 2"
+
+
+def test_same_seed_same_music(client: Client, composed: tuple) -> None:
+    again = client.predict(*compose_args(), api_name="/compose")
+    for first, second in zip(cards(composed)[:2], cards(again)[:2]):
+        assert Path(midi_path(first[3])).read_bytes() == Path(midi_path(second[3])).read_bytes()
+
+
+def test_thumbs_up_is_stored_with_settings_seed_model_hash_and_tokens(served, composed: tuple) -> None:
+    app, url, db = served
+    rater = Client(url, verbose=False)
+    rater.predict(*compose_args(seed=11, n=1, blend="chopin", mix=0.7), api_name="/compose")  # a style mix
+    assert rater.predict(api_name="/compose_up_1").startswith("Thanks")
+    rating, sample_id, session = rows(db, "SELECT rating, sample_id, session FROM ratings ORDER BY id DESC LIMIT 1")[0]
+    assert rating == 1 and session
+    mode, settings, seed, model_hash, tokens, prime = rows(
+        db, f"SELECT mode, settings, seed, model_hash, tokens, prime_tokens FROM samples WHERE id = '{sample_id}'")[0]
+    settings, tokens = json.loads(settings), json.loads(tokens)
+    assert mode == "compose" and seed == 11 and model_hash == app.demo_context.model_hash
+    assert settings["composer"] == "bach:0.70,chopin:0.30" and settings["instruments"] == ["piano"]
+    assert settings["variation"] == 1 and settings["n"] == 1
+    vocab = app.demo_context.generator.vocab
+    assert tokens[0] == vocab.composer_id("bach") and tokens[prime - 1] == vocab.start_id and len(tokens) > prime
+
+
+def test_ab_choice_is_stored(served) -> None:
+    _app, url, db = served
+    user = Client(url, verbose=False)
+    user.predict(*compose_args(seed=12), api_name="/compose")
+    assert "Variation 2 over Variation 1" in user.predict("Variation 1", "Variation 2", api_name="/compose_prefer_b")
+    chosen, rejected = rows(db, "SELECT chosen_id, rejected_id FROM choices ORDER BY id DESC LIMIT 1")[0]
+    settings = dict(rows(db, f"SELECT id, settings FROM samples WHERE id IN ('{chosen}', '{rejected}')"))
+    assert json.loads(settings[chosen])["variation"] == 2 and json.loads(settings[rejected])["variation"] == 1
+    with pytest.raises(AppError, match="two different variations"):
+        user.predict("Variation 1", "Variation 1", api_name="/compose_prefer_a")
+
+
+def test_rating_before_generating_is_a_readable_error(served) -> None:
+    with pytest.raises(AppError, match="generate first"):
+        Client(served[1], verbose=False).predict(api_name="/compose_up_1")
+
+
+def test_continue_an_uploaded_midi_file(served, client: Client, midi_dir: Path) -> None:
+    path = midi_dir / "one_track" / "POP909_008.mid"
+    roll, summary = client.predict(handle_file(str(path)), 3, api_name="/load_midi")
+    assert Path(roll).read_bytes()[:4] == b"\x89PNG" and "POP909_008.mid" in summary and "first 3 s" in summary
+    out = client.predict(*continue_args(path), api_name="/continue")
+    assert out[0].startswith("Done: 1 continuation")
+    caption, roll, audio, midi, _ = cards(out)[0]
+    assert "prime" in caption and Path(roll).is_file() and sf.info(audio).frames > 0
+    score = symusic.Score(midi_path(midi), ttype="second")
+    assert score.note_num() > 0 and score.end() > 2.0  # the prime's notes come first
+    assert client.predict(api_name="/continue_up_1").startswith("Thanks")
+    mode, settings, prime = rows(served[2], "SELECT s.mode, s.settings, s.prime_tokens FROM ratings r "
+                                            "JOIN samples s ON s.id = r.sample_id ORDER BY r.id DESC LIMIT 1")[0]
+    assert mode == "continue" and json.loads(settings)["upload"] == "POP909_008.mid" and prime > 10
+
+
+@pytest.mark.parametrize("content", [b"MThd" + b"\x00garbage" * 20, b"just some text, not music\n" * 10])
+def test_corrupt_upload_shows_the_tokenizer_message(client: Client, tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(content)
+    for args, api in (([handle_file(str(bad)), 3], "/load_midi"), (continue_args(bad), "/continue")):
+        with pytest.raises(AppError) as err:
+            client.predict(*args, api_name=api)
+        message = str(err.value)
+        assert "broken.mid" in message and "Traceback" not in message and "File \"" not in message
+
+
+def test_requests_over_the_limits_are_refused(served, client: Client) -> None:
+    # the sliders' bounds are the limits, and the server checks them whatever the client sends
+    with pytest.raises(AppError, match="greater than maximum value 60"):
+        client.predict(*compose_args(seconds=600), api_name="/compose")
+    with pytest.raises(AppError, match="greater than maximum value 4"):
+        client.predict(*compose_args(n=5), api_name="/compose")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(*compose_args(instruments=["kazoo"]), api_name="/compose")
+    with pytest.raises(AppError, match="choose at least one instrument"):
+        client.predict(*compose_args(instruments=[]), api_name="/compose")
+    # uploads over the size limit are refused by the server before any handler reads them
+    answer = httpx.post(served[1] + "gradio_api/upload", files={"files": ("big.mid", b"\x00" * (3 * 2**20))})
+    assert answer.status_code == 413 and "maximum allowed size" in answer.text
+
+
+def test_style_map_and_neighbours(client: Client) -> None:
+    image, table = client.predict(["bach", "chopin", "mozart", "haydn"], "PCA", api_name="/style_map")
+    assert Path(image).read_bytes()[:4] == b"\x89PNG"
+    assert sorted(table["headers"][1:]) == ["bach", "chopin", "haydn", "mozart"] and len(table["data"]) == 4
+    near = client.predict("bach", 3, api_name="/neighbours")
+    sims = [row[1] for row in near["data"]]
+    assert len(sims) == 3 and sims == sorted(sims, reverse=True) and "bach" not in [r[0] for r in near["data"]]
+    with pytest.raises(AppError, match="at least two composers"):
+        client.predict(["bach"], "PCA", api_name="/style_map")
+
+
+def test_a_long_job_neither_blocks_others_nor_survives_cancel(served, midi_dir: Path) -> None:
+    app, url, _db = served
+    busy, other = Client(url, verbose=False), Client(url, verbose=False)
+    job = busy.submit(*compose_args(seconds=60, n=4), api_name="/compose")
+    deadline = time.monotonic() + 30
+    while app.demo_context.cancels.running() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app.demo_context.cancels.running() == 1, "the long job did not start"
+    started = time.monotonic()
+    other.predict(handle_file(str(midi_dir / "one_track" / "POP909_010.mid")), 3, api_name="/load_midi")
+    other.predict(api_name="/feedback_counts")
+    assert time.monotonic() - started < 10 and not job.done()
+    assert busy.predict(api_name="/compose_cancel") == "Cancelled."
+    deadline = time.monotonic() + 10
+    while app.demo_context.cancels.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app.demo_context.cancels.running() == 0, "the engine kept running after Cancel"
+
+
+def test_load_8_clients_x_3_requests_no_lost_feedback(served) -> None:
+    _app, url, db = served
+    before = rows(db, "SELECT COUNT(*) FROM ratings")[0][0], rows(db, "SELECT COUNT(*) FROM choices")[0][0]
+
+    def user(i: int) -> list[str]:
+        c = Client(url, verbose=False)
+        status = c.predict(*compose_args(seed=100 + i, seconds=0.5), api_name="/compose")[0]
+        return [status, c.predict(api_name="/compose_up_1"), c.predict("Variation 1", "Variation 2",
+                                                                         api_name="/compose_prefer_a")]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(user, range(8)))
+    assert all(a[0].startswith("Done: 2 variation") and a[1].startswith("Thanks") and a[2].startswith("Thanks")
+               for a in answers), answers
+    ratings = rows(db, "SELECT COUNT(*), COUNT(DISTINCT session) FROM ratings")[0]
+    choices = rows(db, "SELECT COUNT(*) FROM choices")[0][0]
+    assert ratings[0] == before[0] + 8 and choices == before[1] + 8
+    seeds = {s for (s,) in rows(db, "SELECT seed FROM samples")}
+    assert set(range(100, 108)) <= seeds
+    assert rows(db, "PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_feedback_export_after_the_session(served, tmp_path: Path) -> None:
+    from muse.cli import main
+
+    user = Client(served[1], verbose=False)
+    user.predict(*compose_args(seed=21), api_name="/compose")
+    user.predict(api_name="/compose_down_2")
+    user.predict("Variation 2", "Variation 1", api_name="/compose_prefer_a")
+    out = tmp_path / "prefs.jsonl"
+    assert main(["feedback", "export", "-o", str(out), "--db", str(served[2])]) == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    kinds = {e["type"] for e in events}
+    assert kinds == {"rating", "preference"}
+    for e in events:
+        for sample in ([e["sample"]] if e["type"] == "rating" else [e["chosen"], e["rejected"]]):
+            assert sample["tokens"] and sample["model_hash"] == served[0].demo_context.model_hash
+            assert {"composer", "seconds", "temperature", "top_p"} <= set(sample["settings"])
+

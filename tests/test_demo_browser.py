@@ -1,0 +1,92 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright against `python demos/app.py`.
+
+Open the page, click Generate, wait for the audio player and the piano roll, give a thumbs up (a
+row in SQLite), upload a corrupt file (a readable error, no stack trace), and keep a screenshot in
+test-artifacts/. Skipped only when no Chromium exists on this machine; under CI (CI=true) a
+missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from demo_support import REPO, free_port, save_test_model, wait_for_http
+
+from demos.screenshots import CHROMIUM, VIEWPORT, compose, launch_chromium, open_tab
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def require_browser() -> None:
+    missing = None
+    if not CHROMIUM.is_file():
+        missing = f"no Chromium at {CHROMIUM} (install Debian's `chromium` package or set MUSEBOX_CHROMIUM)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the playwright Python package is not installed (pip install -e '.[dev]')"
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run in CI: {missing}")
+    if missing:
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`python demos/app.py --model M --port P --db D` in a subprocess; yields (url, db)."""
+    require_browser()
+    folder = tmp_path_factory.mktemp("browser")
+    model = save_test_model(folder / "model")
+    db, port = folder / "feedback.sqlite", free_port()
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, str(REPO / "demos" / "app.py"), "--model", str(model), "--port", str(port),
+                             "--db", str(db)], stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=proc)
+        yield f"http://127.0.0.1:{port}/", db
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_generate_listen_and_rate_in_chromium(server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, db = server
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            compose(page, seconds=1)
+            assert page.locator("#compose-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
+            assert page.locator("#compose-audio-1 audio").count() >= 1  # the player (and its waveform's)
+            assert page.locator('#compose-audio-1 a[download$=".wav"]').count() == 1
+            expect(page.locator("#compose-caption-1")).to_contain_text("Variation 1")
+            page.click("#compose-up-1")
+            expect(page.locator("#compose-rated-1")).to_contain_text("Thanks", timeout=30_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo_browser_compose.png"), full_page=True)
+
+            bad = tmp_path / "corrupt.mid"
+            bad.write_bytes(b"MThd" + bytes(range(40)))
+            open_tab(page, "Continue")
+            page.locator("#continue-upload input[type=file]").set_input_files(str(bad))
+            toast = page.locator(".toast-body").first
+            expect(toast).to_contain_text("corrupt.mid", timeout=30_000)
+            assert "Traceback" not in toast.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "demo_browser_error.png"), full_page=True)
+        finally:
+            browser.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT rating FROM ratings").fetchall() == [(1,)]

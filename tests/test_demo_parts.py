@@ -1,0 +1,185 @@
+"""The demo's parts without a server: feedback store and export, limits, controls, piano roll, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import symusic
+import torch
+from matplotlib.image import imread
+
+from demos.controls import composer_spec, resolve_seed
+from demos.feedback import FeedbackError, FeedbackStore, Sample, model_hash, open_existing
+from demos.limits import DemoLimits, LimitError
+from demos.pianoroll import draw_piano_roll, roll_tracks
+from muse.cli import main as muse_main
+
+
+def sample(i: int, **changes) -> Sample:
+    fields = dict(id=f"s{i}", mode="compose", settings={"composer": "bach", "seconds": 5.0}, seed=i,
+                  model_hash="abc123", tokens=[5, 60, 2, 300 + i], prime_tokens=3)
+    return Sample(**{**fields, **changes})
+
+
+# ---- feedback store ---------------------------------------------------------------------------
+
+def test_ratings_and_choices_round_trip_through_jsonl_export(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "sub" / "fb.sqlite")
+    store.rate(sample(1), 1, "alice")
+    store.rate(sample(1), -1, "bob")  # the same sample twice: one samples row
+    store.choose(sample(2), sample(3), "alice")
+    assert store.counts() == {"samples": 3, "ratings": 2, "choices": 1}
+    out = tmp_path / "prefs.jsonl"
+    assert store.export_jsonl(out) == 3
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["type"] for e in events] == ["rating", "rating", "preference"]
+    assert [e["rating"] for e in events[:2]] == [1, -1] and events[0]["session"] == "alice"
+    assert events[0]["sample"] == sample(1).to_dict()
+    assert events[2]["chosen"]["tokens"] == [5, 60, 2, 302] and events[2]["rejected"]["seed"] == 3
+    assert Sample.from_dict(events[2]["chosen"]) == sample(2)
+
+
+def test_store_refuses_bad_feedback(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    with pytest.raises(FeedbackError, match="thumbs up"):
+        store.rate(sample(1), 0)
+    with pytest.raises(FeedbackError, match="two different samples"):
+        store.choose(sample(1), sample(1))
+    assert store.counts() == {"samples": 0, "ratings": 0, "choices": 0}
+
+
+def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
+    db = tmp_path / "fb.sqlite"
+    stores = [FeedbackStore(db), FeedbackStore(db)]  # two stores on one file, as two app processes would be
+
+    def write(i: int) -> None:
+        store = stores[i % 2]
+        store.rate(sample(i), 1 if i % 3 else -1, f"user{i}")
+        store.choose(sample(i), sample(1000 + i), f"user{i}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(64)))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT session) FROM ratings").fetchone() == (64, 64)
+        assert conn.execute("SELECT COUNT(*) FROM choices").fetchone()[0] == 64
+        assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 128
+
+
+def test_export_cli_needs_an_existing_sqlite_database(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "prefs.jsonl"
+    assert muse_main(["feedback", "export", "-o", str(out), "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert "no feedback database" in capsys.readouterr().err
+    text = tmp_path / "notes.sqlite"
+    text.write_text("not a database")
+    assert muse_main(["feedback", "export", "-o", str(out), "--db", str(text)]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
+    FeedbackStore(tmp_path / "fb.sqlite").rate(sample(1), 1)
+    assert muse_main(["feedback", "export", "-o", str(out), "--db", str(tmp_path / "fb.sqlite")]) == 0
+    assert json.loads(out.read_text())["sample"]["id"] == "s1" and not out.with_suffix(".jsonl.tmp").exists()
+    assert isinstance(open_existing(tmp_path / "fb.sqlite"), FeedbackStore)
+
+
+def test_model_hash_follows_the_weights() -> None:
+    a = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3)}
+    same = {"b": torch.zeros(3), "w": torch.arange(6.0).reshape(2, 3)}
+    changed = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.tensor([0.0, 0.0, 1e-6])}
+    assert model_hash(a) == model_hash(same) != model_hash(changed)
+    assert len(model_hash(a)) == 16 and model_hash({"w": a["w"].to(torch.bfloat16)}) != model_hash({"w": a["w"]})
+
+
+# ---- limits and controls ----------------------------------------------------------------------
+
+def test_limits_cap_lengths_variations_and_uploads(tmp_path: Path) -> None:
+    limits = DemoLimits(max_seconds=30, max_continue_seconds=10, max_variations=4, max_upload_bytes=100)
+    assert limits.check_seconds(30) == 30.0 and limits.check_seconds(10, continuation=True) == 10.0
+    for bad in (0.5, 31, float("nan"), "long"):
+        with pytest.raises(LimitError):
+            limits.check_seconds(bad)
+    with pytest.raises(LimitError, match="between 1 and 10 seconds"):
+        limits.check_seconds(11, continuation=True)
+    assert limits.check_variations(4) == 4
+    for bad in (0, 5, 2.5):
+        with pytest.raises(LimitError, match="from 1 to 4"):
+            limits.check_variations(bad)
+    small, big = tmp_path / "a.mid", tmp_path / "b.mid"
+    small.write_bytes(b"x" * 100)
+    big.write_bytes(b"x" * 101)
+    assert limits.read_upload(small) == b"x" * 100
+    with pytest.raises(LimitError, match="b.mid: the file has"):
+        limits.read_upload(big)
+    with pytest.raises(LimitError, match="upload a MIDI file first"):
+        limits.read_upload(None)
+    with pytest.raises(LimitError, match="at most 20 minutes"):
+        limits.check_upload_seconds(21 * 60, "long.mid")
+    with pytest.raises(ValueError):
+        DemoLimits(concurrency=0)
+
+
+def test_composer_blend_becomes_the_style_mixing_syntax() -> None:
+    assert composer_spec("bach", "(none)", 0.7) == "bach"
+    assert composer_spec("bach", "bach", 0.7) == "bach"
+    assert composer_spec("bach", "chopin", 0.7) == "bach:0.70,chopin:0.30"
+    with pytest.raises(LimitError, match="choose a composer"):
+        composer_spec(None, "chopin", 0.5)
+    assert resolve_seed(7) == 7 and 0 <= resolve_seed(-1) < 2**31 and 0 <= resolve_seed(None) < 2**31
+
+
+# ---- piano roll -------------------------------------------------------------------------------
+
+def _score(notes: list[tuple[float, float, int]], program: int = 0) -> symusic.Score:
+    score = symusic.Score(ttype="second")
+    track = symusic.Track(program=program, ttype="second")
+    for start, duration, pitch in notes:
+        track.notes.append(symusic.Note(start, duration, pitch, 80, ttype="second"))
+    score.tracks.append(track)
+    return score
+
+
+def _red_columns(png: Path) -> np.ndarray:
+    """Columns of the image holding the boundary's red (#d62728)."""
+    image = imread(png)[..., :3]
+    red = np.all(np.abs(image - np.array([0xD6, 0x27, 0x28]) / 255) < 0.06, axis=-1)
+    return np.flatnonzero(red.sum(axis=0) > image.shape[0] // 3)
+
+
+def test_piano_roll_marks_the_prime_boundary(tmp_path: Path) -> None:
+    score = _score([(0.0, 1.0, 60), (1.0, 1.0, 64), (2.0, 2.0, 67)])
+    assert [t.label for t in roll_tracks(score)] == ["piano"]
+    plain = draw_piano_roll(score, tmp_path / "plain.png")
+    marked = draw_piano_roll(score, tmp_path / "marked.png", boundary=2.0, title="prime + continuation")
+    assert imread(plain).shape[:2] == (320, 1000)
+    assert len(_red_columns(plain)) == 0
+    columns = _red_columns(marked)
+    assert 0 < len(columns) <= 4  # one dashed vertical line ...
+    axes = np.flatnonzero((imread(plain)[..., :3].sum(-1) < 0.5).sum(0) > 100)  # the axes' vertical spines
+    left, right = axes.min(), axes.max()
+    assert abs((columns.mean() - left) / (right - left) - 2.0 / (4.0 * 1.01)) < 0.03  # ... at 2 s of 4 s
+
+
+def test_piano_roll_of_an_empty_score(tmp_path: Path) -> None:
+    path = draw_piano_roll(symusic.Score(ttype="second"), tmp_path / "empty.png", boundary=0.0)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---- entry points -----------------------------------------------------------------------------
+
+def test_demo_without_a_bundled_model_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    import muse.generate
+
+    from demos.app import main as app_main
+
+    monkeypatch.setattr(muse.generate, "BUNDLED_MODEL", tmp_path / "no-model")
+    assert muse_main(["demo", "--port", "0", "--db", str(tmp_path / "fb.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "no bundled model" in err and "--model" in err and len(err.strip().splitlines()) == 1
+    assert app_main(["--db", str(tmp_path / "fb.sqlite")]) == 2
+    assert "no bundled model" in capsys.readouterr().err
+    assert muse_main(["demo", "--model", str(tmp_path / "missing")]) == 2
+    assert "missing: model folder not found" in capsys.readouterr().err

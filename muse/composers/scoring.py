@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 import torch
+from torch import Tensor
 
 from muse.clock import Clock
 from muse.composers.files import write_output
@@ -165,35 +166,36 @@ class ComposerScorer:
         if length <= first_scored:
             raise UserError(f"{source}: no tokens to score after the header")
         windows = self._windows(length, header, first_scored)
-        ll = torch.zeros(len(self.composers), dtype=torch.float64)
-        scored = 0
         pairs = [(w, c) for w in range(len(windows)) for c in range(len(self.composers))]
+        ll = torch.zeros(len(self.composers), dtype=torch.float64)
         for chunk in range(0, len(pairs), self.batch_size):
             part = pairs[chunk:chunk + self.batch_size]
-            rows = [torch.as_tensor(windows[w][0], device=self.device) for w, _ in part]
-            width = max(len(r) for r in rows)
-            batch = torch.full((len(part), width), self.vocab.pad_id, dtype=torch.long, device=self.device)
-            mask = torch.zeros(len(part), width - 1, dtype=torch.bool, device=self.device)
-            feats = {k: torch.zeros(len(part), width, dtype=torch.long, device=self.device)
-                     for k in ("ticks", "micros", "chord")}
-            for j, ((w, _), r) in enumerate(zip(part, rows)):
-                batch[j, : len(r)] = full[0, r]
-                mask[j, : len(r) - 1] = torch.as_tensor(windows[w][1][1:], device=self.device)
-                for k, v in feats.items():
-                    v[j, : len(r)] = getattr(clock, k)[0, r]
-            batch[:, 0] = self.composer_ids.to(self.device)[[c for _, c in part]]
-            step_clock = Clock(feats["ticks"][:, :-1], feats["micros"][:, :-1], feats["chord"][:, :-1])
-            nll = self.model(batch[:, :-1], step_clock, total_us.expand(len(part)), targets=batch[:, 1:])
-            per_row = (nll.double() * mask).sum(1).cpu()
-            for j, (w, c) in enumerate(part):
-                ll[c] -= per_row[j]
-                if c == 0:
-                    scored += int(mask[j].sum())
-        log_likelihood = ll.numpy()
-        posterior = torch.softmax(ll, 0).numpy()
-        return ComposerPosterior(source, self.composers, log_likelihood, posterior, scored, length < len(ids))
+            nll = self._window_nll([windows[w] for w, _ in part], [c for _, c in part], full, clock, total_us)
+            ll.index_add_(0, torch.as_tensor([c for _, c in part]), -nll)
+        scored = sum(int(mask[1:].sum()) for _, mask in windows)
+        return ComposerPosterior(source, self.composers, ll.numpy(), torch.softmax(ll, 0).numpy(), scored,
+                                 length < len(ids))
 
     # ---- internals --------------------------------------------------------------------------
+
+    def _window_nll(self, windows: list[tuple[np.ndarray, np.ndarray]], composers: list[int], full: Tensor,
+                    clock: Clock, total_us: Tensor) -> Tensor:
+        """Summed NLL (n,) float64 of the scored targets of ``windows[j]`` (rows, scored) of the
+        piece ``full`` (1, L) with composer ``composers[j]`` (an index into ``self.composers``)."""
+        n, width = len(windows), max(len(rows) for rows, _ in windows)
+        batch = torch.full((n, width), self.vocab.pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros(n, width - 1, dtype=torch.bool, device=self.device)
+        feats = {k: torch.zeros(n, width, dtype=torch.long, device=self.device) for k in ("ticks", "micros", "chord")}
+        for j, (rows, scored) in enumerate(windows):
+            r = torch.as_tensor(rows, device=self.device)
+            batch[j, : len(r)] = full[0, r]
+            mask[j, : len(r) - 1] = torch.as_tensor(scored[1:], device=self.device)
+            for k, v in feats.items():
+                v[j, : len(r)] = getattr(clock, k)[0, r]
+        batch[:, 0] = self.composer_ids.to(self.device)[composers]  # the composer token being tried
+        step_clock = Clock(feats["ticks"][:, :-1], feats["micros"][:, :-1], feats["chord"][:, :-1])
+        nll = self.model(batch[:, :-1], step_clock, total_us.expand(n), targets=batch[:, 1:])
+        return (nll.double() * mask).sum(1).cpu()
 
     def _windows(self, length: int, header: int, first_scored: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(rows, scored) of each window over tokens ``[0, length)``: the header plus consecutive

@@ -4,16 +4,16 @@ A piece's key hashes its source (id, file path, size, mtime, tune number), the t
 (without its composer list: composer ids are set when the dataset is assembled, so adding a
 composer keeps the cache valid) and ``CONVERTER_VERSION`` of the MIDI conversion. Entries hold the
 token ids or the reason a piece failed; failures that may not recur (timeouts, crashed workers) are
-never stored. Only the parent process writes, so no locking is needed beyond SQLite's own.
+never stored. Only the build's parent process writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ import numpy as np
 
 from muse.core.errors import UserError
 from muse.data.sources import PieceSource
+
+log = logging.getLogger(__name__)
 
 #: Bump when the conversion of a source to tokens changes (music21 rendering, instrument fixes).
 CONVERTER_VERSION = 2
@@ -53,17 +55,23 @@ def source_key(source: PieceSource, tokenizer_hash: str) -> str:
 
 
 class BuildCache:
-    """``key -> Encoded`` in an SQLite file; ``None`` path keeps nothing (every piece is re-encoded)."""
+    """``key -> Encoded`` in an SQLite file; ``None`` path keeps nothing (every piece is re-encoded).
 
-    def __init__(self, path: str | Path | None) -> None:
+    Several builds may share one cache (a dataset of music21 + a MIDI folder reusing the pieces of
+    a music21-only build): the file is in WAL mode, every entry is its own short transaction and a
+    writer waits up to a minute for another's lock. A write that still fails only costs that piece
+    being tokenized again next time: it is logged, never fatal.
+    """
+
+    def __init__(self, path: str | Path | None, lock_timeout: float = 60.0) -> None:
         self.path = None if path is None else Path(path)
         self._db: sqlite3.Connection | None = None
-        self._pending = 0
-        self._committed = time.monotonic()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._db = sqlite3.connect(self.path)
+                self._db = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS pieces_v1 (key TEXT PRIMARY KEY, ids BLOB, n_notes INTEGER, "
                     "seconds REAL, digest TEXT, tempo REAL, error TEXT, warnings TEXT, cpu REAL)"
@@ -74,9 +82,13 @@ class BuildCache:
     def get(self, key: str) -> Encoded | None:
         if self._db is None:
             return None
-        row = self._db.execute(
-            "SELECT ids, n_notes, seconds, digest, tempo, error, warnings, cpu FROM pieces_v1 WHERE key = ?", (key,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT ids, n_notes, seconds, digest, tempo, error, warnings, cpu FROM pieces_v1 WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.OperationalError as err:
+            log.warning("%s: cache read failed (%s); tokenizing the piece again", self.path, err)
+            return None
         if row is None:
             return None
         ids, n_notes, seconds, digest, tempo, error, notes, cpu = row
@@ -87,24 +99,16 @@ class BuildCache:
         if self._db is None:
             return
         blob = None if value.ids is None else np.ascontiguousarray(value.ids, dtype="<i4").tobytes()
-        self._db.execute(
-            "INSERT OR REPLACE INTO pieces_v1 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, blob, value.n_notes, value.seconds, value.digest, value.tempo, value.error,
-             json.dumps(list(value.warnings)), value.cpu),
-        )
-        self._pending += 1
-        if self._pending >= 200 or time.monotonic() - self._committed > 30:
-            self.commit()
-
-    def commit(self) -> None:
-        """Make the entries put so far durable (done every 200 entries or 30 s, and on close)."""
-        if self._db is not None and self._pending:
-            self._db.commit()
-            self._pending = 0
-        self._committed = time.monotonic()
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO pieces_v1 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, blob, value.n_notes, value.seconds, value.digest, value.tempo, value.error,
+                 json.dumps(list(value.warnings)), value.cpu),
+            )
+        except sqlite3.OperationalError as err:
+            log.warning("%s: cache write failed (%s); the piece will be tokenized again next time", self.path, err)
 
     def close(self) -> None:
         if self._db is not None:
-            self.commit()
             self._db.close()
             self._db = None

@@ -201,3 +201,16 @@ def test_resaving_a_step_replaces_it(tmp_path) -> None:
     ck.save_training_checkpoint(root, 5, {"model": {"w": torch.zeros(1)}})
     assert torch.equal(ck.load_weights(root / "step_00000005" / "model.safetensors")["w"], torch.zeros(1))
     assert ck.load_checkpoint_config(root / "step_00000005") is None
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path) -> None:
+    import os
+
+    from muse.core.checkpoint import write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(mask)
+    assert (os.stat(tmp_path / "a.json").st_mode & 0o777) == 0o644

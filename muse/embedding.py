@@ -33,6 +33,11 @@ class FactorizedVocab(nn.Module):
         self.register_buffer("row", torch.as_tensor(tables.row), persistent=False)
         self.register_buffer("velocity_row", torch.as_tensor(tables.velocity_row), persistent=False)
         self.n_plain = tables.n_plain
+        # Velocity index of every id for sampling: note-ons their bin, the rest an extra zero column.
+        n_vel = max(1, tables.n_velocities)
+        vel_or_zero = torch.as_tensor(tables.velocity_row).clone()
+        vel_or_zero[vel_or_zero < 0] = n_vel
+        self.register_buffer("velocity_or_zero", vel_or_zero, persistent=False)
         self.has_velocity = tables.n_velocities > 0 and tables.n_rows > tables.n_plain
         for module in (self.rows, self.velocities, self.out_rows, self.out_velocities):
             if module is not None:
@@ -70,8 +75,8 @@ class FactorizedVocab(nn.Module):
         lead = rows.shape[:-1]
         logits = rows.gather(-1, self.row.expand(*lead, -1))  # gather beats index_select on the last dim
         if self.has_velocity:
-            vel = vels.gather(-1, self.velocity_row.clamp_min(0).expand(*lead, -1))
-            logits = logits + vel.masked_fill(self.velocity_row < 0, 0.0)
+            vels = torch.cat([vels, vels.new_zeros(*lead, 1)], dim=-1)
+            logits = logits + vels.gather(-1, self.velocity_or_zero.expand(*lead, -1))
         return logits
 
     def nll(self, h: Tensor, targets: Tensor) -> Tensor:

@@ -180,7 +180,8 @@ def test_presets_load_and_build(name: str, tables: TokenTables) -> None:
         assert (t.depth, t.heads, t.n_ctx) == (72, 24, 4096)
     if name == "small":
         assert params * 2 < 25e6  # fits the 25 MB bundle in float16
-        assert 4 <= t.depth <= 6 and 256 <= t.width <= 384 and 512 <= t.n_ctx <= 1024
+        assert 4 <= t.depth <= 6 and 512 <= t.n_ctx <= 1024
+        assert set(t.attn_order) == {"block_local", "block_transpose"}
     if name == "tiny":
         assert params < 1e6
 

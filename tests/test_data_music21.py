@@ -9,7 +9,8 @@ import pytest
 
 from muse.core.errors import UserError
 from muse.data.music21_corpus import (
-    _flat_parts, _to_midi, assign_instruments, corpus_root, has_repeats, load_score, piece_to_midi, unshare_elements,
+    _flat_parts, _to_midi, assign_instruments, close_open_repeats, corpus_root, has_repeats, load_score, piece_to_midi,
+    unshare_elements,
 )
 from muse.data.sources import PieceSource
 
@@ -81,3 +82,23 @@ def test_badly_formed_repeats_are_played_once_with_a_warning() -> None:
 def test_tune_number_out_of_range() -> None:
     with pytest.raises(UserError, match="has 2 tunes, not 7"):
         load_score(source("nottingham-dataset/reelsa-c.abc#7"))
+
+
+def test_parts_repeated_without_start_repeats_play_twice_not_exponentially() -> None:
+    # Aird's "Yankee Doodle" writes ten parts `... :|` with no `|:`; read literally by music21 each
+    # part replays all earlier ones (293 written notes became 55,878).
+    score = load_score(source("airdsAirs/book1.abc#102"))
+    assert close_open_repeats(score) == 9
+    written = sum(m.startswith("note_on") and "velocity=0" not in m
+                  for _, m in midi_events(_to_midi(_flat_parts(load_score(source("airdsAirs/book1.abc#102"))))))
+    midi = piece_to_midi(source("airdsAirs/book1.abc#102"))
+    played = sum(m.startswith("note_on") and "velocity=0" not in m for _, m in midi_events(midi.midi))
+    assert midi.warnings == () and played == 2 * written
+
+
+def test_repeats_that_grow_a_piece_too_much_are_not_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import muse.data.music21_corpus as m21
+
+    monkeypatch.setattr(m21, "MAX_REPEAT_GROWTH", 1.5)
+    midi = piece_to_midi(source("airdsAirs/book1.abc#10"))
+    assert midi.warnings == ("repeats not expanded (they made it 2x longer)",)

@@ -2,9 +2,9 @@
 
 A piece's key hashes its source (id, file path, size, mtime, tune number), the tokenizer config
 (without its composer list: composer ids are set when the dataset is assembled, so adding a
-composer keeps the cache valid) and ``CONVERTER_VERSION`` of the MIDI conversion. Entries hold the
-token ids or the reason a piece failed; failures that may not recur (timeouts, crashed workers) are
-never stored. Only the build's parent process writes.
+composer keeps the cache valid) and, for music21 scores, ``MUSIC21_CONVERTER_VERSION``. Entries
+hold the token ids or the reason a piece failed; failures that may not recur (timeouts, crashed
+workers) are never stored. Only the build's parent process writes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from muse.data.sources import PieceSource
 
 log = logging.getLogger(__name__)
 
-#: Bump when the conversion of a source to tokens changes (music21 rendering, instrument fixes).
-CONVERTER_VERSION = 2
+#: Bump when the conversion of music21 scores to MIDI changes (repeats, instruments).
+MUSIC21_CONVERTER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class Encoded:
 def source_key(source: PieceSource, tokenizer_hash: str) -> str:
     """The cache key of ``source`` under a tokenizer config hash (stat-based: no file read)."""
     st = os.stat(source.path)
+    converter = MUSIC21_CONVERTER_VERSION if source.kind == "music21" else 0
     payload = [source.id, source.kind, os.path.abspath(source.path), st.st_size, st.st_mtime_ns, source.tune,
-               tokenizer_hash, CONVERTER_VERSION]
+               tokenizer_hash, converter]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 

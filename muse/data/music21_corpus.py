@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import logging
 import os
 import re
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 EXCLUDED_FOLDERS = frozenset({"demos", "theoryExercises"})
 EXCLUDED_SUFFIXES = frozenset({".rntxt"})
 MERGED_VOICE_FOLDERS = frozenset({"josquin"})  # ABC files whose tunes are the voices of one piece
+MAX_REPEAT_GROWTH = 4.0  # expanded / written notes above which repeats are not expanded
 FORMAT_PREFERENCE = (".mxl", ".musicxml", ".xml", ".krn", ".abc")  # one format per piece, first wins
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _X_LINE = re.compile(r"\AX:[^\n]*\n")
@@ -279,28 +281,74 @@ def _flat_parts(score: Any) -> Any:
     return flat
 
 
-def piece_to_midi(source: PieceSource) -> ConvertedPiece:
-    """A music21 corpus piece as Standard MIDI File bytes (tempo marks kept, 120 BPM where none).
+def close_open_repeats(score: Any) -> int:
+    """Give every end-repeat its start-repeat (in place); returns how many were added.
 
-    music21 expands repeats while writing MIDI (deep-copying the score: most of the time spent) and
-    fails on badly formed ones (Chopin's mazurkas, some ABC tunes); such a piece is written once
-    more from measure-free parts, i.e. played once as written, and a warning says so. A score
-    without repeats goes the measure-free way at once: the MIDI is the same, 1.2-10x faster.
+    ABC tunes often write ``A :| B :| C :|`` meaning "each part twice". music21 sends an end
+    repeat without a start back to the beginning of the piece, so each later part replays all
+    the earlier ones and the piece grows exponentially (Aird's "Yankee Doodle": 293 written notes
+    became 55,878 in 270 s). A start repeat after the previous end repeat restores the meaning.
+    Parts with volta brackets are left alone (there the previous end may sit in a first ending).
     """
+    from music21 import bar, spanner, stream
+
+    added = 0
+    for part in score.parts:
+        if next(iter(part.recurse().getElementsByClass(spanner.RepeatBracket)), None) is not None:
+            continue
+        measures = list(part.getElementsByClass(stream.Measure))
+        is_open, after_end = False, None
+        for k, measure in enumerate(measures):
+            if isinstance(measure.leftBarline, bar.Repeat) and measure.leftBarline.direction == "start":
+                is_open = True
+            if isinstance(measure.rightBarline, bar.Repeat) and measure.rightBarline.direction == "end":
+                if not is_open and after_end is not None:
+                    measures[after_end].leftBarline = bar.Repeat(direction="start")
+                    added += 1
+                is_open = False
+                after_end = k + 1 if k + 1 < len(measures) else None
+    return added
+
+
+def _note_ons(midi: bytes) -> int:
+    import mido
+
+    return sum(msg.type == "note_on" and msg.velocity > 0 for track in mido.MidiFile(file=io.BytesIO(midi)).tracks
+               for msg in track)
+
+
+def _prepared(source: PieceSource) -> Any:
     score = load_score(source)
     assign_instruments(score)
     unshare_elements(score)
+    return score
+
+
+def piece_to_midi(source: PieceSource) -> ConvertedPiece:
+    """A music21 corpus piece as Standard MIDI File bytes (tempo marks kept, 120 BPM where none).
+
+    music21 expands repeats while writing MIDI (deep-copying the score: most of the time spent).
+    A score without repeats goes the measure-free way at once: the same MIDI, 1.2-10x faster.
+    Where the expander fails on badly formed repeats (Chopin's mazurkas, some ABC tunes) or makes
+    the piece more than ``MAX_REPEAT_GROWTH`` times longer than written, the piece is written from
+    measure-free parts instead, i.e. played once as written, and a warning says so.
+    """
+    score = _prepared(source)
     if not has_repeats(score):  # same MIDI, without the deep copies of music21's repeat expander
         return ConvertedPiece(_to_midi(_flat_parts(score)))
+    close_open_repeats(score)
     try:
-        return ConvertedPiece(_to_midi(score))
+        expanded = _to_midi(score)
     except Exception as err:  # music21 raises assorted types from its repeat expander
-        first = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    score = load_score(source)  # the failed attempt may have left the score half-modified
-    assign_instruments(score)
-    unshare_elements(score)
+        why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:120]
+    else:
+        as_written = _to_midi(_flat_parts(_prepared(source)))
+        growth = _note_ons(expanded) / max(_note_ons(as_written), 1)
+        if growth <= MAX_REPEAT_GROWTH:
+            return ConvertedPiece(expanded)
+        return ConvertedPiece(as_written, (f"repeats not expanded (they made it {growth:.0f}x longer)",))
     try:
-        midi = _to_midi(_flat_parts(score))
+        midi = _to_midi(_flat_parts(_prepared(source)))  # the failed attempt may have changed the score
     except Exception as err:
-        raise RuntimeError(f"{first}; without repeats: {type(err).__name__}: {err}") from None
-    return ConvertedPiece(midi, (f"repeats not expanded ({first[:120]})",))
+        raise RuntimeError(f"{why}; without repeats: {type(err).__name__}: {err}") from None
+    return ConvertedPiece(midi, (f"repeats not expanded ({why})",))

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python demos/app.py` from a checkout: make `de
 import gradio as gr
 
 from muse.core.errors import USER_ERRORS
-from muse.generate import MuseGenerator
+from muse.generate import BUNDLED_MODEL, MuseGenerator
 
 from demos.context import DemoContext
 from demos.feedback import DEFAULT_DB, FeedbackStore, model_hash
@@ -50,6 +50,11 @@ def _composer_embeddings(generator: MuseGenerator, composer_tools):
     return embeddings
 
 
+def _model_label(generator: MuseGenerator) -> str:
+    path = Path(generator.loaded.path)
+    return "the bundled model" if path.resolve() == BUNDLED_MODEL.resolve() else f"`{path}`"
+
+
 def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: FeedbackStore | str | Path = DEFAULT_DB,
               limits: DemoLimits | None = None, media_folder: str | Path | None = None) -> gr.Blocks:
     """The demo page for ``generator``, its queue configured from ``limits``.
@@ -63,9 +68,10 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
     ctx = DemoContext(generator=generator, store=store, media=MediaFolder(generator, media_folder), limits=limits,
                       model_hash=model_hash(generator.model.state_dict()))
     embeddings = _composer_embeddings(generator, composer_tools)
-    with gr.Blocks(title="musebox", analytics_enabled=False) as app:
+    # Gradio serves copies of the files handlers return from its cache: drop those older than 2 h, hourly.
+    with gr.Blocks(title="musebox", analytics_enabled=False, delete_cache=(3600, 7200)) as app:
         gr.Markdown(f"# musebox\nCompose and continue music with a MuseNet-style transformer. "
-                    f"Model `{generator.loaded.path}` (hash `{ctx.model_hash}`).")
+                    f"Model: {_model_label(generator)} (hash `{ctx.model_hash}`).")
         with gr.Tabs():
             with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
                 compose.build(ctx)

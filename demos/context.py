@@ -11,7 +11,7 @@ import numpy as np
 from muse.generate import MuseGenerator
 
 from demos.feedback import FeedbackStore
-from demos.jobs import CancelRegistry, session_id
+from demos.jobs import CancelRegistry, Job, session_id
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
 
@@ -29,6 +29,12 @@ class DemoContext:
         """Number of header tokens (composer, instruments, ``start``) at the front of ``ids`` (n,)."""
         starts = np.flatnonzero(np.asarray(ids) == self.generator.vocab.start_id)
         return int(starts[0]) + 1 if len(starts) else 0
+
+    def status(self, done: str, job: Job) -> str:
+        """The status line after a job: ``done``, or why it stopped early."""
+        if job.timed_out:
+            return f"Stopped at the time limit of {self.limits.time_limit:g} s: the variations are cut short."
+        return done
 
     def cancel_handler(self, request: gr.Request) -> str:
         """Click handler of the Cancel buttons: stops this session's running job."""

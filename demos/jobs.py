@@ -1,7 +1,8 @@
 """Running a generation job for the page: cancellation per browser session, progress, readable errors.
 
-- ``CancelRegistry``: each session's running job gets a ``threading.Event`` that the engine checks
-  before every token; the Cancel button sets it, so the worker thread stops within one step.
+- ``CancelRegistry``: each session's running job gets a ``Job`` that the engine checks before
+  every token; the Cancel button sets it, so the worker thread stops within one step, and it
+  stops by itself at the demo's time limit.
 - ``progress_callback``: adapts the facade's ``callback(done_seconds, total_seconds)`` to
   ``gr.Progress`` (at most ten updates a second).
 - ``shown_errors``: user errors (bad upload, unknown composer, over a limit) become ``gr.Error``
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -24,38 +26,54 @@ from muse.core.errors import USER_ERRORS
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Job:
+    """A running job's stop signal: ``job()`` is True once cancelled or past ``deadline``
+    (``time.monotonic()``); the facade's ``cancel`` argument takes it as it is."""
+
+    cancelled: threading.Event
+    deadline: float
+
+    def __call__(self) -> bool:
+        return self.cancelled.is_set() or time.monotonic() > self.deadline
+
+    @property
+    def timed_out(self) -> bool:
+        return not self.cancelled.is_set() and time.monotonic() > self.deadline
+
+
 class CancelRegistry:
-    """The cancel events of the running jobs, by session id."""
+    """The running jobs by session id, so that a session's Cancel button can stop its job."""
 
     def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
+        self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     @contextmanager
-    def job(self, session: str) -> Iterator[threading.Event]:
-        """A fresh cancel event for ``session``'s job while it runs."""
-        event = threading.Event()
+    def job(self, session: str, time_limit: float) -> Iterator[Job]:
+        """A fresh ``Job`` for ``session`` that stops by itself after ``time_limit`` seconds."""
+        job = Job(threading.Event(), time.monotonic() + time_limit)
         with self._lock:
-            self._events[session] = event
+            self._jobs[session] = job
         try:
-            yield event
+            yield job
         finally:
             with self._lock:
-                if self._events.get(session) is event:
-                    del self._events[session]
+                if self._jobs.get(session) is job:
+                    del self._jobs[session]
 
     def cancel(self, session: str) -> bool:
         """Ask ``session``'s running job to stop; False when it has none."""
         with self._lock:
-            event = self._events.get(session)
-        if event is None:
+            job = self._jobs.get(session)
+        if job is None:
             return False
-        event.set()
+        job.cancelled.set()
         return True
 
     def running(self) -> int:
         with self._lock:
-            return len(self._events)
+            return len(self._jobs)
 
 
 def progress_callback(progress: gr.Progress, desc: str, interval: float = 0.1) -> Callable[[float, float], None]:
@@ -90,4 +108,4 @@ def session_id(request: gr.Request | None) -> str:
     return (request.session_hash or "") if request is not None else ""
 
 
-__all__ = ["CancelRegistry", "progress_callback", "session_id", "shown_errors"]
+__all__ = ["CancelRegistry", "Job", "progress_callback", "session_id", "shown_errors"]

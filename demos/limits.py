@@ -24,7 +24,7 @@ class DemoLimits:
 
     ``concurrency`` generation jobs run at once (the rest wait in a queue of at most
     ``queue_size`` requests); uploads previews, feedback and the style map never wait behind them.
-    ``time_limit`` stops a job that runs longer (seconds of wall time).
+    ``time_limit`` stops a job that runs longer (seconds of wall time; its music so far is shown).
     """
 
     min_seconds: float = 1.0
@@ -36,16 +36,16 @@ class DemoLimits:
     max_prime_seconds: float = 60.0
     queue_size: int = 16
     concurrency: int = 2
-    time_limit: int = 600
+    time_limit: float = 600.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= min(self.max_seconds, self.max_continue_seconds):
             raise ValueError("limits: need 0 < min_seconds <= max_seconds and max_continue_seconds")
-        for name in ("max_variations", "max_upload_bytes", "queue_size", "concurrency", "time_limit"):
+        for name in ("max_variations", "max_upload_bytes", "queue_size", "concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limits: {name} must be at least 1")
-        if self.max_upload_seconds <= 0 or self.max_prime_seconds <= 0:
-            raise ValueError("limits: max_upload_seconds and max_prime_seconds must be positive")
+        if min(self.max_upload_seconds, self.max_prime_seconds, self.time_limit) <= 0:
+            raise ValueError("limits: max_upload_seconds, max_prime_seconds and time_limit must be positive")
 
     def check_seconds(self, seconds: float, *, continuation: bool = False) -> float:
         """``seconds`` as a float when within [min_seconds, the cap], else a ``LimitError``."""

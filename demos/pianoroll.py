@@ -76,8 +76,8 @@ def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float |
     if boundary is not None:
         ax.axvspan(0.0, boundary, color="#000000", alpha=0.06, lw=0)
         ax.axvline(boundary, color="#d62728", lw=1.6, ls="--")
-        ax.text(boundary, high, "  continuation \u2192", color="#d62728", va="top", ha="left", fontsize=9)
-        ax.text(boundary, high, "prime  ", color="#555555", va="top", ha="right", fontsize=9)
+        ax.text(boundary, low, "  continuation \u2192", color="#d62728", va="bottom", ha="left", fontsize=9)
+        ax.text(boundary, low, "prime  ", color="#555555", va="bottom", ha="right", fontsize=9)
         handles.append(Patch(facecolor="#000000", alpha=0.12, label="prime"))
     if not tracks:
         ax.text(end / 2, (low + high) / 2, "no notes", ha="center", va="center", color="#777777")
@@ -89,7 +89,7 @@ def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float |
     if title:
         ax.set_title(title, fontsize=10)
     if handles:
-        ax.legend(handles=handles[:10], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        ax.legend(handles=handles[:10], loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize=8, frameon=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

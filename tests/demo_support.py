@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-WAIT_BIAS = 4.0
+WAIT_BIAS = 5.0
 
 
 def save_test_model(folder: Path) -> Path:

@@ -182,7 +182,9 @@ def test_style_map_and_neighbours(client: Client) -> None:
 def test_a_long_job_neither_blocks_others_nor_survives_cancel(served, midi_dir: Path) -> None:
     app, url, _db = served
     busy, other = Client(url, verbose=False), Client(url, verbose=False)
-    job = busy.submit(*compose_args(seconds=60, n=4), api_name="/compose")
+    # every instrument at a high temperature: the test model rarely lets time pass, so this runs for minutes
+    everything = app.demo_context.generator.instruments
+    job = busy.submit(*compose_args(seconds=60, n=4, instruments=list(everything), temperature=2.0), api_name="/compose")
     deadline = time.monotonic() + 30
     while app.demo_context.cancels.running() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -14,6 +14,7 @@ import torch
 from matplotlib.image import imread
 
 from demos.controls import composer_spec, resolve_seed
+from demos.jobs import CancelRegistry
 from demos.feedback import FeedbackError, FeedbackStore, Sample, model_hash, open_existing
 from demos.limits import DemoLimits, LimitError
 from demos.pianoroll import draw_piano_roll, roll_tracks
@@ -128,6 +129,22 @@ def test_composer_blend_becomes_the_style_mixing_syntax() -> None:
     with pytest.raises(LimitError, match="choose a composer"):
         composer_spec(None, "chopin", 0.5)
     assert resolve_seed(7) == 7 and 0 <= resolve_seed(-1) < 2**31 and 0 <= resolve_seed(None) < 2**31
+
+
+def test_a_job_stops_when_cancelled_or_at_its_time_limit(tmp_path: Path) -> None:
+    from demo_support import save_test_model
+
+    from muse.generate import MuseGenerator
+
+    jobs = CancelRegistry()
+    with jobs.job("alice", time_limit=60) as job:
+        assert jobs.running() == 1 and not job() and not jobs.cancel("bob")
+        assert jobs.cancel("alice") and job() and not job.timed_out
+    assert jobs.running() == 0 and not jobs.cancel("alice")
+    generator = MuseGenerator(save_test_model(tmp_path / "model"))
+    with jobs.job("bob", time_limit=0.0) as late:
+        pieces = generator.generate("bach", ["piano", "strings"], 60, seed=1, n=2, temperature=2.0, cancel=late)
+    assert late.timed_out and len(pieces) == 2 and all(p.seconds < 60 for p in pieces)
 
 
 # ---- piano roll -------------------------------------------------------------------------------

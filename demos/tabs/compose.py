@@ -44,14 +44,14 @@ def build(ctx: DemoContext) -> ResultsPanel:
             length = limits.check_seconds(length)
             temperature, top_p = check_sampling(temperature, top_p)
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
-            with ctx.cancels.job(session_id(request)) as cancelled:
+            with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.generate(spec, chosen or [], length, temperature=temperature, top_p=top_p, seed=seed,
-                                      n=n, callback=progress_callback(progress, "composing"), cancel=cancelled)
+                                      n=n, callback=progress_callback(progress, "composing"), cancel=job)
             settings = {"composer": spec, "instruments": list(chosen), "seconds": length,
                         "temperature": temperature, "top_p": top_p, "n": n}
             progress(1.0, desc="rendering audio")
             made = _variations(ctx, pieces, settings, spec)
-        return [f"Done: {len(made)} variation(s) of about {length:g} s.", *panel.values(made)]
+        return [ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job), *panel.values(made)]
 
     event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs], [status, *panel.outputs],
                       api_name="compose", concurrency_id="generate", concurrency_limit=limits.concurrency)

@@ -82,6 +82,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
             cut = min(limits.check_prime_seconds(prime_seconds), piece.seconds)
             roll = ctx.media.roll(piece.score, ctx.media.new_stem("upload"), boundary=cut,
                                   title=f"{piece.name} \u00b7 {piece.seconds:.1f} s")
+        if not piece.n_notes:
+            return str(roll), f"**{piece.name}** has no notes: the model will start from silence."
         return str(roll), (f"**{piece.name}**: {piece.seconds:.1f} s, {piece.n_notes} notes; "
                            f"the first {cut:.0f} s prime the model.")
 
@@ -98,9 +100,9 @@ def build(ctx: DemoContext) -> ResultsPanel:
             score = prime_of(piece, prime_seconds)
             prime_ids = np.asarray(gen.tokenizer.encode(score, composer=None, name=piece.name).ids)
             n_prime = len(prime_ids) - int(len(prime_ids) > 0 and prime_ids[-1] == gen.vocab.end_id)
-            with ctx.cancels.job(session_id(request)) as cancelled:
+            with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.continue_midi(score, spec, length, temperature=temperature, top_p=top_p, seed=seed, n=n,
-                                           callback=progress_callback(progress, "continuing"), cancel=cancelled)
+                                           callback=progress_callback(progress, "continuing"), cancel=job)
             progress(1.0, desc="rendering audio")
             settings = {"composer": spec, "upload": piece.name, "prime_seconds": prime_seconds, "seconds": length,
                         "temperature": temperature, "top_p": top_p, "n": n}
@@ -114,7 +116,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
                 caption = (f"**Variation {k}** \u00b7 prime {boundary:.1f} s + {out.seconds - boundary:.1f} s new "
                            f"\u00b7 seed {out.seed}")
                 made.append(Variation(sample, files, caption))
-        return [f"Done: {len(made)} continuation(s) of {piece.name}.", *panel.values(made)]
+        return [ctx.status(f"Done: {len(made)} continuation(s) of {piece.name}.", job), *panel.values(made)]
 
     preview_inputs = [upload, prime]
     upload.change(load_midi, preview_inputs, [preview, summary], api_name="load_midi", concurrency_id="preview",

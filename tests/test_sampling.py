@@ -441,3 +441,25 @@ def test_kv_cached_generation_equals_uncached_with_the_real_transformer(sampling
     assert torch.equal(cached.ids, uncached.ids)
     torch.testing.assert_close(cached.logprobs, uncached.logprobs, atol=1e-5, rtol=0)
     torch.testing.assert_close(cached.model_logprobs, uncached.model_logprobs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 10.0])
+def test_top_p_candidate_shortcut_equals_the_full_sort(scale: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large vocabularies take top_p from the top candidates; whenever it answers it equals the full sort."""
+    from muse.core import sampling
+
+    gen = torch.Generator().manual_seed(int(scale * 10))
+    answered = 0
+    for trial in range(40):
+        logits = torch.randn(3, 5000, generator=gen) * scale
+        if trial % 5 == 0:
+            logits[:, :40] = logits[:, :1]  # a tie group
+        p = float(torch.rand((), generator=gen)) * 0.98 + 0.01
+        fast = sampling._top_p_from_top_k(logits, p)
+        with monkeypatch.context() as m:
+            m.setattr(sampling, "_TOP_P_CANDIDATES", 10**9)  # forces the full sort
+            full = sampling.top_p(logits, p)
+        if fast is not None:
+            answered += 1
+            assert torch.equal(torch.isinf(fast), torch.isinf(full))
+    assert answered > 0

@@ -59,7 +59,8 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
                                 info="higher: more adventurous", elem_id=f"{elem_prefix}temperature")
         top_p = gr.Slider(0.1, 1.0, value=0.95, step=0.01, label="Top-p",
-                          info="sample from the most likely tokens holding this probability", elem_id=f"{elem_prefix}top-p")
+                          info="sample from the most likely tokens holding this probability",
+                          elem_id=f"{elem_prefix}top-p")
         seed = gr.Number(value=RANDOM_SEED, precision=0, label="Seed", info="-1: a new random seed",
                          elem_id=f"{elem_prefix}seed")
         variations = gr.Slider(1, limits.max_variations, value=min(default_variations, limits.max_variations), step=1,

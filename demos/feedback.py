@@ -173,7 +173,8 @@ class FeedbackStore:
     def counts(self) -> dict[str, int]:
         """Number of rows per table: ``{"samples": ..., "ratings": ..., "choices": ...}``."""
         with self._connect() as conn:
-            return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("samples", "ratings", "choices")}
+            tables = ("samples", "ratings", "choices")
+            return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
 
     def events(self) -> list[dict[str, Any]]:
         """Every rating and choice in the order they were made, with their samples (export format)."""

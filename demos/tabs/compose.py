@@ -24,8 +24,9 @@ def build(ctx: DemoContext) -> ResultsPanel:
     gen, limits = ctx.generator, ctx.limits
     gr.Markdown("Compose new music in the style of a composer, or a blend of two.")
     picker = composer_picker(gen.composers, default="chopin", elem_prefix="compose-")
-    instruments = gr.CheckboxGroup(list(gen.instruments), value=[i for i in DEFAULT_INSTRUMENTS if i in gen.instruments],
-                                   label="Instruments", elem_id="compose-instruments")
+    default = [i for i in DEFAULT_INSTRUMENTS if i in gen.instruments]
+    instruments = gr.CheckboxGroup(list(gen.instruments), value=default, label="Instruments",
+                                   elem_id="compose-instruments")
     seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=min(20.0, limits.max_seconds), step=1,
                         label="Length (seconds)", elem_id="compose-seconds")
     with gr.Accordion("Sampling", open=False):
@@ -33,7 +34,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
-    status = gr.Markdown(elem_id="compose-status")
+    status = gr.Markdown(elem_id="compose-status", min_height=64, padding=True)  # the progress bar shows here
     panel = ResultsPanel("compose", limits.max_variations, ctx.store)
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
@@ -54,7 +55,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
         return [ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job), *panel.values(made)]
 
     event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs], [status, *panel.outputs],
-                      api_name="compose", concurrency_id="generate", concurrency_limit=limits.concurrency)
+                      api_name="compose", concurrency_id="generate", show_progress_on=[status],
+                      concurrency_limit=limits.concurrency)
     cancel.click(ctx.cancel_handler, None, [status], api_name="compose_cancel", cancels=[event], queue=False)
     return panel
 
@@ -66,8 +68,8 @@ def _variations(ctx: DemoContext, pieces: Sequence, settings: dict, spec: str) -
         files = ctx.media.write(piece, stem, title=f"{spec} \u00b7 variation {k}")
         sample = Sample(id=stem, mode="compose", settings={**settings, "variation": k}, seed=piece.seed,
                         model_hash=ctx.model_hash, tokens=piece.ids.tolist(), prime_tokens=ctx.header_length(piece.ids))
-        caption = (f"**Variation {k}** \u00b7 {piece.seconds:.1f} s \u00b7 {piece.n_notes} notes \u00b7 seed {piece.seed}"
-                   + ("" if piece.ended else " \u00b7 *stopped early*"))
+        caption = (f"**Variation {k}** \u00b7 {piece.seconds:.1f} s \u00b7 {piece.n_notes} notes "
+                   f"\u00b7 seed {piece.seed}" + ("" if piece.ended else " \u00b7 *stopped early*"))
         made.append(Variation(sample, files, caption))
     return made
 

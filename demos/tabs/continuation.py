@@ -71,7 +71,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     with gr.Row():
         run = gr.Button("Continue", variant="primary", elem_id="continue-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="continue-cancel")
-    status = gr.Markdown(elem_id="continue-status")
+    status = gr.Markdown(elem_id="continue-status", min_height=64, padding=True)  # the progress bar shows here
     panel = ResultsPanel("continue", limits.max_variations, ctx.store)
 
     def load_midi(path: str | None, prime_seconds: float) -> tuple[str | None, str]:
@@ -124,7 +124,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     prime.release(load_midi, preview_inputs, [preview, summary], api_visibility="private", concurrency_id="preview",
                   concurrency_limit=4)
     event = run.click(continue_, [upload, prime, *picker.inputs, seconds, *sampling.inputs], [status, *panel.outputs],
-                      api_name="continue", concurrency_id="generate",
+                      api_name="continue", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency)
     cancel.click(ctx.cancel_handler, None, [status], api_name="continue_cancel", cancels=[event], queue=False)
     return panel

@@ -17,8 +17,8 @@ import logging
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python demos/app.py` from a checkout: make `demos` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # `python demos/app.py`: import from the checkout's root, not from demos/
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import gradio as gr
 

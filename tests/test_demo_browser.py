@@ -48,7 +48,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     proc = subprocess.Popen([sys.executable, str(REPO / "demos" / "app.py"), "--model", str(model), "--port", str(port),
                              "--db", str(db)], stdout=log, stderr=subprocess.STDOUT, cwd=folder)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=proc)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=proc)
+        except (RuntimeError, TimeoutError) as err:
+            log.flush()
+            pytest.fail(f"{err}; its log ends with:\n{(folder / 'server.log').read_text()[-3000:]}")
         yield f"http://127.0.0.1:{port}/", db
     finally:
         proc.terminate()

@@ -1,0 +1,155 @@
+"""Score statistics for judging generated music: each one equals a hand computation on a small score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import symusic
+
+from muse.music_stats import (
+    Key,
+    Notes,
+    estimate_key,
+    jensen_shannon,
+    music_stats,
+    pitch_class_histogram,
+    polyphony,
+    score_notes,
+    summarize,
+    to_degrees,
+    windows,
+)
+
+TPQ = 24
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+
+
+def track(name: str, notes: list[tuple[int, int, int]], drum: bool = False) -> symusic.Track:
+    """A track of (start tick, duration ticks, pitch) notes."""
+    t = symusic.Track(name, 0, drum)
+    start, duration, pitch = (np.array(x, np.int32) for x in zip(*notes))
+    t.notes = symusic.Note.from_numpy(start, duration, pitch.astype(np.int8), np.full(len(notes), 80, np.int8))
+    return t
+
+
+def hand_score(bpm: float | None = None) -> symusic.Score:
+    """C4 for beats 0-2, E4 for beats 1-3, G4 for beat 4 (piano), plus a drum hit that must not count."""
+    score = symusic.Score(TPQ)
+    if bpm is not None:
+        score.tempos = symusic.Tempo.from_numpy(np.array([0], np.int32), np.array([round(60e6 / bpm)], np.int32))
+    score.tracks.append(track("piano", [(0, 48, 60), (24, 48, 64), (96, 24, 67)]))
+    score.tracks.append(track("drums", [(0, 6, 36)], drum=True))
+    return score
+
+
+def scale_histogram(tonic: int) -> np.ndarray:
+    hist = np.zeros(12)
+    hist[[(tonic + d) % 12 for d in MAJOR_SCALE]] = 1
+    hist[tonic] = 3  # the tonic and the fifth sound longest
+    hist[(tonic + 7) % 12] = 2
+    return hist / hist.sum()
+
+
+def test_notes_are_pitched_and_in_seconds_at_the_score_tempo() -> None:
+    notes = score_notes(hand_score())  # no tempo: 120 BPM, a beat is 0.5 s
+    np.testing.assert_allclose(notes.start, [0.0, 0.5, 2.0])
+    np.testing.assert_allclose(notes.end, [1.0, 1.5, 2.5])
+    assert notes.pitch.tolist() == [60, 64, 67]
+    slow = score_notes(hand_score(bpm=60))  # a beat is 1 s
+    np.testing.assert_allclose(slow.start, [0.0, 1.0, 4.0])
+    np.testing.assert_allclose(slow.end, [2.0, 3.0, 5.0])
+
+
+def test_statistics_of_the_hand_score() -> None:
+    stats = music_stats(score_notes(hand_score(bpm=60)), seconds=5.0)
+    assert stats.n_notes == 3
+    assert stats.notes_per_second == pytest.approx(3 / 5)
+    # durations 2 + 2 + 1 = 5 s sounding over the union [0, 3) + [4, 5) = 4 s
+    assert stats.polyphony == pytest.approx(5 / 4)
+    assert stats.mean_pitch == pytest.approx((60 + 64 + 67) / 3)
+    assert stats.pitch_range == 7
+    expected = np.zeros(12)
+    expected[[0, 4, 7]] = [2 / 5, 2 / 5, 1 / 5]  # duration-weighted: C 2 s, E 2 s, G 1 s
+    np.testing.assert_allclose(stats.pitch_classes, expected)
+    assert stats.key == estimate_key(expected) and stats.key.name == "C major"
+    np.testing.assert_allclose(stats.degrees, expected)  # tonic C: no rotation
+
+
+def test_count_weighted_histogram_and_empty_notes() -> None:
+    notes = score_notes(hand_score())
+    expected = np.zeros(12)
+    expected[[0, 4, 7]] = 1 / 3
+    np.testing.assert_allclose(pitch_class_histogram(notes, "count"), expected)
+    empty = Notes(np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+    assert pitch_class_histogram(empty).tolist() == [0.0] * 12
+    stats = music_stats(empty, 4.0)
+    assert stats.notes_per_second == 0 and math.isnan(stats.polyphony) and math.isnan(stats.mean_pitch)
+    assert stats.key is None
+
+
+def test_polyphony_of_chords_touching_and_nested_notes() -> None:
+    def poly(intervals: list[tuple[float, float]]) -> float:
+        start, end = (np.array(x, np.float64) for x in zip(*intervals))
+        return polyphony(Notes(start, end, np.full(len(start), 60)))
+
+    assert poly([(0, 1), (0, 1), (0, 1)]) == pytest.approx(3.0)  # a triad
+    assert poly([(0, 1), (1, 2), (2, 3)]) == pytest.approx(1.0)  # a legato line: touching is not overlapping
+    assert poly([(0, 4), (1, 2), (5, 6)]) == pytest.approx(6 / 5)  # nested note, then a gap
+    assert poly([(3, 5), (0, 4)]) == pytest.approx(6 / 5)  # order of the input does not matter
+    assert math.isnan(poly([(1, 1)]))
+
+
+def test_key_estimate_finds_the_tonic_of_a_major_and_a_minor_scale() -> None:
+    f_major = scale_histogram(5)
+    key = estimate_key(f_major)
+    assert (key.tonic, key.minor) == (5, False)
+    np.testing.assert_allclose(to_degrees(f_major, key), scale_histogram(0))
+    a_minor = np.zeros(12)
+    a_minor[[9, 11, 0, 2, 4, 5, 8]] = 1  # harmonic minor: G#, not G
+    a_minor[9], a_minor[4] = 3, 2
+    key = estimate_key(a_minor)
+    assert (key.tonic, key.minor, key.name) == (9, True, "A minor")
+    assert estimate_key(np.zeros(12)) is None and estimate_key(np.ones(12)) is None
+    np.testing.assert_array_equal(to_degrees(f_major, None), f_major)  # no key: unchanged
+    assert Key(1, False, 0.5).name == "C# major"
+
+
+def test_jensen_shannon_by_hand() -> None:
+    p = np.array([1.0, 0.0])
+    assert jensen_shannon(p, p) == 0
+    assert jensen_shannon(p, np.array([0.0, 1.0])) == pytest.approx(1.0)  # disjoint
+    # p = (1, 0), q = (1/2, 1/2): m = (3/4, 1/4); KL(p|m) = log2(4/3), KL(q|m) = (log2(2/3) + log2 2) / 2
+    q = np.array([2.0, 2.0])  # normalized inside
+    expected = (math.log2(4 / 3) + (math.log2(2 / 3) + 1) / 2) / 2
+    assert jensen_shannon(p, q) == pytest.approx(expected)
+    assert jensen_shannon(q, p) == pytest.approx(expected)
+
+
+def test_windows_cut_a_piece_into_equal_excerpts() -> None:
+    notes = Notes(np.array([1.0, 19.0, 25.0, 44.0]), np.array([2.0, 23.0, 26.0, 45.0]), np.array([60, 62, 64, 65]))
+    parts = windows(notes, total_seconds=50.0, length=20.0)
+    assert [seconds for _, seconds in parts] == [20.0, 20.0, 10.0]  # the last 10 s is half a window: kept
+    first, second, third = (n for n, _ in parts)
+    np.testing.assert_allclose(first.start, [1.0, 19.0])
+    np.testing.assert_allclose(first.end, [2.0, 20.0])  # the note over the boundary is cut there
+    np.testing.assert_allclose(second.start, [5.0])
+    assert third.pitch.tolist() == [65] and third.start.tolist() == [4.0]
+    assert len(windows(notes, total_seconds=49.0, length=20.0)) == 2  # 9 s left: dropped
+
+
+def test_summary_weighs_excerpts_equally_and_skips_silent_ones() -> None:
+    a = music_stats(Notes(np.array([0.0]), np.array([1.0]), np.array([60])), 2.0)  # C, 0.5 notes/s
+    b = music_stats(Notes(np.array([0.0, 0.0]), np.array([1.0, 1.0]), np.array([62, 69])), 1.0)  # D + A
+    silent = music_stats(Notes(np.zeros(0), np.zeros(0), np.zeros(0, np.int64)), 1.0)
+    summary = summarize([a, b, silent])
+    assert (summary.excerpts, summary.silent, summary.seconds) == (3, 1, 4.0)
+    assert summary.notes_per_second == pytest.approx((0.5 + 2 + 0) / 3)
+    assert summary.polyphony == pytest.approx((1 + 2) / 2)
+    assert summary.mean_pitch == pytest.approx((60 + 65.5) / 2)
+    assert summary.pitch_range == pytest.approx((0 + 7) / 2)
+    expected = np.zeros(12)
+    expected[[0, 2, 9]] = [1 / 2, 1 / 4, 1 / 4]
+    np.testing.assert_allclose(summary.pitch_classes, expected)
+    assert summary.to_dict()["pitch_classes"] == pytest.approx(expected.tolist())

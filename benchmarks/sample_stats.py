@@ -44,6 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from musetok import MidiTokenizer
+from musetok.vocab import Kind
+
+from muse.core.errors import USER_ERRORS, UserError
+from muse.data.shards import TokenDataset
+from muse.grammar import instrument_keys
+from muse.music_stats import MusicStats, StatsSummary, jensen_shannon, music_stats, score_notes, summarize, windows
 
 log = logging.getLogger("benchmarks.sample_stats")
 DEFAULT_COMPOSERS = "bach,mozart,chopin,scarlatti,essen_folksong"
@@ -53,8 +60,8 @@ DEFAULT_COMPOSERS = "bach,mozart,chopin,scarlatti,essen_folksong"
 class Data:
     """A built dataset and the tokenizer its ids belong to."""
 
-    ds: object  # muse.data.shards.TokenDataset
-    tokenizer: object  # musetok.MidiTokenizer
+    ds: TokenDataset
+    tokenizer: MidiTokenizer
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ class ComposerResult:
     composer: str
     instruments: tuple[str, ...]
     data_pieces: int
-    data: object  # StatsSummary of the data excerpts
-    generated: object  # StatsSummary of the samples
+    data: StatsSummary  # of the data excerpts
+    generated: StatsSummary  # of the samples
     n: int
     ended: int
     skipped: int  # samples with skipped > 0
@@ -88,8 +95,6 @@ def composer_pieces(data: Data, composer: str, split: str) -> list[int]:
 
 def instrumentation(data: Data, index: int) -> tuple[str, ...]:
     """Instrument names of piece ``index``'s header (composer, instruments..., start)."""
-    from musetok.vocab import Kind
-
     vocab = data.tokenizer.vocab
     header = data.ds.tokens(index)[: data.ds.pieces[index].header]
     return tuple(vocab.tokens[int(t)] for t in header if vocab.kind[int(t)] == Kind.INSTRUMENT)
@@ -102,10 +107,8 @@ def most_common_instruments(data: Data, composer: str, known: tuple[str, ...]) -
     return best if best and all(name in known for name in best) else ("piano",)
 
 
-def data_stats(data: Data, indices: list[int], seconds: float) -> list:
+def data_stats(data: Data, indices: list[int], seconds: float) -> list[MusicStats]:
     """Statistics (``MusicStats``) of every ``seconds``-long excerpt of the pieces ``indices``."""
-    from muse.music_stats import music_stats, score_notes, windows
-
     out = []
     for i in indices:
         ids = data.ds.tokens(i)
@@ -116,9 +119,6 @@ def data_stats(data: Data, indices: list[int], seconds: float) -> list:
 
 def plan(gen, data: Data, composer: str, args: argparse.Namespace) -> Plan:  # noqa: ANN001
     """Check that the model and the data both have ``composer`` and choose the instruments and data pieces."""
-    from muse.core.errors import UserError
-    from muse.grammar import instrument_keys
-
     if composer not in gen.composers:
         raise UserError(f"the model has no composer {composer!r}; it knows {', '.join(gen.composers)}")
     if args.instruments:
@@ -136,10 +136,9 @@ def plan(gen, data: Data, composer: str, args: argparse.Namespace) -> Plan:  # n
     return Plan(composer, instruments, indices)
 
 
-def run_composer(gen, data: Data, plan: Plan, args: argparse.Namespace) -> ComposerResult:  # noqa: ANN001
-    from muse.music_stats import music_stats, score_notes, summarize
-
-    composer, instruments, indices = plan.composer, plan.instruments, plan.indices
+def run_composer(gen, data: Data, job: Plan, args: argparse.Namespace) -> ComposerResult:  # noqa: ANN001
+    """Statistics of the data excerpts and of ``args.n`` samples generated in one batch."""
+    composer, instruments, indices = job.composer, job.instruments, job.indices
     start = time.perf_counter()
     excerpts = summarize(data_stats(data, indices, args.seconds))
     data_seconds = time.perf_counter() - start
@@ -147,7 +146,7 @@ def run_composer(gen, data: Data, plan: Plan, args: argparse.Namespace) -> Compo
     pieces = gen.generate(composer, instruments, args.seconds, temperature=args.temperature, top_p=args.top_p,
                           seed=args.seed, n=args.n)
     elapsed = time.perf_counter() - start
-    header = len(instruments) + 2
+    header = len(set(instruments)) + 2  # composer, instruments, start
     generated = summarize([music_stats(score_notes(p.score), p.seconds) for p in pieces])
     result = ComposerResult(
         composer=composer, instruments=instruments, data_pieces=len(indices), data=excerpts, generated=generated,
@@ -166,18 +165,14 @@ def fmt(x: float, digits: int = 1) -> str:
 
 def distances(r: ComposerResult) -> tuple[float, float]:
     """(pc, degree) Jensen-Shannon divergences of the samples' and the data's mean histograms."""
-    from muse.music_stats import jensen_shannon
-
     if not r.data.pitch_classes.any() or not r.generated.pitch_classes.any():
         return float("nan"), float("nan")
     return (jensen_shannon(r.generated.pitch_classes, r.data.pitch_classes),
             jensen_shannon(r.generated.degrees, r.data.degrees))
 
 
-def matrix(rows: list, columns: list) -> np.ndarray:
+def matrix(rows: list[StatsSummary], columns: list[StatsSummary]) -> np.ndarray:
     """[row, column] Jensen-Shannon divergence of the summaries' degree histograms (NaN where one is empty)."""
-    from muse.music_stats import jensen_shannon
-
     out = np.full((len(rows), len(columns)), np.nan)
     for i, a in enumerate(rows):
         for j, b in enumerate(columns):
@@ -277,8 +272,6 @@ def main() -> int:
 
     import torch
 
-    from muse.core.errors import USER_ERRORS
-    from muse.data.shards import TokenDataset
     from muse.generate import MuseGenerator
 
     torch.set_num_threads(args.threads)

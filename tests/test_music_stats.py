@@ -153,3 +153,13 @@ def test_summary_weighs_excerpts_equally_and_skips_silent_ones() -> None:
     expected[[0, 2, 9]] = [1 / 2, 1 / 4, 1 / 4]
     np.testing.assert_allclose(summary.pitch_classes, expected)
     assert summary.to_dict()["pitch_classes"] == pytest.approx(expected.tolist())
+
+
+def test_polyphony_equals_the_mean_count_of_sounding_notes_on_a_fine_grid() -> None:
+    # Notes on a quarter-second grid: counting the sounding notes at every eighth-second midpoint is exact.
+    rng = np.random.default_rng(0)
+    start = rng.integers(0, 40, size=30) / 4
+    end = start + rng.integers(1, 12, size=30) / 4
+    t = np.arange(0, end.max(), 0.125) + 0.0625
+    count = ((start[None] <= t[:, None]) & (end[None] > t[:, None])).sum(1)
+    assert polyphony(Notes(start, end, np.full(30, 60))) == pytest.approx(count[count > 0].mean())

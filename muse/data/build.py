@@ -221,7 +221,11 @@ def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
 
 
 def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
-    """Tokenize ``found.sources`` and write the dataset folder ``options.out``; see the module doc."""
+    """Tokenize ``found.sources`` and write the dataset folder ``options.out``; see the module doc.
+
+    Worker processes import the caller's main module (multiprocessing's forkserver/spawn), so a
+    script calling this needs the ``if __name__ == "__main__":`` guard.
+    """
     start = time.monotonic()
     options.check()
     sources = sorted(found.sources, key=piece_order)

@@ -175,3 +175,15 @@ def test_reader_rejects_what_is_not_a_dataset(tmp_path: Path, built) -> None:
     shard.write_bytes(shard.read_bytes()[:-2])
     with pytest.raises(UserError, match="rebuild the dataset"):
         TokenDataset(copy).tokens(0)
+
+
+def test_a_timeout_is_remembered_until_the_limit_grows(tmp_path: Path) -> None:
+    from muse.data.build import _cached
+    from muse.data.cache import BuildCache, Encoded
+
+    cache = BuildCache(tmp_path / "cache.sqlite")
+    cache.put("slow", Encoded(error="timed out after 300 s"))
+    cache.put("bad", Encoded(error="not a MIDI file"))
+    assert _cached(cache, "slow", 300.0).error == "timed out after 300 s"  # same limit: no point retrying
+    assert _cached(cache, "slow", 900.0) is None and _cached(cache, "slow", None) is None
+    assert _cached(cache, "bad", 900.0).error == "not a MIDI file"

@@ -38,14 +38,16 @@ def test_errors_timeouts_and_crashes_become_outcomes() -> None:
     assert time.monotonic() - start < 30
     assert sorted(outcomes) == list(range(9))
     assert {i: o.value for i, o in outcomes.items() if o.error is None} == {0: 1, 1: 11, 2: 21, 4: 41, 6: 61, 8: 81}
-    assert outcomes[3].error == "ValueError: three is bad" and not outcomes[3].transient
-    assert outcomes[5].error.startswith("timed out after 2 s") and outcomes[5].transient
-    assert outcomes[7].error.startswith("worker crashed") and outcomes[7].transient
+    assert (outcomes[3].error, outcomes[3].failure) == ("ValueError: three is bad", "error")
+    assert outcomes[5].error == "timed out after 2 s" and outcomes[5].failure == "timeout"
+    assert outcomes[7].error.startswith("worker crashed") and outcomes[7].failure == "crash"
+    assert all(outcomes[i].failure is None for i in (0, 1, 2, 4, 6, 8))
 
 
 def test_inline_mode_runs_in_this_process() -> None:
     outcomes = list(run_tasks(_task, [0, 3, 4], workers=0, initializer=_init, initargs=(2,)))
-    assert [(o.value, o.error) for o in outcomes] == [(2, None), (None, "ValueError: three is bad"), (42, None)]
+    assert [(o.value, o.error, o.failure) for o in outcomes] == [
+        (2, None, None), (None, "ValueError: three is bad", "error"), (42, None, None)]
 
 
 def test_failing_initializer_stops_the_run() -> None:

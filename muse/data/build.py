@@ -147,10 +147,17 @@ def _config_hash(config: TokenizerConfig) -> str:
     return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _failure_kind(error: str, transient: bool) -> SkipKind:
-    if not transient:
-        return "error"
-    return "timeout" if error.startswith("timed out") else "crash"
+TIMEOUT_PREFIX = "timed out after "
+
+
+def _cached(cache: BuildCache, key: str, timeout: float | None) -> Encoded | None:
+    """The cache entry of ``key``, unless it is a timeout under a shorter limit than ``timeout``."""
+    hit = cache.get(key)
+    if hit is not None and hit.error is not None and hit.error.startswith(TIMEOUT_PREFIX):
+        limit = float(hit.error[len(TIMEOUT_PREFIX):].split()[0])
+        if timeout is None or timeout > limit:
+            return None
+    return hit
 
 
 @contextmanager
@@ -185,9 +192,11 @@ def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
         except OSError as err:
             results[i] = Encoded(error=f"cannot read it ({err.strerror or err})")
             continue
-        results[i] = cache.get(key)
+        results[i] = _cached(cache, key, options.timeout)
         if results[i] is None:
             todo.append((i, key))
+        elif results[i].error is not None and results[i].error.startswith(TIMEOUT_PREFIX):
+            kinds[i] = "timeout"
     cached = len(sources) - len(todo)
     log.info("%d pieces: %d from the cache, %d to tokenize (%d workers)",
              len(sources), cached, len(todo), options.workers)
@@ -203,12 +212,12 @@ def _tokenize_all(sources: list[PieceSource], base: TokenizerConfig,
         with _terminate_as_interrupt(), logging_redirect_tqdm(), closing(outcomes), bar:
             for outcome in outcomes:
                 i, key = todo[outcome.index]
-                if outcome.error is not None:
+                if outcome.failure is not None:
                     value = Encoded(error=outcome.error)
-                    kinds[i] = _failure_kind(outcome.error, outcome.transient)
+                    kinds[i] = outcome.failure
                 else:
                     value = outcome.value
-                if not outcome.transient:
+                if outcome.failure != "crash":  # a crash may be the machine's (memory), not the piece's
                     cache.put(key, value)
                 results[i] = value
                 bar.update()

@@ -3,8 +3,9 @@
 A piece's key hashes its source (id, file path, size, mtime, tune number), the tokenizer config
 (without its composer list: composer ids are set when the dataset is assembled, so adding a
 composer keeps the cache valid) and, for music21 scores, ``MUSIC21_CONVERTER_VERSION``. Entries
-hold the token ids or the reason a piece failed; failures that may not recur (timeouts, crashed
-workers) are never stored. Only the build's parent process writes.
+hold the token ids or the reason a piece failed (a timeout is retried by a build with a longer
+limit; a crashed worker is never stored: it may be the machine's fault). Only the build's parent
+process writes.
 """
 
 from __future__ import annotations

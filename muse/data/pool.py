@@ -21,22 +21,20 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TaskOutcome:
-    """The result of task ``index``: ``value``, or ``error`` (one line) when it raised, timed out or crashed.
-
-    ``transient`` marks failures that may not recur on another run (timeout, crashed worker).
-    """
+    """The result of task ``index``: ``value``, or ``error`` (one line) and its ``failure`` kind:
+    ``error`` (the task raised), ``timeout`` (killed after ``timeout`` s) or ``crash`` (worker died)."""
 
     index: int
     value: Any = None
     error: str | None = None
-    transient: bool = False
+    failure: Literal["error", "timeout", "crash"] | None = None
 
 
 def _describe(err: BaseException) -> str:
@@ -186,14 +184,14 @@ def _poll(w: _Worker, timeout: float | None) -> tuple[TaskOutcome | None, bool]:
             index, value, error = message
             w.task = None
             w.done += 1
-            return TaskOutcome(index, value, error), False
+            return TaskOutcome(index, value, error, None if error is None else "error"), False
     if w.task is not None:
         index, start = w.task
         if not w.proc.is_alive():
             code = w.proc.exitcode
-            return TaskOutcome(index, error=f"worker crashed (exit code {code})", transient=True), True
+            return TaskOutcome(index, error=f"worker crashed (exit code {code})", failure="crash"), True
         if timeout is not None and time.monotonic() - start > timeout:
-            return TaskOutcome(index, error=f"timed out after {timeout:g} s", transient=True), True
+            return TaskOutcome(index, error=f"timed out after {timeout:g} s", failure="timeout"), True
     elif not w.proc.is_alive() and not w.conn.poll():
         return None, True
     return None, False
@@ -206,4 +204,4 @@ def _run_inline(fn: Callable, tasks: Sequence[Any], init: Callable | None, inita
         try:
             yield TaskOutcome(index, fn(task))
         except Exception as err:  # same contract as the worker processes
-            yield TaskOutcome(index, error=_describe(err))
+            yield TaskOutcome(index, error=_describe(err), failure="error")

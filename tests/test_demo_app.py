@@ -194,7 +194,8 @@ def test_a_long_job_neither_blocks_others_nor_survives_cancel(served, midi_dir: 
     started = time.monotonic()
     other.predict(handle_file(str(midi_dir / "one_track" / "POP909_010.mid")), 3, api_name="/load_midi")
     other.predict(api_name="/feedback_counts")
-    assert time.monotonic() - started < 10 and not job.done()
+    # answered while the long job still runs (generous bound: CI machines may be loaded)
+    assert time.monotonic() - started < 30 and not job.done()
     assert busy.predict(api_name="/compose_cancel") == "Cancelled."
     deadline = time.monotonic() + 10
     while app.demo_context.cancels.running() and time.monotonic() < deadline:

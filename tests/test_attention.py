@@ -25,15 +25,6 @@ CAUSAL = [p for p in PATTERNS if p != "cross"]
 OPTS = dict(prime_len=11, spread=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids thread hand-off costs (huge on a shared, busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """softmax(q k^T / sqrt(d) masked) v, with rows that see no key giving zero."""
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])

@@ -12,14 +12,6 @@ from muse.core.cache import LayerKVCache
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids thread hand-off costs (huge on a shared, busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 BATCH, T, VOCAB, BLOCK = 3, 29, 11, 6  # T is not a multiple of the block length
 PROMPTS = {
     "no prompt": [1] * T,

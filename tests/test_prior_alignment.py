@@ -16,15 +16,6 @@ from musetok.labels import label_row
 from musetok.lyrics import LyricsProcessor, lyric_window
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models decode fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_window_starts_cover_the_song() -> None:
     assert window_starts(10, 16, 8) == [0]
     assert window_starts(40, 16, 8) == [0, 8, 16, 24]

@@ -30,15 +30,6 @@ SECONDS = 0.05
 SAMPLING = tuple(LevelSampling(temperature=1.0, hop_fraction=0.5, chunk_size=16) for _ in DEFAULT_SAMPLING)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models decode fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small")

@@ -28,15 +28,6 @@ PRESETS = Path(__file__).resolve().parents[1] / "configs" / "jukebox"
 RATE = 44100
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A VQ-VAE and a small audio folder: two composers (folders), one song with a sidecar."""

@@ -31,15 +31,6 @@ from muse.core.sampling import (
 FAST = settings(max_examples=60, deadline=None)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy machine extra threads only cost time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @st.composite
 def logit_rows(draw: st.DrawFn, max_vocab: int = 40) -> Tensor:
     """A batch (B, V) of finite logits, with deliberate ties (values are drawn from a coarse grid)."""

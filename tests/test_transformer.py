@@ -17,14 +17,6 @@ from muse.core.config import ConfigError, load_config, save_config
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig, quick_gelu
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids thread hand-off costs (huge on a shared, busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = dict(width=16, depth=4, heads=2, n_ctx=24, attn_order=("block_local", "block_transpose"), blocks=4)
 
 

@@ -48,7 +48,7 @@ from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
 from muse.core.errors import USER_ERRORS, UserError
-from muse.data.shards import TokenDataset
+from muse.core.token_shards import TokenDataset
 from muse.grammar import instrument_keys
 from muse.music_stats import MusicStats, StatsSummary, jensen_shannon, music_stats, score_notes, summarize, windows
 

@@ -24,7 +24,7 @@ from muse.core.errors import CheckpointError, UserError
 
 log = logging.getLogger(__name__)
 
-BUNDLED_CHECKPOINT = Path(__file__).parent / "assets" / "vqvae_small" / "vqvae_small.safetensors"
+BUNDLED_CHECKPOINT = Path(__file__).parent / "assets" / "small" / "vqvae.safetensors"
 DEFAULT_CHUNK_SECONDS = 10.0
 
 

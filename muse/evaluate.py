@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from muse.clock import Clock
 from muse.core.errors import UserError
-from muse.data.shards import Split, TokenDataset
+from muse.core.token_shards import Split, TokenDataset
 from muse.saved_model import LoadedModel, load_model
 from muse.train_data import WindowDataset
 

@@ -31,7 +31,7 @@ from muse.core.errors import UserError
 from muse.core.sampling import SamplingConfig, generate
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
-from muse.render import RenderResult, render_midi
+from muse.core.render import RenderResult, render_midi
 from muse.saved_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Training examples from a built token dataset (``muse.data.shards.TokenDataset``).
+"""Training examples from a built token dataset (``muse.core.token_shards.TokenDataset``).
 
 - ``CropDataset``: random crops of ``n_ctx + 1`` tokens that keep the piece's header (composer,
   instrumentation, ``start``) followed by a random stretch of the piece, augmented (transpose,
@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from muse.clock import Clock, TokenClock
 from muse.core.errors import UserError
 from muse.core.train import LossOutput
-from muse.data.shards import TokenDataset
+from muse.core.token_shards import TokenDataset
 from muse.token_tables import TokenTables
 
 

@@ -22,7 +22,7 @@ from muse.core.checkpoint import CHECKPOINTS_DIR, checkpoint_step, latest_checkp
 from muse.core.config import save_config
 from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
-from muse.data.shards import TokenDataset
+from muse.core.token_shards import TokenDataset
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
 from muse.train_data import CropDataset, muse_loss
 

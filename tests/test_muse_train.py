@@ -15,7 +15,7 @@ from musetok.vocab import Kind
 from muse.cli import main
 from muse.core.errors import UserError
 from muse.data.build import BuildOptions, build_dataset
-from muse.data.shards import TokenDataset
+from muse.core.token_shards import TokenDataset
 from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate
 from muse.generate import MuseGenerator

@@ -129,6 +129,8 @@ def test_small_presets_fit_the_bundled_codec_in_15_mb() -> None:
     for level, name in names.items():
         config = load_config(PriorConfig, PRESETS / f"{name}.yaml")
         assert (config.level, config.n_bins, config.hop_length) == (level, codec.l_bins, codec.hop_lengths[level])
+        if config.labels.timing:
+            assert config.labels.sample_rate == codec.sample_rate
         if config.upsampler is not None:
             assert config.upsampler.factor * config.hop_length == codec.hop_lengths[level + 1]
         with torch.device("meta"):

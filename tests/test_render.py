@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import symusic
 
-from muse import render
+from muse.core import render
 from muse.core.errors import UserError
 
 CHORALE = "classical/bach-bwv001-_400_chorales-004003b.mid"
@@ -62,7 +62,7 @@ def test_max_seconds_cuts_the_music(chorale: Path, tmp_path: Path) -> None:
 def test_fallback_synth_works_and_warns_once(
     no_fluidsynth: None, chorale: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="muse.render")
+    caplog.set_level(logging.WARNING, logger="muse.core.render")
     first = render.render_midi(chorale, tmp_path / "a.wav", max_seconds=6.0, sample_rate=16000)
     second = render.render_midi(chorale, tmp_path / "b.wav", max_seconds=3.0, sample_rate=16000)
     assert first.backend == second.backend == "builtin"

@@ -15,7 +15,7 @@ from jukebox.audio import load_audio, save_audio
 from jukebox.checkpoint import save_vqvae
 from jukebox.cli import main
 from jukebox.codec import Codec, EncodedAudio
-from muse.render import render_midi
+from muse.core.render import render_midi
 
 SECONDS = 0.6
 

@@ -6,7 +6,7 @@ reusing the cache for pieces done before. It then drops failures, pieces without
 duplicates (same note pitches and rhythm, whatever the tempo, instruments or dynamics; the first
 piece in ``piece_order`` is kept), sets each piece's composer token from the final tokenizer, whose
 composer list is exactly the labels kept (sorted), and writes the dataset folder described in
-``muse.data.shards``. A piece goes to the validation split when the first 32 bits of its content
+``muse.core.token_shards``. A piece goes to the validation split when the first 32 bits of its content
 SHA-1 fall below ``valid_fraction``: the split depends on the music, not on paths or on the order
 of work. No piece ever aborts the build; every one left out is reported with its reason.
 """
@@ -38,7 +38,7 @@ from muse.core.errors import UserError
 from muse.data.cache import BuildCache, Encoded, source_key
 from muse.data.encode import encode_source, init_worker
 from muse.data.pool import run_tasks
-from muse.data.shards import (
+from muse.core.token_shards import (
     SKIPPED_FILE, STATS_FILE, TOKENIZER_FILE, PieceRecord, ShardWriter, Split, token_dtype, write_index, write_json,
 )
 from muse.data.sources import PieceSource, Skip, SkipKind, SourceList, piece_order

@@ -34,8 +34,11 @@ def prior_loss(model: JukeboxPrior, batch: dict[str, torch.Tensor]) -> LossOutpu
 
 
 def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, train: TrainConfig, *,
-                ids_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train a prior on the encoded dataset in ``data_dir``; export it into ``out_dir`` at the end."""
+                ids_dir: str | Path | None = None, val_dir: str | Path | None = None, resume: bool = False,
+                progress: bool = True) -> TrainResult:
+    """Train a prior on the encoded dataset in ``data_dir``; export it into ``out_dir`` at the end.
+    ``val_dir`` (another encoded dataset, labelled with the same ids) gives the held-out loss
+    every ``train.eval_every`` steps."""
     out = Path(out_dir)
     label_ids = None
     if config.labels is not None:
@@ -50,7 +53,8 @@ def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, 
     data = PriorWindows(data_dir, config, label_ids)
     log.info("training the level-%d prior on %d windows of %d codes", config.level, len(data), config.n_ctx)
     model = JukeboxPrior(config)
-    trainer = Trainer(model, prior_loss, data, None, train, out, model_config=config, progress=progress)
+    val = PriorWindows(val_dir, config, label_ids) if val_dir is not None else None
+    trainer = Trainer(model, prior_loss, data, val, train, out, model_config=config, progress=progress)
     result = trainer.fit(resume)
     state, _ = full_state(trainer.model, trainer.optimizer)  # collective: whole weights on rank 0
     if trainer.dist.is_main:

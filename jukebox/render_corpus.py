@@ -121,14 +121,21 @@ def render_dataset(
     sample_rate: int = 22050,
     mono: bool = True,
     soundfont: str | Path | None = None,
+    exclude: str | Path | None = None,
     on_piece: Callable[[int, int, Path], None] | None = None,
 ) -> RenderReport:
-    """Render the selected pieces of the token dataset in ``dataset_dir`` into ``out_dir`` (see the module docstring)."""
+    """Render the selected pieces of the token dataset in ``dataset_dir`` into ``out_dir`` (see the module
+    docstring). Pieces already rendered in the folder ``exclude`` are left out (a held-out set that
+    shares nothing with a training folder)."""
     dataset = TokenDataset(dataset_dir)
     tokenizer = dataset.load_tokenizer()
     indices = select_pieces(dataset, music21_only=music21_only, composers=composers,
                             per_composer=per_composer, split=split)
     out_dir = Path(out_dir)
+    if exclude is not None:
+        taken = {p.relative_to(exclude) for p in Path(exclude).rglob("*.wav")}
+        indices = [i for i in indices
+                   if piece_path(out_dir, dataset.pieces[i].composer, dataset.pieces[i].id).relative_to(out_dir) not in taken]
     out_dir.mkdir(parents=True, exist_ok=True)
     report = RenderReport()
     for n, i in enumerate(indices):
@@ -152,6 +159,7 @@ def render_dataset(
         "dataset": str(Path(dataset_dir).resolve()), "music21_only": music21_only, "composers": composers,
         "per_composer": per_composer, "split": split, "max_seconds": max_seconds, "sample_rate": sample_rate,
         "mono": mono, "soundfont": str(soundfont) if soundfont else None,
+        "exclude": str(exclude) if exclude else None,
         "files": sorted(str(p.relative_to(out_dir)) for p in report.written + report.kept),
         "failed": [{"id": i, "error": e} for i, e in report.failed], "seconds": round(report.seconds, 2),
     })

@@ -93,8 +93,13 @@ def test_train_resume_export_and_sample(dataset: Path, workspace: Path, tmp_path
     assert top.config == load_config(PriorConfig, PRESETS / "prior_tiny.yaml")
 
     up_run = tmp_path / "up1"
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text("steps: 1\nbatch_size: 2\neval_every: 1\neval_batches: 1\n")
     assert jukebox_main(["train-prior", "--level", "1", "--config", str(PRESETS / "upsampler_tiny_level_1.yaml"),
-                         "--data", str(dataset), "--out", str(up_run), "--batch-size", "2", "--steps", "1"]) == 0
+                         "--data", str(dataset), "--out", str(up_run), "--train-config", str(train_yaml),
+                         "--val-data", str(dataset)]) == 0
+    records = [json.loads(line) for line in (up_run / "metrics.jsonl").read_text().splitlines()]
+    assert any(np.isfinite(r.get("eval_loss", np.nan)) for r in records)  # held-out loss from --val-data
 
     models = tmp_path / "models"
     shutil.copytree(workspace / "models", models)

@@ -80,6 +80,10 @@ def test_rerun_keeps_files_and_encode_dataset_reads_the_sidecars(rendered: Path,
                          str(SECONDS), "--out", str(rendered)]) == 0
     assert "0 rendered, 2 already there" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in rendered.rglob("*.wav")} == before
+    held_out = rendered.parent / "held_out"
+    assert jukebox_main(["data", "render-midi", "--dataset", str(dataset), "--max-seconds", str(SECONDS),
+                         "--exclude", str(rendered), "--out", str(held_out)]) == 0
+    assert sorted(p.parent.name for p in held_out.rglob("*.wav")) == ["bach", "maier"]  # the two MIDI-folder pieces
 
     class FakeCodec:  # encode_dataset only needs encode_file; the real codec is tested elsewhere
         def encode_file(self, path):

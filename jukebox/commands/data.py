@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ren.add_argument("--sample-rate", type=int, default=22050, help="audio rate in Hz (default: 22050)")
     ren.add_argument("--stereo", action="store_true", help="keep FluidSynth's stereo output (default: mono)")
     ren.add_argument("--soundfont", help="a .sf2 General MIDI soundfont (default: pretty_midi's TimGM6mb.sf2)")
+    ren.add_argument("--exclude", help="leave out pieces already rendered in this folder (e.g. a training set)")
     ren.set_defaults(func=run_render)
 
 
@@ -50,7 +51,7 @@ def run_render(args: argparse.Namespace) -> int:
         report = render_dataset(
             args.dataset, args.out, music21_only=args.music21, composers=composers, per_composer=args.per_composer,
             split=args.split, max_seconds=args.max_seconds or None, sample_rate=args.sample_rate,
-            mono=not args.stereo, soundfont=args.soundfont, on_piece=on_piece,
+            mono=not args.stereo, soundfont=args.soundfont, exclude=args.exclude, on_piece=on_piece,
         )
     finally:
         bar.close()

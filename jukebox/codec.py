@@ -105,6 +105,26 @@ class ReconstructionReport:
     levels: list[LevelReport]
 
 
+@dataclass(frozen=True)
+class LevelQuality:
+    """One level over a set of files: mean reconstruction metrics and how the codebook is used."""
+
+    level: int
+    spectral_convergence: float
+    mr_stft_distance: float
+    si_sdr_db: float
+    codes_used: int  # distinct codes seen
+    l_bins: int
+    perplexity: float  # exp(entropy) of the code histogram; l_bins when all codes are equally used
+
+
+def code_usage(codes: np.ndarray, l_bins: int) -> tuple[int, float]:
+    """(distinct codes, perplexity) of a code array."""
+    counts = np.bincount(codes.ravel(), minlength=l_bins).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return int((counts > 0).sum()), float(np.exp(-(p * np.log(p)).sum()))
+
+
 class Codec:
     """Encode and decode audio with a VQ-VAE on ``device``, ``chunk_seconds`` of audio at a time."""
 
@@ -129,8 +149,8 @@ class Codec:
         if checkpoint is None:
             if not BUNDLED_CHECKPOINT.is_file():
                 raise CheckpointError(
-                    f"no checkpoint given and no bundled codec at {BUNDLED_CHECKPOINT}; pass --checkpoint "
-                    "(an official vqvae.pth.tar or a .safetensors trained here)"
+                    f"no checkpoint given and no bundled codec at {BUNDLED_CHECKPOINT}; pass one (--checkpoint, "
+                    "or --vqvae for encode-dataset): an official vqvae.pth.tar or a .safetensors trained here"
                 )
             checkpoint = BUNDLED_CHECKPOINT
         return cls(load_vqvae(checkpoint, config).model, device, chunk_seconds)
@@ -209,21 +229,38 @@ class Codec:
         audio = self.read(path)
         encoded = self.encode(audio, levels)
         save_audio(out_dir / f"{path.stem}.input.wav", audio, self.sample_rate)
-        target = torch.from_numpy(audio).unsqueeze(0)
-        resolutions = self.model.config.loss.resolutions
         reports = []
         for level in encoded.codes:
             decoded = self.decode(encoded, level)
             out = save_audio(out_dir / f"{path.stem}.level{level}.wav", decoded, self.sample_rate)
-            pred = torch.from_numpy(decoded).unsqueeze(0)
-            reports.append(
-                LevelReport(
-                    level=level,
-                    path=out,
-                    spectral_convergence=float(spectral_convergence(target, pred)[0]),
-                    mr_stft_distance=float(multi_resolution_stft_distance(target, pred, resolutions)[0]),
-                    si_sdr_db=float(si_sdr(target, pred)[0]),
-                )
-            )
+            reports.append(LevelReport(level, out, *self._distances(audio, decoded)))
             log.info("level %d: wrote %s", level, out)
         return ReconstructionReport(input_path=path, seconds=len(audio) / self.sample_rate, levels=reports)
+
+    def _distances(self, audio: np.ndarray, decoded: np.ndarray) -> tuple[float, float, float]:
+        """(spectral convergence, multi-resolution STFT distance, SI-SDR dB) of one decoding."""
+        target, pred = torch.from_numpy(audio).unsqueeze(0), torch.from_numpy(decoded).unsqueeze(0)
+        resolutions = self.model.config.loss.resolutions
+        return (float(spectral_convergence(target, pred)[0]),
+                float(multi_resolution_stft_distance(target, pred, resolutions)[0]), float(si_sdr(target, pred)[0]))
+
+    def evaluate(self, paths: list[Path], levels: list[int] | None = None) -> list[LevelQuality]:
+        """Encode and decode every file; per level the metrics averaged over files and the codebook usage."""
+        if not paths:
+            raise UserError("no audio files to evaluate")
+        levels = list(range(self.levels)) if levels is None else levels
+        metrics: dict[int, list[tuple[float, float, float]]] = {lv: [] for lv in levels}
+        codes: dict[int, list[np.ndarray]] = {lv: [] for lv in levels}
+        for path in paths:
+            audio = self.read(path)
+            encoded = self.encode(audio, levels)
+            for level in levels:
+                metrics[level].append(self._distances(audio, self.decode(encoded, level)))
+                codes[level].append(encoded.codes[level])
+        l_bins = self.model.config.l_bins
+        results = []
+        for level in levels:
+            used, perplexity = code_usage(np.concatenate(codes[level]), l_bins)
+            sc, mr, sdr = np.mean(metrics[level], axis=0).tolist()
+            results.append(LevelQuality(level, sc, mr, sdr, used, l_bins, perplexity))
+        return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from jukebox.audio import load_audio, save_audio
 from jukebox.checkpoint import save_vqvae
 from jukebox.cli import main
-from jukebox.codec import Codec, EncodedAudio
+from jukebox.codec import Codec, EncodedAudio, code_usage
 from muse.core.render import render_midi
 
 SECONDS = 0.6
@@ -80,6 +81,27 @@ def test_reconstruct_writes_each_level_and_prints_metrics(tmp_path: Path, render
     assert (tmp_path / "rec" / "phrase.input.wav").is_file()
     # the trained level-0 codec beats silence: spectral convergence well under 1
     assert float(rows[0][1]) < 1.0
+
+
+def test_evaluate_averages_files_and_reports_codebook_usage(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path,
+                                                           capsys) -> None:
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for name in ("a.wav", "b.wav"):
+        (folder / name).write_bytes(rendered_wav.read_bytes())
+    code, out, _ = run(["vqvae", "evaluate", str(folder), "--checkpoint", str(tiny_ckpt), "--json",
+                        str(tmp_path / "q.json")], capsys)
+    assert code == 0 and out.startswith("2 file(s)")
+    codec = Codec.load(tiny_ckpt)
+    report = codec.reconstruct(rendered_wav, tmp_path / "rec")
+    saved = json.loads((tmp_path / "q.json").read_text())["levels"]
+    for one, both in zip(report.levels, saved):  # two copies of one file: the mean is that file's figure
+        assert both["si_sdr_db"] == pytest.approx(one.si_sdr_db, rel=1e-5, abs=1e-5)
+        assert both["spectral_convergence"] == pytest.approx(one.spectral_convergence, rel=1e-5)
+        codes = codec.encode_file(rendered_wav).codes[one.level]
+        assert both["codes_used"] == len(np.unique(codes)) and 1.0 <= both["perplexity"] <= both["codes_used"]
+    assert code_usage(np.array([0, 1, 2, 3]), 8) == (4, pytest.approx(4.0))
+    assert code_usage(np.array([5, 5, 5]), 8) == (1, pytest.approx(1.0))
 
 
 def test_our_safetensors_checkpoint_and_config_override(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path, capsys) -> None:

@@ -42,6 +42,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model_args(rec)
     rec.set_defaults(func=run_reconstruct)
 
+    ev = sub.add_parser("evaluate", help="mean quality per level and codebook usage over a folder of audio")
+    ev.add_argument("input", help="audio file or folder (searched recursively)")
+    ev.add_argument("--levels", type=int, nargs="+", help="levels to measure (default: all)")
+    ev.add_argument("--json", help="also write the figures to this JSON file")
+    _add_model_args(ev)
+    ev.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jukebox.train_vqvae import list_audio
+
+    files = list_audio(args.input) if Path(args.input).is_dir() else [Path(args.input)]
+    results = _codec(args).evaluate(files, args.levels)
+    print(f"{len(files)} file(s) from {args.input}")
+    print(f"{'level':>5}  {'spectral conv.':>14}  {'MR-STFT dist.':>13}  {'SI-SDR (dB)':>11}  {'codes used':>12}  perplexity")
+    for q in results:
+        print(f"{q.level:>5}  {q.spectral_convergence:>14.4f}  {q.mr_stft_distance:>13.4f}  {q.si_sdr_db:>11.2f}  "
+              f"{q.codes_used:>5} / {q.l_bins:<4}  {q.perplexity:.1f}")
+    if args.json:
+        from dataclasses import asdict
+
+        from muse.core.checkpoint import write_json
+
+        write_json(args.json, {"input": str(args.input), "files": len(files), "levels": [asdict(q) for q in results]})
+    return 0
+
 
 def _codec(args: argparse.Namespace):
     from jukebox.codec import Codec

@@ -21,6 +21,7 @@ from musetok import MidiTokenizer
 from muse.config import MuseConfig
 from muse.core.checkpoint import (
     CHECKPOINTS_DIR,
+    LATEST,
     latest_checkpoint,
     load_weights,
     save_weights,
@@ -75,6 +76,9 @@ def _resolve(path: Path) -> tuple[Path, Path, Path]:
         raise CheckpointError(f"{path}: model folder not found")
     if (path / WEIGHTS_FILE).is_file() and (path / TOKENIZER_FILE).is_file():
         return path / WEIGHTS_FILE, path / CONFIG_FILE, path / TOKENIZER_FILE
+    pointed = latest_checkpoint(path.parent if path.name == LATEST else path)  # checkpoints/latest or checkpoints/
+    if pointed is not None and pointed != path:
+        return _resolve(pointed)
     if (path / EXPORT_DIR / WEIGHTS_FILE).is_file():
         return _resolve(path / EXPORT_DIR)
     step = latest_checkpoint(path / CHECKPOINTS_DIR)

@@ -27,6 +27,8 @@ def touch(path: Path) -> Path:
     ("Haendel", "handel"),
     ("mendelsonn", "mendelssohn"),
     ("cpe_bach", "cpebach"),
+    ("schumann_robert", "schumann"),
+    ("schumannClara", "schumann_clara"),
     ("unknown_artist", None),
     ("  ", None),
 ])

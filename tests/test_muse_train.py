@@ -78,6 +78,8 @@ def test_training_logs_metrics_and_exports_a_model(trained: Path) -> None:
     loaded = load_model(trained)
     assert loaded.config.vocab_size == loaded.tokenizer.vocab.size
     assert loaded.tokenizer.config.composers == ("bach", "mozart", "scarlatti")
+    last = load_model(trained / "checkpoints" / "latest").model.state_dict()  # the pointer file, or its folder
+    assert all(torch.equal(last[k], v) for k, v in load_model(trained / "checkpoints").model.state_dict().items())
 
 
 def test_resume_continues_exactly(dataset: Path, preset: Path, trained: Path, tmp_path: Path) -> None:

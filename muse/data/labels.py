@@ -26,6 +26,7 @@ ALIASES: dict[str, str] = {
     "vaughan": "vaughan_williams",
     "mussorgski": "mussorgsky",
     "rimsky": "rimsky_korsakov",
+    "schumann_robert": "schumann",  # music21 folder schumann_robert; the classical corpus writes schumann (Clara stays apart)
 }
 
 #: Labels meaning "composer not given": pieces carrying them get the unknown-composer token.

@@ -23,7 +23,7 @@ same notes; 6.4 M tokens, 190 hours):
 
     essen_folksong 8419   oneills1850 1939   palestrina 1296   airds_airs 1179   ryans_mammoth 1039
     bach 409   misc_folk 171   trecento 101   monteverdi 49   beethoven 22   mozart 16   haydn 9
-    josquin 8   schumann_robert 6   schumann_clara 5   lead_sheet 2   nottingham_dataset 2
+    josquin 8   schumann_robert 6 (now labelled schumann)   schumann_clara 5   lead_sheet 2   nottingham_dataset 2
     schoenberg 2   and one piece each: beach chopin ciconia corelli cpebach handel johnson_j_r
     joplin liliuokalani luca lusitano schubert verdi weber webern
 

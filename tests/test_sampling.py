@@ -442,15 +442,29 @@ def test_top_p_candidate_shortcut_equals_the_full_sort(scale: float, monkeypatch
     gen = torch.Generator().manual_seed(int(scale * 10))
     answered = 0
     for trial in range(40):
-        logits = torch.randn(3, 5000, generator=gen) * scale
+        logits = torch.randn(3, 9000, generator=gen) * scale  # both candidate counts (256, 4096) apply
         if trial % 5 == 0:
             logits[:, :40] = logits[:, :1]  # a tie group
         p = float(torch.rand((), generator=gen)) * 0.98 + 0.01
         fast = sampling._top_p_from_top_k(logits, p)
         with monkeypatch.context() as m:
-            m.setattr(sampling, "_TOP_P_CANDIDATES", 10**9)  # forces the full sort
+            m.setattr(sampling, "_TOP_P_CANDIDATES", (10**9,))  # forces the full sort
             full = sampling.top_p(logits, p)
         if fast is not None:
             answered += 1
             assert torch.equal(torch.isinf(fast), torch.isinf(full))
     assert answered > 0
+
+
+def test_top_p_falls_back_to_4096_candidates_for_flat_distributions() -> None:
+    """A flat distribution's nucleus holds thousands of tokens: the 4,096-candidate stage answers it."""
+    from muse.core import sampling
+
+    logits = torch.randn(2, 39000, generator=torch.Generator().manual_seed(0)) * 0.3
+    p = 0.05  # about 1,950 tokens: more than 256, fewer than 4,096
+    fast = sampling._top_p_from_top_k(logits, p)
+    assert fast is not None
+    full_sorted = torch.sort(logits, dim=-1, descending=True, stable=True)
+    probs = full_sorted.values.softmax(-1)
+    kept = int(((probs.cumsum(-1) - probs) < p).sum(-1)[0])
+    assert 256 < kept < 4096 and int((~torch.isinf(fast[0])).sum()) == kept

@@ -6,9 +6,9 @@ in chunks, not timed), then ``--tokens`` new codes are sampled with ``JukeboxPri
 timed. The original implementation needs about 0.22 s/token for the 1b_lyrics top prior at one
 CPU thread; the target is at most half of that.
 
-    python benchmarks/prior_sampling.py                              # 1b_lyrics, CPU, 1 thread, batch 1 and 3
+    python benchmarks/prior_sampling.py                              # 1b_lyrics, CPU, 1 thread, batch 1 and 3, fp32 and int8
     python benchmarks/prior_sampling.py --preset prior_tiny --tokens 256
-    python benchmarks/prior_sampling.py --device cuda --dtype bf16
+    python benchmarks/prior_sampling.py --device cuda --dtype fp32 bf16
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 
 from jukebox.prior import JukeboxPrior
 from jukebox.prior_config import PriorConfig
+from jukebox.quantize import quantize_int8
 from jukebox.windows import window_labels
 from muse.core.config import load_config
 from muse.core.sampling import SamplingConfig
@@ -73,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="prior_1b_lyrics", help="configs/jukebox preset (default: prior_1b_lyrics)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--dtype", nargs="+", choices=("fp32", "bf16", "int8"), default=["fp32", "int8"],
+                        help="weight formats, measured one after the other (default: fp32 int8; int8 = CPU only)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--prompt", type=int, default=8, help="codes fed before timing starts (default: 8)")
@@ -81,18 +83,32 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    model = build(args.preset, device, dtype)
-    n_params = sum(p.numel() for p in model.parameters())
     where = f"{args.device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu, {args.threads} thread(s)"
-    print(f"{args.preset}: {n_params / 1e6:.2f} M parameters, {args.dtype}, {where}")
     original = ORIGINAL_CPU_S_PER_TOKEN.get(args.preset) if device.type == "cpu" and args.threads == 1 else None
-    print(f"{'batch':>5}  {'s/token':>9}  {'s/token/sample':>14}  {'original':>9}  {'ours/original':>13}")
-    for batch in args.batch:
-        s = seconds_per_token(model, batch, args.prompt, args.tokens, device)
+    rows = []
+    for fmt in args.dtype:
+        model = build(args.preset, device, torch.bfloat16 if fmt == "bf16" else torch.float32)
+        if fmt == "int8":
+            model = quantize_int8(model)
+        n_params = sum(p.numel() for p in build_config_params(args.preset))
+        for batch in args.batch:
+            rows.append((fmt, batch, seconds_per_token(model, batch, args.prompt, args.tokens, device)))
+        del model
+    print(f"{args.preset}: {n_params / 1e6:.2f} M parameters, {where}")
+    base = {b: s for fmt, b, s in rows if fmt == args.dtype[0]}
+    print(f"{'weights':>7}  {'batch':>5}  {'s/token':>9}  {'s/token/sample':>14}  {'vs ' + args.dtype[0]:>8}  "
+          f"{'original':>9}  {'ours/original':>13}")
+    for fmt, batch, s in rows:
         ratio = f"{s / original:13.2f}" if original else f"{'-':>13}"
         orig = f"{original:9.3f}" if original else f"{'-':>9}"
-        print(f"{batch:>5}  {s:9.4f}  {s / batch:14.4f}  {orig}  {ratio}")
+        print(f"{fmt:>7}  {batch:>5}  {s:9.4f}  {s / batch:14.4f}  {base[batch] / s:7.2f}x  {orig}  {ratio}")
+
+
+def build_config_params(preset: str):  # noqa: ANN201
+    """The preset's parameters on the meta device (to count them)."""
+    config = load_config(PriorConfig, PRESETS / f"{preset}.yaml")
+    with torch.device("meta"):
+        return list(JukeboxPrior(config).parameters())
 
 
 if __name__ == "__main__":

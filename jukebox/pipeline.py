@@ -31,6 +31,7 @@ from jukebox.audio import save_audio
 from jukebox.codec import Codec, EncodedAudio
 from jukebox.model_files import find_model_files, load_models
 from jukebox.prior import JukeboxPrior
+from jukebox.quantize import quantize_int8
 from jukebox.windows import upper_window, window_labels, window_starts
 from muse.core.checkpoint import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
@@ -141,15 +142,20 @@ class JukeboxPipeline:
         """Load ``model`` (``5b``, ``5b_lyrics``, ``1b_lyrics`` or ``small``) from ``checkpoints``.
 
         ``ids_dir``: the artist/genre id files (default: an ``ids/`` folder beside the priors).
-        ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, or ``auto`` (bf16 on CUDA, else fp32).
+        ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, ``int8`` (CPU: int8 linear weights,
+        ``jukebox.quantize``) or ``auto`` (bf16 on CUDA, else fp32).
         """
-        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
         if dtype == "auto":
             dtype = "bf16" if torch.device(device).type == "cuda" else "fp32"
         if dtype not in dtypes:
-            raise UserError(f"unknown dtype {dtype!r}; choose auto, fp32, bf16 or fp16")
+            raise UserError(f"unknown dtype {dtype!r}; choose auto, fp32, bf16, fp16 or int8")
+        if dtype == "int8" and torch.device(device).type != "cpu":
+            raise UserError("--dtype int8 is for CPU sampling; on a GPU use bf16 or fp16")
         files = find_model_files(model, checkpoints, levels)
         codec, priors = load_models(files, device, dtypes[dtype])
+        if dtype == "int8":
+            priors = {level: quantize_int8(prior) for level, prior in priors.items()}
         if ids_dir is None:  # models trained here keep their artist/genre ids in an ids/ folder beside them
             ids_dir = next((p.parent / "ids" for p in files.priors.values() if (p.parent / "ids").is_dir()), None)
         return cls(codec, priors, ids_dir, device)

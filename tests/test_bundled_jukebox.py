@@ -68,3 +68,30 @@ def test_jukebox_sample_small_writes_a_wav_offline(tmp_path: Path, capsys: pytes
     audio, rate = sf.read(str(wavs[0]))
     assert rate == 22050 and abs(len(audio) / rate - 0.5) < 0.01
     assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+
+
+def test_int8_sampling_weights_keep_the_top_priors_predictions(phrase: Path) -> None:
+    """--dtype int8 (CPU): every linear layer quantized, held-out loss within 0.05 bits of fp32."""
+    import torch
+
+    from jukebox.pipeline import JukeboxPipeline
+    from jukebox.windows import window_labels
+    from muse.core.errors import UserError
+
+    fp32 = JukeboxPipeline.load("small", levels=(2,), dtype="fp32").priors[2]
+    int8 = JukeboxPipeline.load("small", levels=(2,), dtype="int8").priors[2]
+    assert not any(type(m) is torch.nn.Linear for m in int8.modules())
+    assert sum(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in int8.modules()) == \
+        sum(type(m) is torch.nn.Linear for m in fp32.modules()) > 0
+    c = fp32.config
+    codec = Codec.load()
+    audio = codec.read(phrase)
+    audio = np.tile(audio, -(-c.n_ctx * c.hop_length // len(audio)))  # the phrase repeated: one full window
+    codes = torch.from_numpy(codec.encode(audio).codes[2][: c.n_ctx])[None]
+    labels = window_labels(c, codes.shape[1] * c.hop_length, 0, artist_id=2, genre_ids=[1], lyric_tokens=[])
+    with torch.no_grad():
+        a = fp32.loss(codes, fp32.condition(labels)).loss.item()
+        b = int8.loss(codes, int8.condition(labels)).loss.item()
+    assert abs(a - b) < 0.05, (a, b)
+    with pytest.raises(UserError, match="for CPU sampling"):
+        JukeboxPipeline.load("small", levels=(2,), device="cuda", dtype="int8")

@@ -27,8 +27,9 @@ def _add_model_args(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--model", choices=MODELS, required=required, help="which released (or bundled small) model")
     parser.add_argument("--checkpoints", help="folder with the model files (official *.pth.tar or ours)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                        help="prior weights' precision (default: auto = bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                        help="prior weights' precision (default: auto = bf16 on CUDA, fp32 on CPU; "
+                        "int8: quantized linear weights, 2-5x faster sampling on a CPU)")
 
 
 def _add_song_args(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,6 @@ name and renamed, so a killed run never leaves a truncated file.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -35,7 +34,7 @@ from muse.core.errors import UserError
 from muse.core.render import render_midi
 from muse.core.token_shards import TokenDataset
 from musetok.errors import TokenizerError
-from musetok.instruments import FAMILIES
+from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ def main_family(score) -> str:
     """Name of the instrument family playing most notes (``drums`` for channel 10), e.g. ``piano``."""
     counts: Counter[str] = Counter()
     for track in score.tracks:
-        name = "drums" if track.is_drum else FAMILIES[track.program // 8]
+        name = "drums" if track.is_drum else FAMILIES[PROGRAM_TO_FAMILY[track.program]]
         counts[name] += len(track.notes)
     return counts.most_common(1)[0][0] if counts else ""
 
@@ -133,9 +132,8 @@ def render_dataset(
                             per_composer=per_composer, split=split)
     out_dir = Path(out_dir)
     if exclude is not None:
-        taken = {p.relative_to(exclude) for p in Path(exclude).rglob("*.wav")}
         indices = [i for i in indices
-                   if piece_path(out_dir, dataset.pieces[i].composer, dataset.pieces[i].id).relative_to(out_dir) not in taken]
+                   if not piece_path(Path(exclude), dataset.pieces[i].composer, dataset.pieces[i].id).is_file()]
     out_dir.mkdir(parents=True, exist_ok=True)
     report = RenderReport()
     for n, i in enumerate(indices):
@@ -187,11 +185,3 @@ def _render_piece(tokenizer, ids: np.ndarray, record, wav: Path, *, max_seconds:
     os.replace(part, wav)
     return result.seconds
 
-
-def read_render_manifest(folder: str | Path) -> dict:
-    """The ``render.json`` of a rendered folder."""
-    path = Path(folder) / RENDER_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: not a rendered corpus folder ({err})") from None

@@ -111,3 +111,16 @@ def test_bad_arguments_are_one_line_errors(dataset: Path, tmp_path: Path, capsys
     assert "no composer 'nobody'" in capsys.readouterr().err
     assert jukebox_main(base + ["--dataset", str(dataset), "--per-composer", "0"]) == 2
     assert "--per-composer must be at least 1" in capsys.readouterr().err
+
+
+def test_main_family_follows_the_tokenizers_family_table() -> None:
+    import symusic
+
+    from jukebox.render_corpus import main_family
+
+    for program, family in ((52, "voice"), (40, "strings"), (48, "ensemble"), (68, "reed"), (19, "organ"), (0, "piano")):
+        score = symusic.Score(480)
+        track = symusic.Track(program=program)
+        track.notes.append(symusic.Note(0, 480, 60, 80))
+        score.tracks.append(track)
+        assert main_family(score) == family, program

@@ -85,12 +85,12 @@ def main() -> None:
     device = torch.device(args.device)
     where = f"{args.device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu, {args.threads} thread(s)"
     original = ORIGINAL_CPU_S_PER_TOKEN.get(args.preset) if device.type == "cpu" and args.threads == 1 else None
+    n_params = sum(p.numel() for p in build_config_params(args.preset))
     rows = []
     for fmt in args.dtype:
         model = build(args.preset, device, torch.bfloat16 if fmt == "bf16" else torch.float32)
         if fmt == "int8":
             model = quantize_int8(model)
-        n_params = sum(p.numel() for p in build_config_params(args.preset))
         for batch in args.batch:
             rows.append((fmt, batch, seconds_per_token(model, batch, args.prompt, args.tokens, device)))
         del model

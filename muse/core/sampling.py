@@ -135,11 +135,12 @@ def _top_p_from_top_k(logits: Tensor, p: float) -> Tensor | None:
     strictly above the tie group of the last candidate. Sorting 39k logits per token was the
     largest cost of sampling a MuseNet-size vocabulary (a top-4096 costs a fifth of the sort)."""
     vocab = logits.shape[-1]
-    probs = None
+    if vocab <= 2 * _TOP_P_CANDIDATES[0]:
+        return None
+    probs = logits.float().softmax(dim=-1)
     for k in _TOP_P_CANDIDATES:
         if vocab <= 2 * k:
             return None
-        probs = logits.float().softmax(dim=-1) if probs is None else probs
         values, ids = probs.topk(k, dim=-1)
         ids, perm = ids.sort(dim=-1, stable=True)  # equal probabilities: lower id first, as the full sort
         values, perm = values.gather(-1, perm).sort(dim=-1, descending=True, stable=True)

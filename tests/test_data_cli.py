@@ -13,8 +13,8 @@ import pytest
 MUSE = [sys.executable, "-m", "muse"]
 
 
-def muse(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*MUSE, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def muse(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*MUSE, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def test_build_a_midi_folder_then_inspect_it(midi_dir: Path, tmp_path: Path) -> None:
@@ -38,10 +38,13 @@ def test_build_a_midi_folder_then_inspect_it(midi_dir: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize("args, message", [
     (["--out", "x"], "give --midi-dir DIR, --music21, or both"),
     (["--music21", "--composers", "nobody", "--out", "x"], "no music21 corpus pieces for label(s) ['nobody']"),
-    (["--midi-dir", "/nonexistent", "--out", "x"], "/nonexistent: MIDI folder not found"),
+    (["--midi-dir", "{tmp}/missing", "--out", "x"], "{tmp}/missing: MIDI folder not found"),
 ])
 def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    done = muse("data", "build", *args)
+    """Run in tmp_path (a relative --out lands there); the missing folder is one under tmp_path."""
+    args = [a.format(tmp=tmp_path) for a in args]
+    message = message.format(tmp=tmp_path)
+    done = muse("data", "build", *args, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("muse: error: ") and message in done.stderr
 

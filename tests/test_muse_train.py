@@ -24,7 +24,7 @@ from muse.train_data import CropDataset, WindowDataset
 from muse.training import train
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = [  # two short pieces each of three composers (real files of the shared classical corpus)
+FILES = [  # two short pieces each of three composers (real files of the classical corpus in tests/data)
     "bach-bwv001-_400_chorales-004003b.mid", "bach-bwv001-_400_chorales-003806b.mid",
     "scarlatti-k054.mid", "scarlatti-k087.mid", "mozart-contradance_n1.mid", "mozart-contradance_n2.mid",
 ]

@@ -64,6 +64,19 @@ def test_load_official_never_unpickles_code(tmp_path) -> None:
         ck.load_official(path)
 
 
+def test_the_refusal_of_an_unsafe_pickle_never_advises_loading_it_unsafely(tmp_path) -> None:
+    path = tmp_path / "evil.pth.tar"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {}, "payload": Exploit()}, f, protocol=2)
+    with pytest.raises(CheckpointError) as err:
+        ck.load_official(path)
+    message = str(err.value)
+    assert "weights_only" not in message and "will likely succeed" not in message
+    assert "not a plain tensor checkpoint" in message and "system" in message  # names what it refers to
+    assert "convert" in message and "torch.save" in message  # how to convert a trusted one
+    assert "\n" not in message
+
+
 def test_apply_key_map_reports_every_problem() -> None:
     state = {"old.a": torch.zeros(2), "old.b": torch.zeros(3), "drop": torch.zeros(1), "extra": torch.zeros(1)}
     expected = {"new.a": (2,), "new.b": (4,), "new.c": (1,)}
@@ -191,6 +204,9 @@ def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(tmp_path) -> None:
     save(root, 6)
     assert not (root / ".step_00000006.abc.tmp").exists()
     (root / "latest").write_text("step_00000009\n")
+    assert ck.latest_checkpoint(root) == root / "step_00000006"  # never the partial folder
+    for step in ck.step_dirs(root):
+        (step / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
         ck.latest_checkpoint(root)
 
@@ -214,3 +230,59 @@ def test_atomic_files_get_ordinary_permissions(tmp_path) -> None:
     finally:
         os.umask(mask)
     assert (os.stat(tmp_path / "a.json").st_mode & 0o777) == 0o644
+
+
+def test_pruning_renames_a_folder_away_before_deleting_it(tmp_path, monkeypatch) -> None:
+    """A process killed while deleting an old step folder leaves a hidden trash folder, never a
+    partial step_* folder that a listing or a resume could take for a checkpoint."""
+    root = tmp_path / "checkpoints"
+    save(root, 1, keep=1)
+    real = ck.shutil.rmtree
+
+    def killed_midway(path, ignore_errors=False):
+        (ck.Path(path) / "model.safetensors").unlink(missing_ok=True)  # deleted a file, then the process died
+        return None
+
+    monkeypatch.setattr(ck.shutil, "rmtree", killed_midway)
+    save(root, 2, keep=1)
+    monkeypatch.setattr(ck.shutil, "rmtree", real)
+    assert not (root / "step_00000001").exists()
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000002"]
+    assert [p.name for p in root.glob(".trash.step_00000001.*")]  # the partial folder is hidden
+    save(root, 3, keep=1)
+    assert not list(root.glob(".trash.*"))  # cleaned by the next save
+
+
+def test_a_resume_never_loads_a_half_deleted_step_folder(tmp_path) -> None:
+    """A half-deleted step folder (its metadata still there, a part gone) is not a checkpoint: a
+    listing leaves it out and the resume picks the latest complete one."""
+    from muse.core.train import TrainConfig, Trainer
+
+    def trainer() -> Trainer:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        data = [(torch.randn(2), torch.randn(1)) for _ in range(8)]
+
+        def loss_fn(m, batch):
+            from muse.core.train import LossOutput
+            x, y = batch
+            return LossOutput(torch.nn.functional.mse_loss(m(x), y), n_tokens=len(x))
+
+        return Trainer(model, loss_fn, data, None, TrainConfig(steps=4, batch_size=2, checkpoint_every=1,
+                                                                 keep_checkpoints=0),
+                       tmp_path, model_config={"width": 2}, progress=False)
+
+    trainer().fit()
+    root = tmp_path / "checkpoints"
+    assert [p.name for p in ck.step_dirs(root)][-1] == "step_00000004"
+    (root / "step_00000004" / "model.safetensors").unlink()  # half-deleted
+    (root / "step_00000003" / "optimizer.json").unlink()      # another one
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000001", "step_00000002"]
+    assert ck.latest_checkpoint(root) == root / "step_00000002"
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        ck.resolve_checkpoint(root / "step_00000004")
+    resumed = trainer()
+    resumed._resume()
+    assert resumed.step == 2  # resumed at the latest complete checkpoint
+    resumed.fit(resume=True)
+    assert resumed.step == 4 and ck.latest_checkpoint(root) == root / "step_00000004"

@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -31,6 +33,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from muse.core.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -99,14 +103,34 @@ def load_official(path: str | Path) -> OfficialCheckpoint:
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # refused by weights_only: never repeat torch's advice to unpickle it
+        raise CheckpointError(unsafe_pickle_message(path, err)) from None
     except Exception as err:  # torch raises many types for bad pickles
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(err).__name__}: "
+                              f"{_first_line(err)})") from err
     if not isinstance(raw, dict) or "model" not in raw:
         raise CheckpointError(f"{path}: expected a dict with a 'model' state dict (official Jukebox format)")
     state = {k.removeprefix("module."): v for k, v in raw["model"].items()}
     hps = dict(raw.get("hps") or {})
     step = raw.get("step")
     return OfficialCheckpoint(hps=hps, state_dict=state, step=int(step) if step is not None else None)
+
+
+def unsafe_pickle_message(path: str | Path, err: BaseException) -> str:
+    """Why a pickle was refused, without advising to load it unsafely: it is not a plain tensor
+    checkpoint (it names Python code, e.g. ``posix.system``), and how to convert a trusted one."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    what = f" (it refers to {found.group(1)})" if found else ""
+    return (f"{path}: not a plain tensor checkpoint: it holds Python objects other than tensors, numbers, "
+            f"strings and containers{what}, so it was refused without running any of it. If you trust its "
+            "source, convert it once with the code that wrote it: save only its tensors and plain values, "
+            "e.g. torch.save({'model': model.state_dict(), 'hps': dict_of_numbers_and_strings, 'step': step}, "
+            "'plain.pth.tar'), then pass plain.pth.tar")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else ""
 
 
 def apply_key_map(
@@ -203,30 +227,70 @@ LATEST = "latest"
 META_FILE = "checkpoint.json"
 CONFIG_FILE = "config.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+TRASH_PREFIX = ".trash."  # a pruned folder is renamed to .trash.<name>.<random> before it is deleted
+
+
+def is_complete(path: str | Path) -> bool:
+    """Whether ``path`` is a whole checkpoint folder: its ``checkpoint.json`` is readable and every
+    part it lists has both its ``.safetensors`` and ``.json`` file (a half-deleted folder is not)."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+        parts = list(meta["parts"])
+        int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all((path / f"{name}.safetensors").is_file() and (path / f"{name}.json").is_file() for name in parts)
 
 
 def step_dirs(root: str | Path) -> list[Path]:
-    """The complete checkpoint folders ``step_NNNNNNNN`` under ``root``, oldest first."""
+    """The complete checkpoint folders ``step_NNNNNNNN`` under ``root``, oldest first (partial
+    folders, e.g. one half-deleted by a process killed while pruning, are left out)."""
     root = Path(root)
     if not root.is_dir():
         return []
     found = [
         (int(m.group(1)), p)
         for p in root.iterdir()
-        if (m := _STEP_DIR.match(p.name)) and (p / META_FILE).is_file()
+        if (m := _STEP_DIR.match(p.name)) and is_complete(p)
     ]
     return [p for _, p in sorted(found)]
 
 
 def latest_checkpoint(root: str | Path) -> Path | None:
-    """The folder the ``latest`` pointer under ``root`` names, or None when there is none yet."""
-    pointer = Path(root) / LATEST
+    """The folder the ``latest`` pointer under ``root`` names, or None when there is none yet.
+
+    When the pointer is missing or names a folder that is not complete (see :func:`is_complete`),
+    the newest complete ``step_*`` folder is used instead (with a warning): a partial folder is
+    never returned. A pointer with no complete folder at all is a ``CheckpointError``."""
+    root = Path(root)
+    pointer = root / LATEST
+    complete = step_dirs(root)
     if not pointer.is_file():
+        if complete:
+            log.warning("%s: no 'latest' pointer; using the newest complete checkpoint %s", root, complete[-1].name)
+            return complete[-1]
         return None
-    path = Path(root) / pointer.read_text().strip()
-    if not (path / META_FILE).is_file():
-        raise CheckpointError(f"{pointer}: points to {path.name}, which is not a complete checkpoint")
-    return path
+    path = root / pointer.read_text().strip()
+    if is_complete(path):
+        return path
+    if complete:
+        log.warning("%s: points to %s, which is not a complete checkpoint; using %s", pointer, path.name,
+                    complete[-1].name)
+        return complete[-1]
+    raise CheckpointError(f"{pointer}: points to {path.name}, which is not a complete checkpoint, "
+                          "and there is no other complete checkpoint")
+
+
+def _remove(path: Path) -> None:
+    """Delete a checkpoint folder so that no partial ``step_*`` folder can be left: rename it to a
+    hidden trash name first (atomic), then delete that."""
+    trash = path.parent / f"{TRASH_PREFIX}{path.name}.{os.urandom(4).hex()}"
+    try:
+        os.replace(path, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -236,8 +300,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
         found = latest_checkpoint(root)
         if found is not None:
             return found
-    if (path / META_FILE).is_file():
+    if is_complete(path):
         return path
+    if (path / META_FILE).is_file():
+        raise CheckpointError(f"{path}: not a complete checkpoint (a part is missing)")
     raise CheckpointError(f"{path}: no checkpoint found (expected a run folder, a checkpoints folder or a step_* folder)")
 
 
@@ -278,8 +344,9 @@ def save_training_checkpoint(
         pointer.write_text(final.name + "\n")
     for old in step_dirs(root)[:-keep] if keep > 0 else []:
         if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".step_*"):  # leftovers of a process killed while saving
+            _remove(old)
+    # leftovers of a process killed while saving or pruning
+    for stale in [*root.glob(".step_*"), *root.glob(f"{TRASH_PREFIX}*")]:
         shutil.rmtree(stale, ignore_errors=True)
     return final
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muse.generate import MuseGenerator, Piece
-
-from demos.pianoroll import draw_piano_roll
+from muse.pianoroll import draw_piano_roll
 
 log = logging.getLogger(__name__)
 

@@ -137,14 +137,20 @@ class MuseGenerator:
         return pieces
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
-             soundfont: str | Path | None = None) -> list[Path]:
-        """Write each piece to ``midi`` (numbered ``_1`` ... when several) and, with ``wav``, render it."""
+             soundfont: str | Path | None = None, png: str | Path | None = None,
+             boundary: float | None = None) -> list[Path]:
+        """Write each piece to ``midi`` (numbered ``_1`` ... when several), with ``wav`` render it, with
+        ``png`` draw its piano roll (``boundary``: seconds where a kept prime ends, marked on the roll).
+        Returns the MIDI paths; the WAV and PNG ones are numbered the same way (``numbered_paths``)."""
         paths = numbered_paths(midi, len(pieces))
         wavs = numbered_paths(wav, len(pieces)) if wav is not None else [None] * len(pieces)
-        for piece, path, wav_path in zip(pieces, paths, wavs):
+        pngs = numbered_paths(png, len(pieces)) if png is not None else [None] * len(pieces)
+        for piece, path, wav_path, png_path in zip(pieces, paths, wavs, pngs):
             self.write_midi(piece, path)
             if wav_path is not None:
                 self.write_wav(piece, wav_path, soundfont)
+            if png_path is not None:
+                self.write_png(piece, png_path, boundary=boundary)
         return paths
 
     def write_midi(self, piece: Piece, path: str | Path) -> Path:
@@ -158,6 +164,16 @@ class MuseGenerator:
 
     def write_wav(self, piece: Piece, path: str | Path, soundfont: str | Path | None = None) -> RenderResult:
         return render_midi(piece.score, path, soundfont=soundfont)
+
+    def write_png(self, piece: Piece, path: str | Path, *, boundary: float | None = None,
+                  title: str | None = None) -> Path:
+        """Draw the piece's piano roll (``muse.pianoroll``, as the demo shows it) to ``path``."""
+        from muse.pianoroll import draw_piano_roll  # matplotlib: loaded only when a picture is asked for
+
+        try:
+            return draw_piano_roll(piece.score, path, boundary=boundary, title=title)
+        except OSError as err:
+            raise UserError(f"{path}: cannot write PNG file ({err.strerror or err})") from err
 
     # ---- internals --------------------------------------------------------------------------
 

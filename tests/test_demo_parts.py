@@ -17,7 +17,7 @@ from demos.controls import composer_spec, resolve_seed
 from demos.jobs import CancelRegistry
 from demos.feedback import FeedbackError, FeedbackStore, Sample, model_hash, open_existing
 from demos.limits import DemoLimits, LimitError
-from demos.pianoroll import draw_piano_roll, roll_tracks
+from muse.pianoroll import draw_piano_roll, roll_tracks
 from muse.cli import main as muse_main
 
 

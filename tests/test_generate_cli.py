@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import symusic
+from matplotlib.image import imread
 
 from muse.cli import main
 from test_generate import CHORALE, tiny_model_dir
@@ -24,10 +26,10 @@ def one_line_error(capsys: pytest.CaptureFixture) -> str:
     return err
 
 
-def test_generate_writes_numbered_midi_and_wav(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_generate_writes_numbered_midi_wav_and_png(model_dir: Path, tmp_path: Path, capsys) -> None:
     rc = main(["generate", "--model", str(model_dir), "--composer", "chopin", "--instruments", "piano,strings",
                "--seconds", "3", "--temperature", "1.0", "--top-p", "0.95", "--seed", "7", "--n", "2",
-               "-o", str(tmp_path / "out.mid"), "--wav", str(tmp_path / "out.wav")])
+               "-o", str(tmp_path / "out.mid"), "--wav", str(tmp_path / "out.wav"), "--png", str(tmp_path / "out.png")])
     assert rc == 0
     out = capsys.readouterr().out
     for i in (1, 2):
@@ -35,16 +37,44 @@ def test_generate_writes_numbered_midi_and_wav(model_dir: Path, tmp_path: Path, 
         assert f"wrote {midi}" in out
         assert symusic.Score(str(midi), ttype="second").end() <= 3.0 + 1e-3
         assert sf.info(str(tmp_path / f"out_{i}.wav")).duration >= 3.0
+        assert imread(tmp_path / f"out_{i}.png").shape[2] in (3, 4)  # a picture: the piano roll
+    # the command ends by saying where everything is
+    assert out.strip().splitlines()[-3:] == [
+        f"{kind + ':':5} {tmp_path / f'out_1.{ext}'}, {tmp_path / f'out_2.{ext}'}"
+        for kind, ext in (("MIDI", "mid"), ("WAV", "wav"), ("PNG", "png"))]
 
 
-def test_continue_keeps_the_prime(model_dir: Path, midi_dir: Path, tmp_path: Path) -> None:
+def test_png_alone_and_a_png_that_cannot_be_written(model_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["generate", "--model", str(model_dir), "--seconds", "1", "--seed", "3",
+               "-o", str(tmp_path / "a.mid"), "--png", str(tmp_path / "pictures" / "a.png")])
+    assert rc == 0
+    assert capsys.readouterr().out.strip().splitlines()[-2:] == [
+        f"MIDI: {tmp_path / 'a.mid'}", f"PNG:  {tmp_path / 'pictures' / 'a.png'}"]
+    assert (tmp_path / "pictures" / "a.png").stat().st_size > 1000
+    (tmp_path / "file").write_text("not a folder")
+    rc = main(["generate", "--model", str(model_dir), "--seconds", "1", "--seed", "3",
+               "-o", str(tmp_path / "b.mid"), "--png", str(tmp_path / "file" / "b.png")])
+    assert rc == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar: one line, no traceback
+    assert last.startswith("muse: error: ") and "b.png: cannot write PNG file" in last
+
+
+def test_continue_keeps_the_prime(model_dir: Path, midi_dir: Path, tmp_path: Path, capsys) -> None:
     prime = symusic.Score(str(midi_dir / CHORALE), ttype="second")
     rc = main(["continue", str(midi_dir / CHORALE), "--model", str(model_dir), "--composer", "mozart",
-               "--seconds", "2", "--keep-prime", "--seed", "1", "-o", str(tmp_path / "cont.mid")])
+               "--seconds", "2", "--keep-prime", "--seed", "1", "-o", str(tmp_path / "cont.mid"),
+               "--png", str(tmp_path / "cont.png")])
     assert rc == 0
     out = symusic.Score(str(tmp_path / "cont.mid"), ttype="second")
     assert out.note_num() >= prime.note_num()
     assert out.end() == pytest.approx(prime.end() + 2.0, abs=0.3)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"PNG:  {tmp_path / 'cont.png'}"
+    # the roll marks where the prime ends: a dashed red line about prime / (prime + 2 s) across the plot
+    picture = imread(tmp_path / "cont.png")
+    red = np.flatnonzero(((picture[..., 0] > 0.7) & (picture[..., 1] < 0.3) & (picture[..., 2] < 0.3)).sum(0) > 20)
+    assert len(red) > 0
+    width = picture.shape[1]
+    assert 0.3 * width < red.mean() < 0.9 * width
 
 
 def test_unknown_composer_lists_the_known_ones(model_dir: Path, tmp_path: Path, capsys) -> None:

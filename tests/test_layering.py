@@ -49,6 +49,14 @@ def test_jukebox_uses_only_muse_core() -> None:
     assert violations("jukebox", lambda n: root(n) != "muse" or n.startswith("muse.core")) == []
 
 
+def test_the_library_never_imports_the_demo() -> None:
+    """demos/ is built on muse's facades, never the other way round (the `muse demo` and `muse feedback`
+    commands launch it: only muse/commands may name it, and only inside the command)."""
+    library = [v for v in violations("muse", lambda n: root(n) != "demos") if not v.startswith("muse/commands/")]
+    assert library == []
+    assert violations("jukebox", lambda n: root(n) != "demos") == []
+
+
 def test_musetok_import_loads_no_torch() -> None:
     code = "import sys, musetok, pkgutil, importlib\n" \
         "for m in pkgutil.walk_packages(musetok.__path__, 'musetok.'):\n" \

@@ -16,6 +16,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                                                     "out_1.mid ... (default: 1)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
     p.add_argument("--wav", metavar="OUT.wav", help="also render audio (FluidSynth, else a built-in synth)")
+    p.add_argument("--png", metavar="OUT.png", help="also draw the piano roll, as the web demo shows it")
     p.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont for --wav (default: pretty_midi's)")
     p.add_argument("--model", metavar="PATH", help="model folder or training run (default: the bundled model)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -69,10 +70,16 @@ def _progress(total: float):
     return update
 
 
-def _report(generator, pieces, args: argparse.Namespace) -> int:
-    paths = generator.save(pieces, args.output, wav=args.wav, soundfont=args.soundfont)
+def _report(generator, pieces, args: argparse.Namespace, boundary: float | None = None) -> int:
+    from muse.generate import numbered_paths
+
+    paths = generator.save(pieces, args.output, wav=args.wav, soundfont=args.soundfont, png=args.png,
+                           boundary=boundary)
     for piece, path in zip(pieces, paths):
         print(f"wrote {path}: {piece.n_notes} notes, {piece.seconds:.1f} s (seed {piece.seed})")
+    for kind, where in (("MIDI", args.output), ("WAV", args.wav), ("PNG", args.png)):  # where to find them
+        if where is not None:
+            print(f"{kind + ':':5} {', '.join(str(p.resolve()) for p in numbered_paths(where, len(pieces)))}")
     return 0
 
 
@@ -90,4 +97,7 @@ def run_continue(args: argparse.Namespace) -> int:
     generator = MuseGenerator(args.model, device=args.device)
     pieces = generator.continue_midi(args.midi, args.composer, args.seconds, instruments=_split(args.instruments),
                                      keep_prime=args.keep_prime, **_sampling(args))
-    return _report(generator, pieces, args)
+    boundary = None  # with the prime kept, the piano roll marks where the continuation starts
+    if args.keep_prime and args.png:
+        boundary = generator.tokenizer.seconds(generator.tokenizer.encode(args.midi).ids)
+    return _report(generator, pieces, args, boundary)

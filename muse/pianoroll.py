@@ -2,7 +2,8 @@
 
 Notes are bars (time in seconds across, MIDI pitch up), one colour per track, drums as ticks in
 grey. With ``boundary`` the prime is shaded and a line marks where the model took over. Built on
-matplotlib's object API (no pyplot state), so several requests can draw at once.
+matplotlib's object API (no pyplot state), so several requests can draw at once. Used by
+``MuseGenerator.save`` (``muse generate/continue --png``) and the web demo.
 """
 
 from __future__ import annotations

@@ -57,3 +57,11 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert m, "README must mark its test command with <!-- test-command -->"
     command = m.group(1).strip()
     assert command in ci, f"CI does not run the README's test command: {command}"
+
+
+def test_ci_fails_on_skips_and_shows_the_slowest_tests() -> None:
+    """.ci/run enforces tests/skip_policy.py (only `gpu` tests may skip; enough tests pass) and prints
+    pytest's 15 slowest tests."""
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "MUSEBOX_NO_SKIPS=1" in ci and re.search(r"MUSEBOX_MIN_PASSED=\d+", ci)
+    assert "--durations=15" in ci and "-rs" in ci

@@ -3,12 +3,45 @@
 Lives in the repository folder ``tokenizers/`` but is imported as ``musetok`` so that
 HuggingFace's ``tokenizers`` package keeps its name. Depends on numpy/mido/symusic only:
 never imports torch, muse or jukebox.
+
+The names below are loaded on first use (PEP 562), so importing a submodule that needs neither
+MIDI parsing nor symusic (``musetok.errors``, ``musetok.vocab``, ``musetok.labels``) works where
+symusic is not installed (e.g. ``benchmarks/gpu.py`` on a bare PyTorch machine).
 """
 
-from musetok.config import TokenizerConfig
-from musetok.decoder import DecodeResult
-from musetok.errors import TokenizerError
-from musetok.tokenizer import Encoding, MidiTokenizer
-from musetok.vocab import Kind, Vocab
+from __future__ import annotations
 
-__all__ = ["DecodeResult", "Encoding", "Kind", "MidiTokenizer", "TokenizerConfig", "TokenizerError", "Vocab"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from musetok.config import TokenizerConfig
+    from musetok.decoder import DecodeResult
+    from musetok.errors import TokenizerError
+    from musetok.tokenizer import Encoding, MidiTokenizer
+    from musetok.vocab import Kind, Vocab
+
+_EXPORTS = {
+    "DecodeResult": "musetok.decoder",
+    "Encoding": "musetok.tokenizer",
+    "Kind": "musetok.vocab",
+    "MidiTokenizer": "musetok.tokenizer",
+    "TokenizerConfig": "musetok.config",
+    "TokenizerError": "musetok.errors",
+    "Vocab": "musetok.vocab",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'musetok' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -14,8 +14,6 @@ import string
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from unidecode import unidecode
-
 from musetok.errors import TokenizerError
 
 TextVersion = Literal["v2", "v3"]
@@ -51,6 +49,8 @@ class LyricsProcessor:
 
     def clean(self, text: str) -> str:
         """Transliterate to ASCII, backslash -> newline, drop characters outside the vocabulary."""
+        from unidecode import unidecode  # here, so that label rows build without unidecode installed
+
         allowed = set(self.alphabet)
         ascii_text = unidecode(text).replace("\\", "\n")
         return "".join(ch for ch in ascii_text if ch in allowed)

@@ -34,6 +34,9 @@ class MuseConfig:
       seconds / total seconds) and a countdown of the seconds left, in ``countdown_seconds``
       units, capped at 127. Rows are dropped to a learned "unknown" with ``structure_dropout``
       in training, so a model can also generate without a target length.
+    - ``header_conditioning``: the header's composer and instrumentation added to every
+      position's input embedding (``muse.conditioning``), so the conditioning reaches every token
+      directly whatever the attention pattern.
     """
 
     transformer: TransformerConfig
@@ -46,6 +49,7 @@ class MuseConfig:
     structure_embedding: bool = True
     countdown_seconds: float = 0.5
     structure_dropout: float = 0.1
+    header_conditioning: bool = False
     embed_dropout: float = 0.0
     tie_embeddings: bool = True
     init_std: float = 0.02
@@ -82,11 +86,14 @@ class MuseDataConfig:
     augment_training: bool = True
     crops_per_epoch: int = 0  # distinct crops before they repeat; 0 = 64 per n_ctx tokens of data
     min_piece_tokens: int = 16  # shorter pieces are skipped
+    composer_dropout: float = 0.0  # probability a crop's composer becomes unknown_composer (guidance)
     val_crops: int = 256  # crops of the validation split evaluated (fixed seed, no augmentation)
 
     def __post_init__(self) -> None:
         if self.crops_per_epoch < 0 or self.min_piece_tokens < 2 or self.val_crops < 1:
             raise ValueError("data: crops_per_epoch >= 0, min_piece_tokens >= 2, val_crops >= 1")
+        if not 0.0 <= self.composer_dropout < 1.0:
+            raise ValueError(f"data: composer_dropout must be in [0, 1), got {self.composer_dropout}")
 
 
 @dataclass(frozen=True)

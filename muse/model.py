@@ -10,7 +10,8 @@ incrementally. The structural pair needs the piece's total length: in training t
 generation the requested length (the requested seconds, plus the prime's when continuing). An
 unknown length (``total_us < 0``) uses a learned "unknown" row, trained through
 ``structure_dropout``. Composer and instrumentation condition the model through the header
-tokens; ``composer_embeddings`` returns their embedding rows for the analysis tools. Style
+tokens and, with ``header_conditioning``, through vectors added at every position
+(``muse.conditioning``); ``composer_embeddings`` returns their embedding rows for the analysis tools. Style
 mixing: an optional ``composer_mix`` (weights over ``tables.composers``) embeds the composer
 token as the weighted blend of the composer embeddings (``muse.composers.mixing``).
 """
@@ -23,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from muse.clock import Clock, ClockState, TokenClock
+from muse.conditioning import HeaderConditioning, HeaderState
 from muse.config import STRUCTURE_PARTS, MuseConfig
 from muse.core.cache import KVCache
 from muse.core.transformer import PositionalEmbedding, Transformer
@@ -40,6 +42,7 @@ class MuseCache:
     clock: ClockState
     total_us: Tensor  # (B,) int64 target length in microseconds, -1 = unknown
     composer_mix: Tensor | None = None  # (B, n_composers) style-mixing weights (see MuseModel.token_embedding)
+    header: HeaderState | None = None  # running header conditioning (``header_conditioning`` models)
 
     @property
     def offset(self) -> int:
@@ -64,6 +67,7 @@ class MuseModel(nn.Module):
         self.chord_emb = nn.Embedding(config.chord_max, t.width) if config.chord_embedding else None
         self.part_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
         self.countdown_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
+        self.header_cond = HeaderConditioning(tables, t.width, config.init_std) if config.header_conditioning else None
         for emb in (self.time_emb, self.chord_emb, self.part_emb, self.countdown_emb):
             if emb is not None:
                 nn.init.normal_(emb.weight, std=0.01)
@@ -102,10 +106,17 @@ class MuseModel(nn.Module):
         return torch.where(self.is_composer[ids].unsqueeze(-1), blend.reshape(-1, 1, x.shape[-1]), x)
 
     def embed(self, ids: Tensor, clock: Clock, total_us: Tensor | None, offset: int = 0,
-              composer_mix: Tensor | None = None) -> Tensor:
-        """Input embeddings (B, T, width) of ``ids`` (B, T) at window positions ``offset..``."""
+              composer_mix: Tensor | None = None, cache: MuseCache | None = None) -> Tensor:
+        """Input embeddings (B, T, width) of ``ids`` (B, T) at window positions ``offset..``; a
+        ``cache`` carries (and advances) the header conditioning of earlier chunks."""
         c = self.config
         x = self.token_embedding(ids, composer_mix) + self.pos(ids.shape[1], offset)
+        if self.header_cond is not None:
+            mix = None if composer_mix is None else composer_mix.reshape(-1, composer_mix.shape[-1]).expand(ids.shape[0], -1)
+            cond, state = self.header_cond(ids, None if cache is None else cache.header, mix)
+            x = x + cond
+            if cache is not None:
+                cache.header = state
         if self.time_emb is not None:
             x = x + self.time_emb(clock.ticks.div(c.time_quantum, rounding_mode="floor") % c.time_buckets)
         if self.chord_emb is not None:
@@ -167,7 +178,7 @@ class MuseModel(nn.Module):
         if cache.offset + ids.shape[1] > self.n_ctx:
             raise ValueError(f"feeding {ids.shape[1]} tokens after {cache.offset} exceeds the context of {self.n_ctx}")
         clock = self.clock(ids, cache.clock)
-        x = self.embed(ids, clock, cache.total_us, offset=cache.offset, composer_mix=cache.composer_mix)
+        x = self.embed(ids, clock, cache.total_us, offset=cache.offset, composer_mix=cache.composer_mix, cache=cache)
         h = self.ln_f(self.transformer(x, cache.kv))
         cache.clock = clock.end
         return self.vocab.token_logits(h)

@@ -33,9 +33,11 @@ class TokenTables:
     n_velocities: int
     composer_ids: np.ndarray  # int64 ids of the composer tokens, in config order
     composers: tuple[str, ...]
+    instrument_ids: np.ndarray  # int64 ids of the instrument (header) tokens, in vocabulary order
     pad_id: int
     start_id: int
     end_id: int
+    unknown_composer_id: int
 
     @classmethod
     def from_vocab(cls, vocab: Vocab) -> TokenTables:
@@ -72,9 +74,11 @@ class TokenTables:
             n_velocities=n_vel,
             composer_ids=np.array([vocab.composer_id(c) for c in composers], np.int64),
             composers=composers,
+            instrument_ids=np.flatnonzero(kind == Kind.INSTRUMENT).astype(np.int64),
             pad_id=int(vocab.pad_id),
             start_id=int(vocab.start_id),
             end_id=int(vocab.end_id),
+            unknown_composer_id=int(vocab.unknown_composer_id),
         )
 
 

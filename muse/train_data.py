@@ -2,7 +2,9 @@
 
 - ``CropDataset``: random crops of ``n_ctx + 1`` tokens that keep the piece's header (composer,
   instrumentation, ``start``) followed by a random stretch of the piece, augmented (transpose,
-  velocity, tempo stretch: ``musetok.augment``). Item ``i`` is a pure function of (seed, i), so
+  velocity, tempo stretch: ``musetok.augment``); with ``composer_dropout`` p the header's composer
+  token becomes ``unknown_composer`` with probability p, so one model learns the conditional and
+  the unconditional distribution (classifier-free guidance). Item ``i`` is a pure function of (seed, i), so
   the Trainer's exact resume holds; pieces are drawn in proportion to their length.
 - ``WindowDataset``: every piece of a split cut into consecutive windows (header + body chunk)
   that together score each token after the first exactly once, for exact bits/token.
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 from musetok import MidiTokenizer
 from musetok.augment import AugmentConfig, augment
+from musetok.vocab import Kind
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -60,13 +63,15 @@ class CropDataset(Dataset):
 
     def __init__(self, data: TokenDataset, indices: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int, *,
                  items: int, seed: int = 0, augment_config: AugmentConfig | None = None,
-                 min_tokens: int = 16) -> None:
+                 min_tokens: int = 16, composer_dropout: float = 0.0) -> None:
         self.data, self.tokenizer, self.window = data, tokenizer, n_ctx + 1
         self.pieces = np.array([i for i in indices if data.pieces[i].length >= min_tokens], dtype=np.int64)
         if len(self.pieces) == 0:
             raise UserError(f"{data.folder}: no piece of at least {min_tokens} tokens in this split")
         self.cumulative = np.cumsum(data.lengths[self.pieces])
         self.items, self.seed, self.augment = items, seed, augment_config
+        self.composer_dropout = composer_dropout
+        self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
 
     def __len__(self) -> int:
@@ -79,6 +84,9 @@ class CropDataset(Dataset):
         ids = np.array(self.data.tokens(piece), dtype=np.int64)
         if self.augment is not None:
             ids = augment(ids, self.tokenizer.vocab, rng, self.augment)
+        if self.composer_dropout > 0 and rng.random() < self.composer_dropout:
+            head = ids[: record.header]
+            head[self.is_composer[head]] = self.tokenizer.vocab.unknown_composer_id
         clock, total_us = _piece_clock(self.clock, ids)
         header, length, window = record.header, len(ids), self.window
         if length <= window:

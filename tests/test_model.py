@@ -88,6 +88,7 @@ SWITCHES = {
     "chord_only": {"time_embedding": False, "structure_embedding": False},
     "structure_only": {"time_embedding": False, "chord_embedding": False},
     "untied": {"tie_embeddings": False},
+    "header_conditioning": {"header_conditioning": True},
 }
 
 
@@ -108,6 +109,39 @@ def test_cached_steps_equal_the_full_forward(switches: dict, tokenizer: MidiToke
         steps.append(model.step(ids[:, a:b], cache))
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=0)
     assert cache.offset == 48
+
+
+def test_header_conditioning_reaches_every_position(tokenizer: MidiTokenizer, tables: TokenTables,
+                                                    midi_dir: Path) -> None:
+    """Changing only the composer token moves the input of every later position by the same
+    vector (the two composers' conditioning rows); positions before it are untouched."""
+    torch.manual_seed(2)
+    model = MuseModel(tiny_config(tables.size, header_conditioning=True), tables).eval()
+    ids = music_ids(tokenizer, midi_dir, 48)
+    other = ids.clone()
+    assert ids[0, 0] == tokenizer.vocab.composer_id("bach")
+    other[0, 0] = tokenizer.vocab.composer_id("mozart")
+    clock = model.clock(ids)
+    a = model.embed(ids, clock, None) - model.token_embedding(ids)
+    b = model.embed(other, clock, None) - model.token_embedding(other)
+    rows = model.header_cond.composers.weight
+    bach, mozart = (int(model.header_cond.composer_row[tokenizer.vocab.composer_id(c)]) for c in ("bach", "mozart"))
+    torch.testing.assert_close(a - b, (rows[bach] - rows[mozart]).expand(48, -1)[None], atol=1e-6, rtol=0)
+    unknown = ids.clone()
+    unknown[0, 0] = tokenizer.vocab.unknown_composer_id
+    c = model.embed(unknown, clock, None) - model.token_embedding(unknown)
+    torch.testing.assert_close(a - c, (rows[bach] - rows[model.header_cond.unknown_row]).expand(48, -1)[None],
+                               atol=1e-6, rtol=0)
+
+
+def test_header_conditioning_blends_a_composer_mix(tokenizer: MidiTokenizer, tables: TokenTables,
+                                                   midi_dir: Path) -> None:
+    torch.manual_seed(3)
+    model = MuseModel(tiny_config(tables.size, header_conditioning=True), tables).eval()
+    ids = music_ids(tokenizer, midi_dir, 48)
+    one_hot = torch.zeros(len(tables.composers))
+    one_hot[tables.composers.index("bach")] = 1.0
+    torch.testing.assert_close(model(ids, composer_mix=one_hot[None]), model(ids), atol=1e-5, rtol=0)
 
 
 def test_embedding_switches_remove_parameters(tables: TokenTables) -> None:

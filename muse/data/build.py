@@ -45,6 +45,7 @@ from muse.data.sources import PieceSource, Skip, SkipKind, SourceList, piece_ord
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown_composer"  # stats key of pieces without a label
+OTHER = "other"  # label of the pieces whose own label has fewer than ``min_pieces`` pieces
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,12 @@ class BuildOptions:
     shard_tokens: int = 1 << 27
     dedupe: bool = True
     progress: bool = True
+    min_pieces: int = 0  # labels with fewer kept pieces are merged into ``other`` (0 = keep every label)
+    strict: bool = False  # a MIDI file that needed a repair fails the build (listed) instead of a warning
 
     def check(self) -> None:
+        if self.min_pieces < 0:
+            raise UserError(f"--min-pieces must be 0 or more, not {self.min_pieces}")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise UserError(f"validation fraction must be in [0, 1), not {self.valid_fraction}")
         if self.workers < 0:
@@ -99,6 +104,7 @@ class BuildReport:
     dtype: str
     composers: tuple[str, ...]
     labels: dict[str, LabelStats]
+    merged: dict[str, int]  # label -> pieces merged into ``other`` (``min_pieces``)
     skipped: list[Skip]
     recovered: int  # pieces kept after the reader repaired their file
     encoded: int  # pieces tokenized in this run
@@ -118,6 +124,7 @@ class BuildReport:
             "skipped": self.skipped_by_kind(), "recovered": self.recovered, "encoded": self.encoded,
             "cached": self.cached, "elapsed_s": round(self.elapsed, 2),
             "labels": {k: dataclasses.asdict(v) for k, v in self.labels.items()},
+            "merged_into_other": self.merged,
         }
 
 
@@ -248,6 +255,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     results, kinds, cached = _tokenize_all(sources, base, options)
     base_vocab = MidiTokenizer(base).vocab
     kept, skipped = _keep(sources, results, kinds, base_vocab, options.dedupe)
+    _check_repairs(kept, options.strict)
     skipped = list(found.skipped) + skipped
     for s in skipped:
         level = logging.WARNING if s.kind in ("error", "timeout", "crash", "missing") else logging.DEBUG
@@ -256,6 +264,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     if not kept:
         raise UserError(f"no piece could be used ({len(skipped)} skipped; reasons in {options.out / SKIPPED_FILE})")
 
+    kept, merged = merge_small_labels(kept, options.min_pieces)
     composers = tuple(sorted({s.label for s, _ in kept if s.label}))
     tokenizer = MidiTokenizer(dataclasses.replace(options.tokenizer, composers=composers))
     shards, records = _write_shards(kept, base_vocab, tokenizer.vocab, options)
@@ -266,17 +275,27 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
         out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
         notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
         vocab_size=tokenizer.vocab.size, dtype=token_dtype(tokenizer.vocab.size).str, composers=composers,
-        labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped),
-        skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
+        labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped, merged),
+        merged=merged, skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
         cached=cached, elapsed=time.monotonic() - start,
     )
     write_json(options.out / STATS_FILE, report.to_dict())
     write_index(options.out, shards, records, dtype=report.dtype, vocab_size=report.vocab_size,
                 composers=list(composers), tokenizer=TOKENIZER_FILE, valid_fraction=options.valid_fraction)
+    return report
+
+
+def _check_repairs(kept: list[tuple[PieceSource, Encoded]], strict: bool) -> None:
+    """Warn ``<file>: <what was repaired>`` for every repaired MIDI file kept; with ``strict`` any
+    such repair fails the build instead (a ``UserError`` naming the files), before anything is written."""
+    repaired = [(source, enc) for source, enc in kept if enc.warnings and source.kind != "music21"]
     for source, enc in kept:
         for warning in enc.warnings:
-            log.info("kept %s after a repair: %s", source.id, warning)
-    return report
+            log.warning("%s: %s", source.path if source.kind != "music21" else source.id, warning)
+    if strict and repaired:
+        shown = "; ".join(f"{s.path}: {e.warnings[0]}" for s, e in repaired[:5])
+        more = f" (and {len(repaired) - 5} more)" if len(repaired) > 5 else ""
+        raise UserError(f"--strict: {len(repaired)} MIDI file(s) needed a repair to be read: {shown}{more}")
 
 
 def _keep(sources: list[PieceSource], results: list[Encoded], kinds: dict[int, SkipKind], vocab: Vocab,
@@ -302,6 +321,24 @@ def _keep(sources: list[PieceSource], results: list[Encoded], kinds: dict[int, S
     return kept, skipped
 
 
+def merge_small_labels(kept: list[tuple[PieceSource, Encoded]], min_pieces: int
+                       ) -> tuple[list[tuple[PieceSource, Encoded]], dict[str, int]]:
+    """Relabel as ``other`` the pieces of labels with fewer than ``min_pieces`` kept pieces (so every
+    composer token has enough music to learn from); also which labels were merged, with their counts.
+    Unlabelled pieces stay unlabelled."""
+    counts: dict[str, int] = {}
+    for source, _ in kept:
+        if source.label:
+            counts[source.label] = counts.get(source.label, 0) + 1
+    small = {label: n for label, n in counts.items() if n < min_pieces and label != OTHER}
+    if not small:
+        return kept, {}
+    relabelled = [(dataclasses.replace(s, label=OTHER) if s.label in small else s, enc) for s, enc in kept]
+    log.info("merged %d labels with fewer than %d pieces into %r (%d pieces)",
+             len(small), min_pieces, OTHER, sum(small.values()))
+    return relabelled, dict(sorted(small.items()))
+
+
 def _write_shards(kept: list[tuple[PieceSource, Encoded]], base: Vocab, vocab: Vocab,
                   options: BuildOptions) -> tuple[list[dict[str, Any]], list[PieceRecord]]:
     """Write the pieces' ids in the final vocabulary (composer token set) to shards; their records."""
@@ -324,7 +361,7 @@ def _write_shards(kept: list[tuple[PieceSource, Encoded]], base: Vocab, vocab: V
 
 
 def _label_stats(records: list[PieceRecord], cpu: list[float], sources: list[PieceSource],
-                 skipped: list[Skip]) -> dict[str, LabelStats]:
+                 skipped: list[Skip], merged: dict[str, int]) -> dict[str, LabelStats]:
     stats: dict[str, LabelStats] = {}
     tempos: dict[str, list[float]] = {}
     for r, seconds in zip(records, cpu):
@@ -339,7 +376,7 @@ def _label_stats(records: list[PieceRecord], cpu: list[float], sources: list[Pie
         st.hours += r.seconds / 3600
         if r.tempo is not None:
             tempos.setdefault(key, []).append(r.tempo)
-    label_of = {s.id: s.label or UNKNOWN for s in sources}
+    label_of = {s.id: (OTHER if s.label in merged else s.label) or UNKNOWN for s in sources}
     for s in skipped:
         key = label_of.get(s.id)
         if key is not None:
@@ -368,6 +405,8 @@ def format_report(report: BuildReport) -> str:
     skipped = ", ".join(f"{n} {kind}" for kind, n in report.skipped_by_kind().items()) or "none"
     lines += [
         f"skipped: {skipped} (list in {report.out / SKIPPED_FILE}); kept after repairs: {report.recovered}",
+        *([f"merged into {OTHER!r}: {len(report.merged)} labels with fewer pieces than --min-pieces "
+           f"({sum(report.merged.values())} pieces)"] if report.merged else []),
         f"vocabulary {report.vocab_size} ids ({report.dtype}), {len(report.composers)} composers; "
         f"{report.encoded} pieces tokenized, {report.cached} from the cache, {report.elapsed:.1f} s",
     ]

@@ -69,6 +69,21 @@ def test_codes_equal_the_reference_exactly(ref: dict, loaded) -> None:
         assert torch.equal(got, expected), f"level {level}: {(got != expected).sum()} codes differ"
 
 
+@pytest.mark.gpu
+@torch.no_grad()
+def test_the_reference_codes_on_a_cuda_device(ref: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device-neutral: the same checkpoint on a GPU (fp32, TF32 off) finds the same codes and decodes
+    them like the reference."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    model = load_vqvae(ref["path"]).model.to("cuda")
+    codes = model.encode(audio_of(ref).to("cuda"))
+    for level, got in enumerate(codes):
+        assert torch.equal(got.cpu(), ref["vectors"][f"codes.l{level}"]), f"level {level}"
+        decoded = model.decode(got, level).cpu()
+        torch.testing.assert_close(decoded, ref["vectors"][f"decoded.l{level}"][..., 0], atol=1e-3, rtol=0)
+
+
 @torch.no_grad()
 def test_dequantised_and_decoded_match(ref: dict, loaded) -> None:
     vectors = ref["vectors"]

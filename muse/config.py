@@ -37,6 +37,10 @@ class MuseConfig:
     - ``header_conditioning``: the header's composer and instrumentation added to every
       position's input embedding (``muse.conditioning``), so the conditioning reaches every token
       directly whatever the attention pattern.
+    - ``composer_dropout``: the share of training crops whose composer token was replaced by
+      ``unknown_composer`` (copied from the preset's ``data.composer_dropout`` when training
+      starts). A model with 0 never learnt the unconditional distribution, so sampling refuses
+      classifier-free guidance with it.
     """
 
     transformer: TransformerConfig
@@ -50,6 +54,7 @@ class MuseConfig:
     countdown_seconds: float = 0.5
     structure_dropout: float = 0.1
     header_conditioning: bool = False
+    composer_dropout: float = 0.0
     embed_dropout: float = 0.0
     tie_embeddings: bool = True
     init_std: float = 0.02
@@ -63,6 +68,8 @@ class MuseConfig:
             raise ValueError(f"countdown_seconds must be > 0, got {self.countdown_seconds}")
         if not 0.0 <= self.structure_dropout < 1.0:
             raise ValueError(f"structure_dropout must be in [0, 1), got {self.structure_dropout}")
+        if not 0.0 <= self.composer_dropout < 1.0:
+            raise ValueError(f"composer_dropout must be in [0, 1), got {self.composer_dropout}")
 
     @property
     def n_ctx(self) -> int:
@@ -88,12 +95,15 @@ class MuseDataConfig:
     min_piece_tokens: int = 16  # shorter pieces are skipped
     composer_dropout: float = 0.0  # probability a crop's composer becomes unknown_composer (guidance)
     val_crops: int = 256  # crops of the validation split evaluated (fixed seed, no augmentation)
+    fim_rate: float = 0.0  # share of crops laid out for fill-in-the-middle (muse.fim); 0 = off
 
     def __post_init__(self) -> None:
         if self.crops_per_epoch < 0 or self.min_piece_tokens < 2 or self.val_crops < 1:
             raise ValueError("data: crops_per_epoch >= 0, min_piece_tokens >= 2, val_crops >= 1")
         if not 0.0 <= self.composer_dropout < 1.0:
             raise ValueError(f"data: composer_dropout must be in [0, 1), got {self.composer_dropout}")
+        if not 0.0 <= self.fim_rate < 1.0:
+            raise ValueError(f"data: fim_rate must be in [0, 1), got {self.fim_rate}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Filters take logits ``(B, V)`` and return logits of the same shape with removed 
 batch, prompt, stop tokens, private seeded RNG, progress callback, cancellation, per-token
 log-probabilities and windowed continuation past the context length (Jukebox-style: slide the
 window by a hop, keep a header, reset the cache and re-prime). No I/O happens in the loop.
+``GuidedDecoder`` wraps any decoder for classifier-free guidance (``guide_logits``).
 """
 
 from __future__ import annotations
@@ -207,6 +208,44 @@ def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> T
     u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
     gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float32).tiny)))
     return (logits.float() + gumbel).argmax(dim=-1)
+
+
+# ---------------------------------------------------------------------------------- guidance
+
+
+def guide_logits(cond: Tensor, uncond: Tensor, weight: float) -> Tensor:
+    """Classifier-free guidance ``uncond + weight * (cond - uncond)`` of two logit tensors of the
+    same shape; ``weight == 1`` returns ``cond`` itself (plain conditional sampling, exactly)."""
+    if weight == 1.0:
+        return cond
+    return uncond + weight * (cond - uncond)
+
+
+class GuidedDecoder:
+    """A :class:`Decoder` that samples with classifier-free guidance.
+
+    Every row runs twice in one batched forward pass: as given (conditional) and as
+    ``unconditional(ids)`` (the same ids with the conditioning tokens replaced by their
+    "unknown" token, e.g. the composer by ``unknown_composer``). The wrapped decoder's cache holds
+    ``2 B`` rows, the unconditional ones after the conditional ones, so no row shares keys or
+    values with another; ``step`` returns ``guide_logits(cond, uncond, weight)`` ``(B, T, V)``.
+    Only meaningful for a model trained with label dropout (it must know the unconditional
+    distribution); callers check that.
+    """
+
+    def __init__(self, decoder: Decoder, weight: float, unconditional: Callable[[Tensor], Tensor]) -> None:
+        if not math.isfinite(weight):
+            raise ConfigError(f"guidance weight must be a finite number, got {weight}")
+        self.decoder, self.weight, self.unconditional = decoder, float(weight), unconditional
+        self.n_ctx = decoder.n_ctx
+
+    def new_cache(self, batch_size: int) -> Any:
+        return self.decoder.new_cache(2 * batch_size)
+
+    def step(self, ids: Tensor, cache: Any) -> Tensor:
+        logits = self.decoder.step(torch.cat([ids, self.unconditional(ids)]), cache)
+        cond, uncond = logits.float().chunk(2)
+        return guide_logits(cond, uncond, self.weight)
 
 
 # ------------------------------------------------------------------------------------ engine
@@ -419,12 +458,14 @@ __all__ = [
     "Constraint",
     "Decoder",
     "GenerationOutput",
+    "GuidedDecoder",
     "LogitFilter",
     "SamplingConfig",
     "StopReason",
     "TokenSet",
     "filter_logits",
     "generate",
+    "guide_logits",
     "mask_tokens",
     "min_p",
     "sample_tokens",

@@ -28,6 +28,7 @@ from musetok.vocab import Kind
 
 from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.core.errors import UserError
+from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
 from muse.core.sampling import SamplingConfig, generate
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
@@ -74,7 +75,8 @@ class MuseGenerator:
     """Facade over a saved model: ``generate``, ``continue_midi``, ``save`` (MIDI + WAV)."""
 
     def __init__(self, model: str | Path | LoadedModel | None = None, device: str | torch.device = "cpu") -> None:
-        self.loaded = model if isinstance(model, LoadedModel) else load_model(model or default_model_path(), device)
+        self.loaded = model if isinstance(model, LoadedModel) else \
+            load_model(model or default_model_path(), check_device(device))
         self.model = self.loaded.model.eval()
         self.tokenizer: MidiTokenizer = self.loaded.tokenizer
         self.vocab = self.tokenizer.vocab
@@ -109,14 +111,15 @@ class MuseGenerator:
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
-                      cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
+                      cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
         ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
-        a piece holds the prime followed by the continuation, else the continuation alone."""
+        a piece holds the prime followed by the continuation, else the continuation alone. ``strict``: a MIDI
+        file that needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         mix = self._mix(composer)
-        enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant)
+        enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
         header_len = int(np.flatnonzero(ids == self.vocab.start_id)[0]) + 1
         if len(ids) and ids[-1] == self.vocab.end_id:
@@ -156,8 +159,13 @@ class MuseGenerator:
     def write_midi(self, piece: Piece, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        score = piece.score
+        if not score.tracks:  # a piece without notes: one empty track, so that every MIDI reader opens it
+            log.warning("%s: the piece has no notes", path)
+            score = score.copy()
+            score.tracks.append(symusic.Track("", 0, False))
         try:
-            path.write_bytes(piece.score.dumps_midi())
+            path.write_bytes(score.dumps_midi())
         except OSError as err:
             raise UserError(f"{path}: cannot write MIDI file ({err.strerror or err})") from err
         return path
@@ -191,16 +199,17 @@ class MuseGenerator:
 
     @staticmethod
     def _sampling(temperature: float, top_k: int, top_p: float, min_p: float) -> SamplingConfig:
+        temperature, top_k, top_p, min_p = check_sampling(temperature, top_k, top_p, min_p)
         return SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
 
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
                 mix: ComposerMix | None = None) -> list[Piece]:
-        if n < 1:
-            raise UserError(f"the number of pieces must be at least 1, not {n}")
-        if not total_seconds > start_seconds:
-            raise UserError(f"the length to generate must be positive, not {total_seconds - start_seconds:g} s")
+        n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
+        check_number(total_seconds - start_seconds, "the length to generate", low=0, high=MAX_GENERATE_SECONDS,
+                     low_open=True, unit="seconds")
+        seed = check_seed(seed)
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds)
         weights = None if mix is None or not mix.is_blend else \

@@ -23,6 +23,7 @@ from muse.core.config import save_config
 from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
 from muse.core.token_shards import TokenDataset
+from muse.run_record import check_resumed_run, write_data_record
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
 from muse.train_data import CropDataset, muse_loss
 
@@ -89,12 +90,13 @@ def _check_resume(out: Path, tokenizer: MidiTokenizer) -> None:
 
 
 def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path, *, resume: bool = False,
-          max_steps: int | None = None, progress: bool = True) -> TrainResult:
+          max_steps: int | None = None, progress: bool = True, overrides: tuple[str, ...] = ()) -> TrainResult:
     """Train a model with the preset ``config`` on the dataset folder ``data``; write the run to ``out``.
 
     ``max_steps`` stops once that many steps are done (a checkpoint is written; the preset's
     learning-rate schedule is kept, so ``resume`` later continues the same run). ``resume``
-    continues from the latest checkpoint in ``out`` exactly (same data order and RNG).
+    continues from the latest checkpoint in ``out`` exactly (same data order and RNG); other
+    settings or data than the run's are refused unless named in ``overrides`` (``muse.run_record``).
     """
     run = config if isinstance(config, MuseRunConfig) else load_run_config(config)
     if max_steps is not None and max_steps < 1:
@@ -108,6 +110,8 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     torch.manual_seed(run.train.seed)  # the initial weights are part of the run's reproducibility
     model = build_model(run.model, tokenizer)
     run = dataclasses.replace(run, model=model.config)
+    if resume and (out / CHECKPOINTS_DIR).exists():
+        check_resumed_run(out, run, data, dataset, overrides)  # same run, or a --override of a safe setting
     n_ctx, tc = model.config.n_ctx, run.train
     train_pieces = dataset.split_indices("train")
     if len(train_pieces) == 0:
@@ -129,6 +133,7 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     if int(os.environ.get("RANK", "0")) == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(run, out / RUN_CONFIG_FILE)
+        write_data_record(out, data, dataset)
         tokenizer.save(out / TOKENIZER_FILE)
     log.info("training a %.1fM-parameter model on %d pieces (%d tokens) for %d steps",
              model.num_parameters() / 1e6, len(train_pieces), int(dataset.lengths[train_pieces].sum()), tc.steps)

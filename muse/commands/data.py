@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--composer-column", help="CSV column of composers (default: composer/canonical_composer/...)")
     lab.add_argument("--composers", help="comma-separated labels to keep (e.g. bach,mozart)")
     lab.add_argument("--limit", type=int, metavar="N", help="at most N pieces per label (first N by id)")
+    lab.add_argument("--min-pieces", type=int, default=0, metavar="N",
+                     help="labels with fewer than N pieces (after deduplication) are merged into 'other' "
+                     "(default 0: keep every label)")
     build.add_argument("--out", type=Path, required=True, metavar="DATA", help="output dataset folder")
     build.add_argument("--tokenizer-config", type=Path, metavar="JSON",
                        help="musetok TokenizerConfig JSON (its composer list is replaced by the labels found)")
@@ -40,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--no-dedupe", action="store_true", help="keep pieces whose notes repeat an earlier piece")
     build.add_argument("--shard-tokens", type=int, default=1 << 27, metavar="N", help="tokens per shard file")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument("--strict", action="store_true",
+                       help="fail when any MIDI file needs a repair to be read, naming them (default: keep the "
+                            "repaired piece with a WARNING naming the file)")
     build.set_defaults(func=run_build)
 
     info = sub.add_parser("info", help="summary of a built dataset")
@@ -62,7 +68,7 @@ def run_build(args: argparse.Namespace) -> int:
         tokenizer=TokenizerConfig.load(args.tokenizer_config) if args.tokenizer_config else TokenizerConfig(),
         workers=args.workers, timeout=args.timeout, valid_fraction=args.valid_fraction, cache=not args.no_cache,
         cache_dir=args.cache_dir, shard_tokens=args.shard_tokens, dedupe=not args.no_dedupe,
-        progress=not args.no_progress,
+        progress=not args.no_progress, min_pieces=args.min_pieces, strict=args.strict,
     )
     print(format_report(build_dataset(found, options)))
     return 0

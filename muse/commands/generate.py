@@ -7,11 +7,12 @@ import argparse
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="length of the new music in seconds (default: 30)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy (default: 1.0)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature in (0, 100]; lower is safer (default: 1.0)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 1 = off (default: 0.95)")
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens, 0 = off (default: 0)")
     p.add_argument("--min-p", type=float, default=0.0, help="min-p filter, 0 = off (default: 0)")
-    p.add_argument("--seed", type=int, help="random seed (same seed, same music)")
+    p.add_argument("--seed", type=int, help="random seed from 0 to 2**63 - 1 (same seed, same music)")
     p.add_argument("--n", type=int, default=1, help="number of pieces; with more than one, -o out.mid writes "
                                                     "out_1.mid ... (default: 1)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
@@ -39,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--instruments", help="comma-separated instruments of the continuation (default: the file's)")
     c.add_argument("--keep-prime", action="store_true", help="write the prime followed by the continuation "
                                                              "(default: the continuation alone)")
+    c.add_argument("--strict", action="store_true", help="refuse a MIDI file that needs any repair to be read "
+                                                         "(default: repair it with a WARNING naming the file)")
     _sampling_args(c)
     c.set_defaults(func=run_continue)
 
@@ -96,7 +99,7 @@ def run_continue(args: argparse.Namespace) -> int:
 
     generator = MuseGenerator(args.model, device=args.device)
     pieces = generator.continue_midi(args.midi, args.composer, args.seconds, instruments=_split(args.instruments),
-                                     keep_prime=args.keep_prime, **_sampling(args))
+                                     keep_prime=args.keep_prime, strict=args.strict, **_sampling(args))
     boundary = None  # with the prime kept, the piano roll marks where the continuation starts
     if args.keep_prime and args.png:
         boundary = generator.tokenizer.seconds(generator.tokenizer.encode(args.midi).ids)

@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("text", "ids", "json"), default="text", help="output format (default: text)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the tokens here instead of stdout")
     p.add_argument("--vocab", metavar="VOCAB.json", help="tokenizer file saved with a model (default: built-in)")
+    p.add_argument("--strict", action="store_true", help="refuse a MIDI file that needs any repair to be read "
+                                                         "(default: repair it with a WARNING naming the file)")
     p.set_defaults(func=run_tokenize)
 
     d = subparsers.add_parser(
@@ -36,7 +38,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
     from musetok.tokenfile import format_encoding, write_text
 
     tokenizer = _tokenizer(args.vocab)
-    encoding = tokenizer.encode(args.midi, composer=args.composer)
+    encoding = tokenizer.encode(args.midi, composer=args.composer, strict=args.strict)
     text = format_encoding(encoding, tokenizer, args.format)
     if args.output:
         write_text(args.output, text)

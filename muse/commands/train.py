@@ -14,7 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--config", required=True, metavar="PRESET.yaml", help="preset, e.g. configs/muse/small.yaml")
     t.add_argument("--data", required=True, metavar="DATA", help="dataset folder (muse data build)")
     t.add_argument("--out", required=True, metavar="RUN", help="run folder to write (e.g. runs/small)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (with the run's own preset and data: "
+                        "a difference is refused, listed)")
+    t.add_argument("--override", action="append", default=[], metavar="KEY",
+                   help="with --resume: accept a changed setting KEY; only train.steps (more steps extend the "
+                        "learning-rate schedule), train.log_every, train.eval_every, train.eval_batches, "
+                        "train.checkpoint_every, train.keep_checkpoints, train.num_workers")
     t.add_argument("--max-steps", type=int, metavar="N",
                    help="stop after step N (checkpointed; the preset's schedule is kept for --resume)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from muse.training import train
 
+    if args.override and not args.resume:
+        from muse.core.errors import UserError
+
+        raise UserError("--override only applies with --resume")
     result = train(args.config, args.data, args.out, resume=args.resume, max_steps=args.max_steps,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, overrides=tuple(args.override))
     bits = "" if result.eval_loss is None else f", validation {result.eval_loss / 0.6931471805599453:.3f} bits/token"
     print(f"step {result.step}{bits}; run folder {args.out}")
     return 0

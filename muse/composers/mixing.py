@@ -17,6 +17,9 @@ import numpy as np
 from musetok.config import normalize_composer
 
 from muse.core.errors import UserError
+from muse.core.ranges import quote
+
+MAX_MIX_CHARS = 1000  # a style mix is a few names and weights
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
     ``UserError`` names the problem: an unknown composer (listing the known ones), a weight that
     is not a positive number, a composer given twice, or an empty mix.
     """
+    if len(text) > MAX_MIX_CHARS:
+        raise UserError(f"composer {quote(text)} is too long (at most {MAX_MIX_CHARS} characters)")
     names: list[str] = []
     weights: list[float] = []
     for part in text.split(","):
@@ -66,21 +71,24 @@ def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
         name, sep, weight_text = part.partition(":")
         name = normalize_composer(name)
         if name not in composers:
-            raise UserError(f"unknown composer {name!r} in {text!r}; known composers: {_known(composers)}")
+            raise UserError(f"unknown composer {quote(name)} in {quote(text)}; known composers: {_known(composers)}")
         if name in names:
-            raise UserError(f"composer {name!r} appears twice in {text!r}")
+            raise UserError(f"composer {name!r} appears twice in {quote(text)}")
         try:
             weight = float(weight_text) if sep else 1.0
         except ValueError:
-            raise UserError(f"weight {weight_text.strip()!r} of {name!r} in {text!r} is not a number") from None
+            raise UserError(f"weight {quote(weight_text.strip())} of {name!r} in {quote(text)} is not a number") from None
         if not (math.isfinite(weight) and weight > 0):
-            raise UserError(f"weight of {name!r} in {text!r} must be a positive number, not {weight_text.strip()}")
+            raise UserError(f"weight of {name!r} in {quote(text)} must be a positive number, "
+                            f"not {quote(weight_text.strip())}")
         names.append(name)
         weights.append(weight)
     if not names:
-        raise UserError(f"no composer in {text!r}; known composers: {_known(composers)}")
-    total = math.fsum(weights)
-    return ComposerMix(tuple(names), tuple(w / total for w in weights))
+        raise UserError(f"no composer in {quote(text)}; known composers: {_known(composers)}")
+    top = max(weights)  # only the ratios matter: scale first, so that huge weights cannot overflow the sum
+    scaled = [w / top for w in weights]
+    total = math.fsum(scaled)
+    return ComposerMix(tuple(names), tuple(w / total for w in scaled))
 
 
 __all__ = ["ComposerMix", "parse_composer_mix"]

@@ -25,6 +25,7 @@ from musetok.errors import TokenizerError
 log = logging.getLogger(__name__)
 
 _FOREIGN_HEADER_SEARCH = 4096  # bytes searched for MThd after a foreign (e.g. MacBinary) header
+_END_OF_TRACK = b"\xff\x2f\x00"  # the meta event every complete track ends with
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ def _scan_chunks(data: bytes, name: str, recover: bool, warnings: list[str]) -> 
         end = pos + 8 + length
         if chunk_id == b"MTrk":
             tracks.append(data[pos + 8:end])
+            if end <= len(data) and _END_OF_TRACK not in tracks[-1]:
+                # cut at an event boundary (length field rewritten, or a writer killed mid-file): symusic
+                # reads what is there without a word, so say that the rest of the track is missing
+                problems.append(f"track {len(tracks) - 1} ends without an end-of-track event (unexpected end "
+                                "of file: the rest of the track is missing)")
         if end > len(data):
             what = f"track {len(tracks) - 1}" if chunk_id == b"MTrk" else f"{chunk_id.decode()} chunk at byte {pos}"
             problems.append(f"{what} is truncated: announces {length:,} bytes, {len(data) - pos - 8:,} remain")

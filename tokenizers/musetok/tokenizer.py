@@ -10,6 +10,7 @@ The vocabulary and config are saved together as versioned JSON (``save``/``load`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -67,11 +68,13 @@ class MidiTokenizer:
 
     # ----- encoding
     def encode(self, source: "str | Path | bytes | symusic.Score", composer: str | None = None,
-               name: str | None = None) -> Encoding:
+               name: str | None = None, strict: bool = False) -> Encoding:
         """Tokenize a piece. ``composer`` must be in the config's list (None -> unknown_composer);
-        ``name`` names ``source`` in messages (default: the path). Raises TokenizerError."""
+        ``name`` names ``source`` in messages (default: the path). ``strict``: a file that needs any
+        repair is an error (as with ``recover=False``) instead of a warning. Raises TokenizerError."""
         composer_id = self.vocab.composer_id(composer)
-        parsed = read_midi(source, self.config, name)
+        config = dataclasses.replace(self.config, recover=False) if strict and self.config.recover else self.config
+        parsed = read_midi(source, config, name)
         q = self.quantize(parsed.score)
         ids = encode_quantized(q, self.vocab, composer_id)
         return Encoding(ids, parsed.name, q.n_notes, _seconds(q, self.vocab), parsed.warnings, self.vocab)

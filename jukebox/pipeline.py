@@ -7,10 +7,14 @@ WAV. A run lives in one output directory:
 
 - ``settings.json``: the model, its checkpoints and every ``SampleSettings`` field;
 - ``codes_level{L}.npy``: (n_samples, codes so far) int64, rewritten atomically after each window;
+  the version before it is kept as ``codes_level{L}.prev.npy`` (one window shorter);
 - ``level{L}/sample{i}.wav``: the decoded audio of each finished level.
 
 Windows draw with seeds derived from (seed, level, window start), so a killed run resumed from its
-directory produces exactly what an uninterrupted run would have.
+directory produces exactly what an uninterrupted run would have. A resume checks every codes file
+it reads (readable, 2-D, one row per sample, integer codes in the level's range, not longer than
+the level): a damaged one is named in a warning and the previous save is used instead, so only the
+window written last is sampled again (when that one is damaged too, that level starts over).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,9 +126,64 @@ def _window_seed(seed: int, level: int, start: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def _previous(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".npy") + ".prev.npy")
+
+
 def _save_codes(path: Path, codes: np.ndarray) -> None:
-    with atomic_path(path) as tmp, tmp.open("wb") as fh:
-        np.save(fh, codes)
+    """Write ``codes`` atomically, keeping the version it replaces as ``<name>.prev.npy``."""
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as fh:
+            np.save(fh, codes)
+        if path.exists():
+            os.replace(path, _previous(path))
+
+
+class _Damaged(Exception):
+    """A codes file that cannot be used (the message says why)."""
+
+
+def _read_codes(path: Path, n_samples: int, max_length: int, n_bins: int) -> np.ndarray:
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise _Damaged(f"unreadable ({str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__})") from None
+    if not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.shape[0] != n_samples:
+        raise _Damaged(f"shape {getattr(codes, 'shape', None)}, expected ({n_samples}, codes so far)")
+    if codes.shape[1] > max_length:
+        raise _Damaged(f"{codes.shape[1]} codes, more than the level's {max_length}")
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise _Damaged(f"{codes.dtype} values, expected integer codes")
+    if codes.size and (codes.min() < 0 or codes.max() >= n_bins):
+        raise _Damaged(f"codes outside 0..{n_bins - 1}")
+    return codes.astype(np.int64, copy=False)
+
+
+def load_codes(path: Path, n_samples: int, max_length: int, n_bins: int, level: int) -> np.ndarray | None:
+    """The codes a run saved for ``level`` (None when there are none yet), every file checked first.
+
+    A damaged ``path`` is named in a warning and its previous save (one window shorter) is used, so a
+    resume samples only that window again; when that one is damaged or missing too, the level starts
+    over (also said)."""
+    previous = _previous(path)
+    if path.exists():
+        try:
+            return _read_codes(path, n_samples, max_length, n_bins)
+        except _Damaged as err:
+            log.warning("%s: damaged codes file (%s)", path, err)
+    elif not previous.exists():
+        return None
+    if previous.exists():
+        try:
+            codes = _read_codes(previous, n_samples, max_length, n_bins)
+        except _Damaged as err:
+            log.warning("%s: damaged codes file (%s)", previous, err)
+        else:
+            log.warning("%s: resuming level %d from the previous save (%s, %d codes): the window written last is "
+                        "sampled again", path, level, previous.name, codes.shape[1])
+            return codes
+    log.warning("%s: no usable codes for level %d: that level is sampled again from its start", path, level)
+    return None
 
 
 class JukeboxPipeline:
@@ -282,15 +342,20 @@ class JukeboxPipeline:
         song = self.song_samples(settings)
         total = song // c.hop_length
         path = out / f"codes_level{level}.npy"
-        codes = torch.from_numpy(np.load(path)) if path.exists() else torch.zeros(settings.n_samples, 0, dtype=torch.long)
+        saved = load_codes(path, settings.n_samples, total, c.n_bins, level)
+        if saved is None and settings.prompt is not None and (path.exists() or _previous(path).exists()):
+            raise UserError(f"{path}: damaged, and the prompt's codes were in it: start the run again")
+        codes = torch.from_numpy(saved) if saved is not None else torch.zeros(settings.n_samples, 0, dtype=torch.long)
         upper = None
         if c.upsampler is not None:
             upper_codes = done.get(level + 1)
             if upper_codes is None:
                 upper_path = out / f"codes_level{level + 1}.npy"
-                if not upper_path.exists():
+                upper_prior = self.priors.get(level + 1)
+                upper_bins = upper_prior.config.n_bins if upper_prior is not None else c.n_bins
+                upper_codes = load_codes(upper_path, settings.n_samples, 2**62, upper_bins, level + 1)
+                if upper_codes is None:
                     raise UserError(f"{out}: level {level} needs the level-{level + 1} codes first")
-                upper_codes = np.load(upper_path)
             if upper_codes.shape[1] * c.upsampler.factor < total:
                 raise UserError(f"{out}: the level-{level + 1} codes are unfinished; sample that level first")
             upper = torch.from_numpy(upper_codes).to(self.device)

@@ -20,6 +20,7 @@ from muse.core.errors import UserError
 from muse.core.ranges import quote
 
 MAX_MIX_CHARS = 1000  # a style mix is a few names and weights
+MAX_WEIGHT = 1000.0  # only the ratios of the weights matter
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
             weight = float(weight_text) if sep else 1.0
         except ValueError:
             raise UserError(f"weight {quote(weight_text.strip())} of {name!r} in {quote(text)} is not a number") from None
-        if not (math.isfinite(weight) and weight > 0):
-            raise UserError(f"weight of {name!r} in {quote(text)} must be a positive number, "
+        if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
+            raise UserError(f"weight of {name!r} in {quote(text)} must be a positive number up to {MAX_WEIGHT:g}, "
                             f"not {quote(weight_text.strip())}")
         names.append(name)
         weights.append(weight)

@@ -11,13 +11,22 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from muse.core.errors import USER_ERRORS
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``prog: error: ...`` and where to find
+    the usage), exit code 2, like every other user error of the CLIs."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser(prog: str, description: str, command_modules: list[str]) -> argparse.ArgumentParser:
     """A parser with one sub-command per module in ``command_modules`` (in that order)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in command_modules:

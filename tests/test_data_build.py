@@ -187,3 +187,36 @@ def test_a_timeout_is_remembered_until_the_limit_grows(tmp_path: Path) -> None:
     assert _cached(cache, "slow", 300.0).error == "timed out after 300 s"  # same limit: no point retrying
     assert _cached(cache, "slow", 900.0) is None and _cached(cache, "slow", None) is None
     assert _cached(cache, "bad", 900.0).error == "not a MIDI file"
+
+
+def test_min_pieces_merges_small_labels_into_other(built, midi_folder: Path, tmp_path: Path) -> None:
+    """bach has 6 kept chorales here (one is a duplicate); mozart and mendelssohn one piece each."""
+    _, plain = built
+    report = build_dataset(collect_sources(midi_dir=midi_folder, composer_from="prefix"),
+                           options(tmp_path, min_pieces=2, cache_dir=built[0] / "cache"))
+    small = {k: v.pieces for k, v in plain.labels.items() if k not in ("unknown_composer", "bach") and v.pieces}
+    assert report.merged == small and set(small) and all(n < 2 for n in small.values())
+    assert set(report.composers) == {"bach", "other"}
+    assert report.labels["other"].pieces == sum(small.values())
+    assert report.labels["bach"].pieces == plain.labels["bach"].pieces
+    data = TokenDataset(tmp_path)
+    assert {data.composer(i) for i in range(len(data.pieces))} <= {"bach", "other", None}
+    assert json.loads((tmp_path / "stats.json").read_text())["merged_into_other"] == small
+    assert "merged into 'other'" in format_report(report)
+
+
+def test_a_fixed_composer_list_keeps_the_vocabulary(midi_folder: Path, tmp_path: Path) -> None:
+    """With ``composers`` given (a trained model's), the vocabulary is exactly that model's and a label
+    it does not know becomes ``other`` (when it has one) or the unknown composer."""
+    config = dataclasses.replace(TokenizerConfig(), composers=("bach", "chopin", "other"))
+    found = collect_sources(midi_dir=midi_folder, composer_from="prefix")
+    build_dataset(found, options(tmp_path / "a", workers=0, tokenizer=config, composers=config.composers))
+    tokenizer = MidiTokenizer.load(tmp_path / "a" / "tokenizer.json")
+    assert tokenizer.vocab.fingerprint == MidiTokenizer(config).vocab.fingerprint
+    data = TokenDataset(tmp_path / "a")
+    labels = {data.composer(i) for i in range(len(data.pieces))}
+    assert labels == {"bach", "other", None}  # mozart/mendelssohn -> other; unlabelled stay unknown
+    no_other = dataclasses.replace(config, composers=("bach", "chopin"))
+    build_dataset(found, options(tmp_path / "b", workers=0, tokenizer=no_other, composers=no_other.composers))
+    data = TokenDataset(tmp_path / "b")
+    assert {data.composer(i) for i in range(len(data.pieces))} == {"bach", None}

@@ -17,7 +17,7 @@ from muse.core.errors import UserError
 from muse.data.build import BuildOptions, build_dataset
 from muse.core.token_shards import TokenDataset
 from muse.data.sources import midi_dir_sources
-from muse.evaluate import evaluate
+from muse.evaluate import evaluate, evaluate_midi
 from muse.generate import MuseGenerator
 from muse.saved_model import load_model
 from muse.train_data import CropDataset, WindowDataset
@@ -169,6 +169,22 @@ def test_eval_prints_bits_per_composer_and_the_unigram_baseline(trained: Path, d
     assert {s.label for s in report.composers} <= {"bach", "mozart", "scarlatti"}
     for score in (*report.composers, report.overall):
         assert 0 < score.bits_per_token < 20 and 0 < score.unigram_bits_per_token < 20
+
+
+def test_eval_midi_scores_a_folder_with_the_models_vocabulary(trained: Path, midi_dir: Path, tmp_path: Path,
+                                                              capsys) -> None:
+    """``muse eval --midi``: files tokenized with the model's vocabulary, labelled by folder; a label the
+    model does not know is the unknown composer; the baseline is fit on the files themselves."""
+    for folder, name in (("bach", "bach-bwv001-_400_chorales-003706b.mid"), ("chopin", "chopin-ecossaise_no2_in_g.mid")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        shutil.copy(midi_dir / "classical" / name, tmp_path / folder / name)
+    assert main(["eval", "--model", str(trained), "--midi", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "bach" in table and "unknown_composer" in table and "chopin" not in table
+    report = evaluate_midi(trained, tmp_path, composer_from="parent")
+    assert report.overall.pieces == 2 and report.overall.tokens == sum(s.tokens for s in report.composers)
+    assert 0 < report.overall.bits_per_token < 20
+    assert main(["eval", "--model", str(trained), "--midi", str(tmp_path / "nothing")]) == 2
 
 
 def test_trained_model_generates(trained: Path, tmp_path: Path) -> None:

@@ -28,10 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser(
         "eval", help="bits/token of a model per composer, and the unigram baseline",
-        description="Score every token of a dataset split with a model; print bits/token per composer beside "
-                    "the unigram baseline (token frequencies of the training split).")
+        description="Score every token of a dataset split (or of a folder of MIDI files) with a model; print "
+                    "bits/token per composer beside the unigram baseline (token frequencies of the training "
+                    "split, or of the files themselves with --midi).")
     e.add_argument("--model", required=True, metavar="MODEL", help="model folder or training run folder")
-    e.add_argument("--data", required=True, metavar="DATA", help="dataset folder (built with the model's tokenizer)")
+    source = e.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DATA", help="dataset folder (built with the model's tokenizer)")
+    source.add_argument("--midi", metavar="FOLDER",
+                        help="folder of MIDI files, tokenized with the model's vocabulary; the unigram baseline "
+                             "is then fit on these files themselves")
+    e.add_argument("--composer-from", choices=("parent", "prefix", "none"), default="parent",
+                   help="with --midi: a file's composer is its folder name (default), its file-name prefix "
+                        "(composer-title.mid) or unknown")
     e.add_argument("--split", choices=("valid", "train"), default="valid", help="split to score (default: valid)")
     e.add_argument("--batch-size", type=int, default=8, help="windows per batch (default: 8)")
     e.add_argument("--max-pieces", type=int, metavar="N", help="score only the first N pieces of the split")
@@ -54,9 +62,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from muse.evaluate import evaluate
+    from muse.evaluate import evaluate, evaluate_midi
 
-    report = evaluate(args.model, args.data, split=args.split, batch_size=args.batch_size, device=args.device,
-                      max_pieces=args.max_pieces)
+    if args.midi is not None:
+        report = evaluate_midi(args.model, args.midi, composer_from=args.composer_from, batch_size=args.batch_size,
+                               device=args.device, max_pieces=args.max_pieces)
+    else:
+        report = evaluate(args.model, args.data, split=args.split, batch_size=args.batch_size, device=args.device,
+                          max_pieces=args.max_pieces)
     print(report.table())
     return 0

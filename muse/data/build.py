@@ -63,6 +63,9 @@ class BuildOptions:
     dedupe: bool = True
     progress: bool = True
     min_pieces: int = 0  # labels with fewer kept pieces are merged into ``other`` (0 = keep every label)
+    # A fixed composer list (e.g. a trained model's): the vocabulary gets exactly these composer
+    # tokens; a piece whose label is not among them is labelled ``other`` when that is one, else unknown.
+    composers: tuple[str, ...] | None = None
     strict: bool = False  # a MIDI file that needed a repair fails the build (listed) instead of a warning
 
     def check(self) -> None:
@@ -265,7 +268,12 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
         raise UserError(f"no piece could be used ({len(skipped)} skipped; reasons in {options.out / SKIPPED_FILE})")
 
     kept, merged = merge_small_labels(kept, options.min_pieces)
-    composers = tuple(sorted({s.label for s, _ in kept if s.label}))
+    if options.composers is None:
+        composers = tuple(sorted({s.label for s, _ in kept if s.label}))
+    else:
+        composers = options.composers
+        kept = [(s if s.label in composers or s.label is None else
+                 dataclasses.replace(s, label=OTHER if OTHER in composers else None), enc) for s, enc in kept]
     tokenizer = MidiTokenizer(dataclasses.replace(options.tokenizer, composers=composers))
     shards, records = _write_shards(kept, base_vocab, tokenizer.vocab, options)
     tmp = options.out / f".{TOKENIZER_FILE}.tmp"

@@ -1,4 +1,5 @@
-"""Input controls shared by the Compose and Continue tabs: composer (with an optional blend) and sampling.
+"""Input controls shared by the Compose and Continue tabs: composer (with an optional blend) and sampling
+(with the note limits: the longest a note may sound and the most notes sounding at once).
 
 A blend of two composers becomes the style-mixing syntax of the facade, ``"bach:0.7,chopin:0.3"``
 (the slider sets the first composer's share).
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 import gradio as gr
 
 from demos.limits import DemoLimits, LimitError
+from muse.core.errors import UserError
+from muse.note_limits import NoteLimits, check_override
 
 NO_BLEND = "(none)"
 RANDOM_SEED = -1
+MODEL_LIMIT = -1  # the note-limit fields' value meaning "the model's own limit"
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,12 @@ class SamplingControls:
     top_p: gr.Slider
     seed: gr.Number
     variations: gr.Slider
+    max_note_seconds: gr.Number
+    max_polyphony: gr.Number
 
     @property
     def inputs(self) -> list[gr.components.Component]:
-        return [self.temperature, self.top_p, self.seed, self.variations]
+        return [self.temperature, self.top_p, self.seed, self.variations, self.max_note_seconds, self.max_polyphony]
 
 
 def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
@@ -53,8 +59,10 @@ def composer_picker(composers: Sequence[str], default: str | None = None, elem_p
     return ComposerPicker(composer, blend, mix)
 
 
-def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_prefix: str = "") -> SamplingControls:
-    """Temperature, top-p, seed and number of variations."""
+def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_prefix: str = "",
+                      note_limits: NoteLimits | None = None) -> SamplingControls:
+    """Temperature, top-p, seed, number of variations and the note limits (-1, the default, keeps the
+    model's ``note_limits``, shown in the hints; 0: no limit)."""
     with gr.Row():
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
                                 info="higher: more adventurous", elem_id=f"{elem_prefix}temperature")
@@ -65,7 +73,16 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
                          elem_id=f"{elem_prefix}seed")
         variations = gr.Slider(1, limits.max_variations, value=min(default_variations, limits.max_variations), step=1,
                                label="Variations", elem_id=f"{elem_prefix}variations")
-    return SamplingControls(temperature, top_p, seed, variations)
+    with gr.Row():
+        learnt = "none" if note_limits is None else f"{note_limits.seconds_for('piano'):g} s for piano"
+        max_note = gr.Number(value=MODEL_LIMIT, minimum=MODEL_LIMIT, label="Longest note (seconds)",
+                             info=f"-1: the model's limit ({learnt}); 0: no limit",
+                             elem_id=f"{elem_prefix}max-note-seconds")
+        learnt = "none" if note_limits is None else f"{note_limits.polyphony_for('piano')} for piano"
+        max_poly = gr.Number(value=MODEL_LIMIT, minimum=MODEL_LIMIT, label="Most notes at once (per instrument)",
+                             info=f"-1: the model's limit ({learnt}); 0: no limit",
+                             elem_id=f"{elem_prefix}max-polyphony")
+    return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly)
 
 
 def composer_spec(composer: str | None, blend: str | None, mix: float) -> str:
@@ -87,6 +104,18 @@ def resolve_seed(seed: float | None) -> int:
     return int(seed)
 
 
+def check_note_limits(max_note_seconds: float | None, max_polyphony: float | None) -> dict[str, float | int | None]:
+    """The facade's ``max_note_seconds`` / ``max_polyphony`` (None, from -1 or empty: the model's), else a
+    ``LimitError``."""
+    max_note_seconds, max_polyphony = (None if v is None or v == MODEL_LIMIT else v
+                                       for v in (max_note_seconds, max_polyphony))
+    try:
+        return {"max_note_seconds": check_override(max_note_seconds, "the longest note"),
+                "max_polyphony": check_override(max_polyphony, "the most notes at once", integer=True)}
+    except UserError as err:
+        raise LimitError(str(err)) from None
+
+
 def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     """Temperature in (0, 2] and top-p in (0, 1], else a ``LimitError``."""
     temperature, top_p = float(temperature), float(top_p)
@@ -97,5 +126,5 @@ def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     return temperature, top_p
 
 
-__all__ = ["ComposerPicker", "SamplingControls", "NO_BLEND", "RANDOM_SEED", "check_sampling", "composer_picker",
-           "composer_spec", "resolve_seed", "sampling_controls"]
+__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "check_note_limits", "check_sampling",
+           "composer_picker", "composer_spec", "resolve_seed", "sampling_controls"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
-COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.generate",
-                               "muse.commands.composers", "muse.commands.demo", "muse.commands.feedback"]
+COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.model",
+                               "muse.commands.generate", "muse.commands.composers", "muse.commands.demo",
+                               "muse.commands.feedback"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,9 @@
 
 Generation runs the shared sampling engine (``muse.core.sampling.generate``) with the model's KV
 cache, the grammar constraints of ``muse.grammar`` (chosen instruments only, note-offs only for
-sounding notes, ``end`` exactly at the requested length) and windowed continuation past the
+sounding notes, every note released and ``end`` exactly at the requested length, and the note
+limits: the model's ``note_limits.json`` (``muse.note_limits``) unless ``max_note_seconds`` /
+``max_polyphony`` override them) and windowed continuation past the
 context (the header is kept; ``muse.decoding`` keeps the time/structure embeddings right).
 The CLI (``muse generate`` / ``muse continue``) and the demo only call this facade.
 """
@@ -32,6 +34,7 @@ from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, che
 from muse.core.sampling import SamplingConfig, generate
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
+from muse.note_limits import NoteLimits, key_limits
 from muse.core.render import RenderResult, render_midi
 from muse.saved_model import LoadedModel, load_model
 
@@ -90,34 +93,46 @@ class MuseGenerator:
     def instruments(self) -> tuple[str, ...]:
         return tuple(self.vocab.instruments)
 
+    @property
+    def limits(self) -> NoteLimits | None:
+        """The note limits stored with the model (None: a model saved without them: no limits)."""
+        return self.loaded.limits
+
     # ---- public API -------------------------------------------------------------------------
 
     def generate(self, composer: str | None, instruments: Sequence[str] = ("piano",), seconds: float = 30.0, *,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                  seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
-                 cancel: threading.Event | Callable[[], bool] | None = None) -> list[Piece]:
+                 cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
+                 max_polyphony: int | None = None) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
-        reports progress; ``cancel`` stops early (the pieces so far are returned)."""
+        reports progress; ``cancel`` stops early (the pieces so far are returned).
+        ``max_note_seconds`` / ``max_polyphony``: None keeps the model's note limits, a positive
+        number sets it for every instrument, 0 removes the limit."""
+        limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
-                            mix=mix)
+                            mix=mix, limits=limits)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
-                      cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False) -> list[Piece]:
+                      cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
+                      max_polyphony: int | None = None, strict: bool = False) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
         ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
-        a piece holds the prime followed by the continuation, else the continuation alone. ``strict``: a MIDI
-        file that needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
+        a piece holds the prime followed by the continuation, else the continuation alone.
+        ``max_note_seconds`` / ``max_polyphony`` as in ``generate``. ``strict``: a MIDI file that
+        needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
+        limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
@@ -136,7 +151,7 @@ class MuseGenerator:
             raise UserError(f"{enc.source}: its header of {header_len} tokens does not fit the model's context")
         pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
                               self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
-                              keep_from=0 if keep_prime else len(ids), mix=mix)
+                              keep_from=0 if keep_prime else len(ids), mix=mix, limits=limits)
         return pieces
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
@@ -190,6 +205,10 @@ class MuseGenerator:
             raise UserError(f"choose at least one instrument: {', '.join(self.instruments)}")
         return sorted(set(instrument_keys(self.vocab, names)))
 
+    def _limits(self, max_note_seconds: float | None, max_polyphony: int | None) -> tuple:
+        """The grammar's per-instrument limits (``muse.note_limits.key_limits``), overrides checked."""
+        return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony)
+
     def _mix(self, composer: str | None) -> ComposerMix | None:
         return None if composer is None else parse_composer_mix(composer, self.composers)
 
@@ -205,13 +224,14 @@ class MuseGenerator:
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
-                mix: ComposerMix | None = None) -> list[Piece]:
+                mix: ComposerMix | None = None, limits: tuple = (None, None)) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
         check_number(total_seconds - start_seconds, "the length to generate", low=0, high=MAX_GENERATE_SECONDS,
                      low_open=True, unit="seconds")
         seed = check_seed(seed)
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
-        grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds)
+        grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
+                               max_note_seconds=limits[0], max_polyphony=limits[1])
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)
         decoder = PieceDecoder(self.model, batch, header_len, total_seconds, composer_mix=weights)

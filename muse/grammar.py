@@ -4,8 +4,15 @@ After the header, at every step:
 - header-only tokens (pad, start, composer, instrument tokens) are never allowed;
 - notes and drum hits only for the chosen instruments;
 - a note-off only for a note that is sounding (per instrument and pitch);
-- ``end`` only once the requested length is reached; from then on only ``end``, and no wait
-  may overshoot the requested length, so a piece lasts the requested seconds to within a tick.
+- ``end`` only once the requested length is reached and no note sounds: from then on only the
+  note-offs of the notes still sounding (at that final instant), then ``end``; no wait may
+  overshoot the requested length, so a piece lasts the requested seconds to within a tick. Without
+  a requested length, ``end`` is allowed whenever no note sounds. Drum hits are never "held".
+- note limits (``muse.note_limits``), per melodic instrument key: a wait may not carry a sounding
+  note past ``max_note_seconds`` (its note-off stays allowed, so the model releases it first), and
+  at ``max_polyphony`` sounding notes an instrument's new note-ons are masked (a re-strike of a
+  sounding pitch stays allowed) until a note-off. Some token is always allowed: whatever masks
+  the waits or the note-ons leaves a sounding note whose note-off is allowed.
 
 The state (clock and sounding notes of each row) is updated incrementally from the tokens added
 since the last call, so a step costs O(V), whatever the length of the sequence.
@@ -13,7 +20,7 @@ since the last call, so a step costs O(V), whatever the length of the sequence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +29,7 @@ from torch import Tensor
 
 from muse.clock import ClockState, TokenClock
 from muse.core.errors import UserError
+from muse.note_limits import NO_LIMIT_NOTES, NO_LIMIT_US
 from muse.token_tables import TokenTables
 
 
@@ -40,11 +48,14 @@ class MusicGrammar:
     """Allowed next tokens ``(B, V)`` for sequences ``(B, T)`` that start with a ``header_len`` header.
 
     ``instruments``: the instrument keys whose notes may be generated (None: all).
-    ``target_seconds``: the requested length of the whole sequence (None: ``end`` is always allowed).
+    ``target_seconds``: the requested length of the whole sequence (None: ``end`` whenever no note sounds).
+    ``max_note_seconds`` / ``max_polyphony``: per instrument key ((n_instruments,), as
+    ``muse.note_limits.key_limits`` gives them; ``inf`` / ``NO_LIMIT_NOTES``: no limit), or None: no limits.
     """
 
     def __init__(self, vocab: Vocab, header_len: int, *, instruments: Iterable[int] | None = None,
-                 target_seconds: float | None = None) -> None:
+                 target_seconds: float | None = None, max_note_seconds: Sequence[float] | None = None,
+                 max_polyphony: Sequence[int] | None = None) -> None:
         self.vocab, self.header_len = vocab, header_len
         tables = TokenTables.from_vocab(vocab)
         self.clock = TokenClock(tables)
@@ -63,13 +74,30 @@ class MusicGrammar:
         self.off_slot_of = torch.from_numpy(np.where(is_note & (np.asarray(vocab.velocity) == 0),
                                                      key * 128 + np.asarray(vocab.pitch, np.int64), -1))
         self.wait_ids = torch.from_numpy(np.flatnonzero(kind == Kind.WAIT))
-        self.wait_ticks = torch.as_tensor(tables.wait_ticks)[self.wait_ids].double()
+        self.wait_ticks = torch.as_tensor(tables.wait_ticks)[self.wait_ids].float()
         self.ticks_per_beat = tables.ticks_per_beat
-        self.n_slots = len(vocab.instruments) * 128
+        n_keys = len(vocab.instruments)
+        self.n_keys, self.n_slots = n_keys, n_keys * 128
+        melodic = np.arange(n_keys) != vocab.drum_key  # drum hits have a fixed length: never held
+        self.melodic_slot = torch.from_numpy(np.repeat(melodic, 128))
+        self.note_limit = max_note_seconds is not None
+        seconds = np.full(n_keys, np.inf) if max_note_seconds is None else np.asarray(max_note_seconds, np.float64)
+        limit_us = np.where(np.isfinite(seconds) & melodic, np.round(np.minimum(seconds, 1e12) * 1e6), NO_LIMIT_US)
+        self.slot_limit_us = torch.from_numpy(np.repeat(limit_us.astype(np.int64), 128))
+        self.polyphony_limit = max_polyphony is not None
+        self.polyphony = torch.as_tensor(np.full(n_keys, NO_LIMIT_NOTES) if max_polyphony is None
+                                         else np.asarray(max_polyphony, np.int64))
+        if len(seconds) != n_keys or len(self.polyphony) != n_keys:
+            raise ValueError(f"note limits must give one value per instrument key ({n_keys})")
+        melodic_on = (kind == Kind.NOTE) & np.asarray(vocab.is_on)
+        self.on_ids = torch.from_numpy(np.flatnonzero(melodic_on))
+        self.on_key = torch.from_numpy(key[melodic_on])
+        self.on_id_slot = torch.from_numpy(key[melodic_on] * 128 + np.asarray(vocab.pitch, np.int64)[melodic_on])
         self.end_id = vocab.end_id
         self.target_us = None if target_seconds is None else int(round(target_seconds * 1e6))
         self.state: ClockState | None = None
         self.sounding: Tensor | None = None
+        self.onset_us: Tensor | None = None  # (B, n_slots) when each sounding note started, microseconds
         self.seen = 0
 
     @property
@@ -85,9 +113,11 @@ class MusicGrammar:
         if self.state is None:
             self.state = ClockState.zeros(B)
             self.sounding = torch.zeros(B, self.n_slots, dtype=torch.bool)
+            self.onset_us = torch.zeros(B, self.n_slots, dtype=torch.long)
         if T == 0:
             return
-        self.state = self.clock(ids, self.state).end
+        clock = self.clock(ids, self.state)
+        self.state = clock.end
         # The last note-on and the last note-off of each (instrument, pitch) in this chunk decide
         # whether it still sounds (a repeated note-on is a re-strike; one note-off ends it).
         pos = torch.arange(T).expand(B, T)
@@ -98,6 +128,17 @@ class MusicGrammar:
             last.append(found)
         touched = (last[0] >= 0) | (last[1] >= 0)
         self.sounding = torch.where(touched, last[0] > last[1], self.sounding)
+        started = (last[0] >= 0) & (last[0] > last[1])
+        self.onset_us = torch.where(started, clock.micros.gather(1, last[0].clamp_min(0)), self.onset_us)
+
+    def _wait_us(self) -> Tensor:
+        """Microseconds (B, W) each wait token would last at each row's tempo (rounded as ``TokenClock``)."""
+        return torch.round(self.wait_ticks[None] * (60e6 / self.ticks_per_beat) / self.state.bpm[:, None]).long()
+
+    @property
+    def held(self) -> Tensor:
+        """Melodic notes sounding (B, n_slots) bool as of the last call (drum hits never count)."""
+        return self.sounding & self.melodic_slot
 
     def __call__(self, seq: Tensor) -> Tensor:
         """Allowed next tokens (B, V) bool after ``seq`` (B, T), ``T >= header_len``."""
@@ -107,16 +148,28 @@ class MusicGrammar:
         B, V = seq.shape[0], self.base.shape[0]
         allowed = self.base.expand(B, V).clone()
         allowed[:, self.off_ids] = self.sounding[:, self.off_slot]
+        held = self.held
+        wait_us = self._wait_us()
+        if self.note_limit:  # no wait may carry a sounding note past its limit
+            deadline = torch.where(held, self.onset_us + self.slot_limit_us, NO_LIMIT_US).amin(dim=1)  # (B,)
+            allowed[:, self.wait_ids] &= self.state.micros[:, None] + wait_us <= deadline[:, None]
+        if self.polyphony_limit:  # no new note of an instrument already at its limit
+            full = held.view(B, self.n_keys, 128).sum(dim=2) >= self.polyphony  # (B, n_keys)
+            allowed[:, self.on_ids] &= ~(full[:, self.on_key] & ~held[:, self.on_id_slot])
+        holding = held.any(dim=1)
         if self.target_us is not None:
             remaining = self.target_us - self.state.micros  # (B,)
-            wait_us = torch.round(self.wait_ticks[None] * (60e6 / self.ticks_per_beat) / self.state.bpm.double()[:, None])
-            allowed[:, self.wait_ids] &= wait_us <= remaining[:, None].double()
+            allowed[:, self.wait_ids] &= wait_us <= remaining[:, None]
             done = remaining <= 0
-            fits = (wait_us <= remaining[:, None].double()).any(dim=1)
+            fits = (wait_us <= remaining[:, None]).any(dim=1)
             finished = done | ~fits
-            allowed[:, self.end_id] = finished
+            # At the requested length: release the notes still sounding (now), then `end`.
             allowed[finished] = False
-            allowed[finished, self.end_id] = True
+            release = finished & holding
+            allowed[:, self.off_ids] |= release[:, None] & held[:, self.off_slot]
+            allowed[:, self.end_id] = finished & ~holding
+        else:
+            allowed[:, self.end_id] &= ~holding
         return allowed
 
 

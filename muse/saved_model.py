@@ -3,6 +3,8 @@
     model.safetensors   the weights (float32, or float16 for the bundled model)
     config.json         the ``MuseConfig`` (strict: an unknown key is an error naming the file)
     tokenizer.json      the musetok vocabulary + config the ids belong to
+    note_limits.json    optional: note length and polyphony limits learnt from the training data
+                        (``muse.note_limits``); a folder without it loads with no limits
 
 ``load_model`` also accepts a training run folder (its exported ``model/``, else its latest
 checkpoint with the run's ``tokenizer.json``) or a checkpoint ``step_*`` folder.
@@ -30,6 +32,7 @@ from muse.core.checkpoint import (
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import CheckpointError, ConfigError
 from muse.model import MuseModel
+from muse.note_limits import NoteLimits, read_note_limits, write_note_limits
 from muse.token_tables import TokenTables
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class LoadedModel:
     tokenizer: MidiTokenizer
     config: MuseConfig
     path: Path
+    limits: NoteLimits | None = None  # None: a model saved without note limits
 
 
 def build_model(config: MuseConfig, tokenizer: MidiTokenizer) -> MuseModel:
@@ -57,9 +61,10 @@ def build_model(config: MuseConfig, tokenizer: MidiTokenizer) -> MuseModel:
 
 
 def save_model(model: MuseModel, tokenizer: MidiTokenizer, folder: str | Path, *,
-               dtype: torch.dtype | None = None, metadata: dict[str, str] | None = None) -> Path:
-    """Write ``folder/{model.safetensors, config.json, tokenizer.json}``; ``dtype`` (e.g.
-    ``torch.float16``) converts floating-point weights to shrink the file."""
+               dtype: torch.dtype | None = None, metadata: dict[str, str] | None = None,
+               limits: NoteLimits | None = None) -> Path:
+    """Write ``folder/{model.safetensors, config.json, tokenizer.json}`` (and ``note_limits.json``
+    with ``limits``); ``dtype`` (e.g. ``torch.float16``) converts floating-point weights to shrink the file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
@@ -67,6 +72,8 @@ def save_model(model: MuseModel, tokenizer: MidiTokenizer, folder: str | Path, *
     save_weights(state, folder / WEIGHTS_FILE, metadata=metadata)
     write_json(folder / CONFIG_FILE, to_dict(model.config))
     tokenizer.save(folder / TOKENIZER_FILE)
+    if limits is not None:
+        write_note_limits(limits, folder)
     return folder
 
 
@@ -93,6 +100,11 @@ def _resolve(path: Path) -> tuple[Path, Path, Path]:
     )
 
 
+def resolve_model_files(path: str | Path) -> tuple[Path, Path, Path]:
+    """(weights, config, tokenizer) files ``load_model(path)`` reads; ``note_limits.json`` goes beside the config."""
+    return _resolve(Path(path))
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a saved model (see the module docstring for the accepted folders), in eval mode."""
     path = Path(path)
@@ -117,7 +129,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         raise CheckpointError(f"{weights}: does not match {config_file.name} ({str(err).splitlines()[0]})") from err
     model.to(device).eval()
     log.debug("loaded %s (%d parameters)", weights, model.num_parameters())
-    return LoadedModel(model, tokenizer, config, path)
+    return LoadedModel(model, tokenizer, config, path, read_note_limits(config_file.parent))
 
 
-__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]
+__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "resolve_model_files", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]

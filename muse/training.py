@@ -24,6 +24,7 @@ from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
 from muse.core.token_shards import TokenDataset
 from muse.run_record import check_resumed_run, write_data_record
+from muse.note_limits import compute_note_limits
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
 from muse.train_data import CropDataset, muse_loss
 
@@ -152,7 +153,7 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         # Export from the final checkpoint: it holds the full weights whatever the strategy (DDP/FSDP).
         final = build_model(run.model, tokenizer)
         final.load_state_dict(load_trained(result.checkpoint).state_dict)
-        save_model(final, tokenizer, out / EXPORT_DIR)
+        save_model(final, tokenizer, out / EXPORT_DIR, limits=compute_note_limits(dataset))  # muse.note_limits
         log.info("model saved to %s", out / EXPORT_DIR)
     return result
 

@@ -154,6 +154,19 @@ def test_corrupt_upload_shows_the_tokenizer_message(client: Client, tmp_path: Pa
         assert "broken.mid" in message and "Traceback" not in message and "File \"" not in message
 
 
+def test_note_limits_in_the_advanced_settings(client: Client) -> None:
+    """The sampling accordion's longest note / most notes at once reach the generator; bad ones are refused."""
+    out = client.predict(*compose_args(seed=31, n=1, seconds=3), 0.25, 2, api_name="/compose")
+    score = symusic.Score(midi_path(cards(out)[0][3])).to("second")
+    for track in score.tracks:
+        notes = track.notes.numpy()
+        assert (notes["duration"] <= 0.25 + 1e-3).all()
+    with pytest.raises(AppError, match="minimum|longest note"):
+        client.predict(*compose_args(n=1), -2, -1, api_name="/compose")
+    with pytest.raises(AppError, match="most notes at once"):
+        client.predict(*compose_args(n=1), -1, 1.5, api_name="/compose")
+
+
 def test_requests_over_the_limits_are_refused(served, client: Client) -> None:
     # the sliders' bounds are the limits, and the server checks them whatever the client sends
     with pytest.raises(AppError, match="greater than maximum value 60"):

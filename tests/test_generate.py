@@ -196,7 +196,9 @@ class TestGrammar:
         assert not allowed[0, vocab.end_id]
         assert allowed[0, vocab.id("wait:24")] and not allowed[0, vocab.id("wait:25")]  # no overshoot
         allowed = grammar(self.ids(vocab, "bach piano start piano:v64:C4 wait:24 wait:24"))
-        assert allowed[0].nonzero().flatten().tolist() == [vocab.end_id]  # only `end` from then on
+        assert allowed[0].nonzero().flatten().tolist() == [vocab.id("piano:v0:C4")]  # release what sounds
+        allowed = grammar(self.ids(vocab, "bach piano start piano:v64:C4 wait:24 wait:24 piano:v0:C4"))
+        assert allowed[0].nonzero().flatten().tolist() == [vocab.end_id]  # then only `end`
 
     def test_tempo_changes_what_fits(self, vocab) -> None:
         grammar = MusicGrammar(vocab, 3, target_seconds=1.0)

@@ -1,7 +1,8 @@
 """Compose tab: new pieces in a composer's style (or a blend of two) for chosen instruments.
 
-``/compose`` (API) takes composer, blend, mix, instruments, seconds, temperature, top-p, seed and
-the number of variations; it fills the results panel (audio, MIDI, piano roll per variation).
+``/compose`` (API) takes composer, blend, mix, instruments, seconds, temperature, top-p, seed,
+the number of variations and the note limits (longest note in seconds, most notes at once; None:
+the model's, 0: none); it fills the results panel (audio, MIDI, piano roll per variation).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from collections.abc import Sequence
 import gradio as gr
 
 from demos.context import DemoContext
-from demos.controls import check_sampling, composer_picker, composer_spec, resolve_seed, sampling_controls
+from demos.controls import (
+    check_note_limits,
+    check_sampling,
+    composer_picker,
+    composer_spec,
+    resolve_seed,
+    sampling_controls,
+)
 from demos.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.results import ResultsPanel, Variation
@@ -30,7 +38,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=min(20.0, limits.max_seconds), step=1,
                         label="Length (seconds)", elem_id="compose-seconds")
     with gr.Accordion("Sampling", open=False):
-        sampling = sampling_controls(limits, elem_prefix="compose-")
+        sampling = sampling_controls(limits, elem_prefix="compose-", note_limits=gen.limits)
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
@@ -38,18 +46,20 @@ def build(ctx: DemoContext) -> ResultsPanel:
     panel = ResultsPanel("compose", limits.max_variations, ctx.store)
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
-                top_p: float, seed: float, variations: float, request: gr.Request,
-                progress: gr.Progress = gr.Progress()) -> list:
+                top_p: float, seed: float, variations: float, max_note_seconds: float | None,
+                max_polyphony: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("composing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length)
             temperature, top_p = check_sampling(temperature, top_p)
+            note_limits = check_note_limits(max_note_seconds, max_polyphony)
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.generate(spec, chosen or [], length, temperature=temperature, top_p=top_p, seed=seed,
-                                      n=n, callback=progress_callback(progress, "composing"), cancel=job)
+                                      n=n, callback=progress_callback(progress, "composing"), cancel=job,
+                                      **note_limits)
             settings = {"composer": spec, "instruments": list(chosen), "seconds": length,
-                        "temperature": temperature, "top_p": top_p, "n": n}
+                        "temperature": temperature, "top_p": top_p, "n": n, **note_limits}
             progress(1.0, desc="rendering audio")
             made = _variations(ctx, pieces, settings, spec)
         return [ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job), *panel.values(made)]

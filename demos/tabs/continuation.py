@@ -3,7 +3,8 @@
 The first ``prime`` seconds of the upload (as the tokenizer reads it) prime the model; each
 variation shows the prime followed by the continuation, the boundary marked on its piano roll.
 API: ``/load_midi`` (file, prime seconds -> preview image, summary) and ``/continue`` (file,
-prime seconds, composer, blend, mix, seconds, temperature, top-p, seed, variations).
+prime seconds, composer, blend, mix, seconds, temperature, top-p, seed, variations, longest note in
+seconds, most notes at once; None: the model's limits, 0: none).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import numpy as np
 import symusic
 
 from demos.context import DemoContext
-from demos.controls import check_sampling, composer_picker, composer_spec, resolve_seed, sampling_controls
+from demos.controls import (
+    check_note_limits,
+    check_sampling,
+    composer_picker,
+    composer_spec,
+    resolve_seed,
+    sampling_controls,
+)
 from demos.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.results import ResultsPanel, Variation
@@ -67,7 +75,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     seconds = gr.Slider(limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
                         step=1, label="Continue for (seconds)", elem_id="continue-seconds")
     with gr.Accordion("Sampling", open=False):
-        sampling = sampling_controls(limits, elem_prefix="continue-")
+        sampling = sampling_controls(limits, elem_prefix="continue-", note_limits=gen.limits)
     with gr.Row():
         run = gr.Button("Continue", variant="primary", elem_id="continue-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="continue-cancel")
@@ -88,12 +96,13 @@ def build(ctx: DemoContext) -> ResultsPanel:
                            f"the first {cut:.0f} s prime the model.")
 
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
-                  temperature: float, top_p: float, seed: float, variations: float, request: gr.Request,
-                  progress: gr.Progress = gr.Progress()) -> list:
+                  temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
+                  max_polyphony: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("continuing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length, continuation=True)
             temperature, top_p = check_sampling(temperature, top_p)
+            note_limits = check_note_limits(max_note_seconds, max_polyphony)
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
             piece = read_upload(ctx, path)
             prime_seconds = limits.check_prime_seconds(prime_seconds)
@@ -102,10 +111,11 @@ def build(ctx: DemoContext) -> ResultsPanel:
             n_prime = len(prime_ids) - int(len(prime_ids) > 0 and prime_ids[-1] == gen.vocab.end_id)
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.continue_midi(score, spec, length, temperature=temperature, top_p=top_p, seed=seed, n=n,
-                                           callback=progress_callback(progress, "continuing"), cancel=job)
+                                           callback=progress_callback(progress, "continuing"), cancel=job,
+                                           **note_limits)
             progress(1.0, desc="rendering audio")
             settings = {"composer": spec, "upload": piece.name, "prime_seconds": prime_seconds, "seconds": length,
-                        "temperature": temperature, "top_p": top_p, "n": n}
+                        "temperature": temperature, "top_p": top_p, "n": n, **note_limits}
             made = []
             for k, out in enumerate(pieces, start=1):
                 boundary = gen.tokenizer.seconds(out.ids[:n_prime])

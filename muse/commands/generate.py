@@ -13,6 +13,11 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens, 0 = off (default: 0)")
     p.add_argument("--min-p", type=float, default=0.0, help="min-p filter, 0 = off (default: 0)")
     p.add_argument("--seed", type=int, help="random seed from 0 to 2**63 - 1 (same seed, same music)")
+    p.add_argument("--max-note-seconds", metavar="S",
+                   help="longest a note may sound, for every instrument; 0 = no limit (default: the model's "
+                        "limits learnt from its training data, none for a model saved without them)")
+    p.add_argument("--max-polyphony", metavar="N",
+                   help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
     p.add_argument("--n", type=int, default=1, help="number of pieces; with more than one, -o out.mid writes "
                                                     "out_1.mid ... (default: 1)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
@@ -51,8 +56,12 @@ def _split(names: str | None) -> list[str] | None:
 
 
 def _sampling(args: argparse.Namespace) -> dict:
+    from muse.note_limits import check_override
+
     return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                seed=args.seed, n=args.n, callback=_progress(args.seconds))
+                seed=args.seed, n=args.n, callback=_progress(args.seconds),
+                max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
+                max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True))
 
 
 def _progress(total: float):

@@ -140,3 +140,14 @@ def test_composer_dropout_is_recorded_in_the_model_config() -> None:
     assert config.composer_dropout == 0.0
     with pytest.raises(ValueError, match="composer_dropout"):
         dataclasses.replace(config, composer_dropout=1.0)
+
+
+def test_jukebox_refuses_guidance_for_priors_without_label_dropout(tmp_path: Path, capsys) -> None:
+    from jukebox.cli import main as jukebox_main
+
+    for weight, message in (("2", "trained without label dropout"), ("nan", "--guidance must be")):
+        rc = jukebox_main(["sample", "--model", "small", "--seconds", "1", "--out", str(tmp_path / "run"),
+                           "--guidance", weight])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # refused before any work

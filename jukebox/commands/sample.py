@@ -53,6 +53,9 @@ def _add_song_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upsample-temperature", type=float, help="upsampler temperature in (0, 100] (default: 0.99)")
     parser.add_argument("--top-k", type=int, help="keep the k most likely codes (0 = off, the default)")
     parser.add_argument("--top-p", type=float, help="nucleus sampling mass in (0, 1] (1 = off, the default)")
+    parser.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                        help="classifier-free guidance toward the artist/genre (1 = off, the default); only for "
+                             "priors trained with label dropout, which neither the official nor the bundled ones are")
     parser.add_argument("--hop-fractions", type=_fractions,
                         help="new codes per window as a fraction of the context, for levels 0,1,2 (default: 0.5,0.5,0.125)")
     parser.add_argument("--resume", metavar="DIR",
@@ -94,11 +97,24 @@ def _check_numbers(args: argparse.Namespace) -> None:
         check_number(_value(args, name), f"--{name.replace('_', '-')}", low=0, high=100, low_open=True)
     check_number(_value(args, "top_k"), "--top-k", low=0, high=10**6, integer=True)
     check_number(_value(args, "top_p"), "--top-p", low=0, high=1, low_open=True)
+    _check_guidance(getattr(args, "guidance", 1.0))
     for value in _value(args, "hop_fractions"):
         check_number(value, "--hop-fractions (each)", low=0, high=1, low_open=True)
     if getattr(args, "input", None) is not None:
         check_number(_value(args, "prompt_seconds"), "--prompt-seconds", low=0, high=MAX_SONG_SECONDS, low_open=True,
                      unit="seconds")
+
+
+def _check_guidance(weight: float) -> None:
+    """Guidance (``muse.core.sampling.GuidedDecoder``) contrasts a label with the "unknown" label, which
+    a prior only knows when it was trained with label dropout; no prior that loads here was."""
+    from muse.core.errors import UserError
+    from muse.core.ranges import check_number
+
+    if check_number(weight, "--guidance", low=0, high=10) != 1.0:
+        raise UserError("--guidance: the official Jukebox priors and the bundled small ones were trained without "
+                        "label dropout, so they have no unconditional artist/genre distribution to guide from; "
+                        "use --guidance 1")
 
 
 def _check_same_run(args: argparse.Namespace, settings) -> None:

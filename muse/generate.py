@@ -29,19 +29,23 @@ from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
 from muse.composers.mixing import ComposerMix, parse_composer_mix
+from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
 from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
-from muse.core.sampling import SamplingConfig, generate
+from muse.core.sampling import GuidedDecoder, SamplingConfig, generate
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.note_limits import NoteLimits, key_limits
 from muse.core.render import RenderResult, render_midi
+from muse.rerank import best_by_style
 from muse.saved_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "model"
 MAX_TOKENS_PER_SECOND = 120  # safety cap on generated tokens (dense orchestral music is ~60/s)
+MAX_GUIDANCE = 10.0  # classifier-free guidance weights beyond this only produce noise
+MAX_RERANK = 16  # candidates drawn per piece with rerank
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class MuseGenerator:
         self.tokenizer: MidiTokenizer = self.loaded.tokenizer
         self.vocab = self.tokenizer.vocab
         self.device = next(self.model.parameters()).device
+        self._is_composer = torch.as_tensor(np.asarray(self.vocab.kind) == Kind.COMPOSER, device=self.device)
+        self._scorer: ComposerScorer | None = None  # the composer scorer of ``rerank``, made on first use
 
     @property
     def composers(self) -> tuple[str, ...]:
@@ -104,33 +110,38 @@ class MuseGenerator:
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                  seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                 max_polyphony: int | None = None) -> list[Piece]:
+                 max_polyphony: int | None = None, guidance: float = 1.0, rerank: int = 1) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
         reports progress; ``cancel`` stops early (the pieces so far are returned).
         ``max_note_seconds`` / ``max_polyphony``: None keeps the model's note limits, a positive
-        number sets it for every instrument, 0 removes the limit."""
+        number sets it for every instrument, 0 removes the limit. ``guidance`` W: classifier-free
+        guidance toward the composer, ``logits = uncond + W (cond - uncond)`` (1 = plain sampling;
+        needs a model trained with composer dropout). ``rerank`` K: draw K candidates per piece
+        and keep the one the model's composer posterior ranks highest for the composer (or mix)
+        (``muse.rerank``)."""
         limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
-                            mix=mix, limits=limits)
+                            mix=mix, limits=limits, guidance=guidance, rerank=rerank)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                      max_polyphony: int | None = None, strict: bool = False) -> list[Piece]:
+                      max_polyphony: int | None = None, strict: bool = False, guidance: float = 1.0,
+                      rerank: int = 1) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
         ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone.
-        ``max_note_seconds`` / ``max_polyphony`` as in ``generate``. ``strict``: a MIDI file that
+        ``max_note_seconds`` / ``max_polyphony``, ``guidance`` and ``rerank`` as in ``generate``. ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
@@ -151,8 +162,40 @@ class MuseGenerator:
             raise UserError(f"{enc.source}: its header of {header_len} tokens does not fit the model's context")
         pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
                               self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
-                              keep_from=0 if keep_prime else len(ids), mix=mix, limits=limits)
+                              keep_from=0 if keep_prime else len(ids), mix=mix, limits=limits, guidance=guidance,
+                              rerank=rerank)
         return pieces
+
+    def infill(self, midi: str | Path | bytes | symusic.Score, start: float | None = None, end: float | None = None, *,
+               bars: tuple[int, int] | None = None, composer: str | None = None,
+               instruments: Sequence[str] | None = None, n: int = 1, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None,
+               callback: Callable[[float, float], None] | None = None,
+               cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
+               max_polyphony: int | None = None, strict: bool = False) -> list:
+        """``n`` variations of ``midi`` with the span ``start``-``end`` seconds (or ``bars=(first, last)``)
+        regenerated; everything outside it is kept note for note (``muse.editing``, docs/EDITING.md).
+        Returns ``muse.editing.EditedPiece`` objects (``save`` writes them); ``.mode`` says how."""
+        from muse.editing import infill
+
+        return infill(self, midi, start, end, bars=bars, composer=composer, instruments=instruments, n=n,
+                      sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
+                      limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
+                      strict=strict)
+
+    def accompany(self, midi: str | Path | bytes | symusic.Score, composer: str | None, instruments: Sequence[str], *,
+                  n: int = 1, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
+                  seed: int | None = None, callback: Callable[[float, float], None] | None = None,
+                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
+                  max_polyphony: int | None = None, strict: bool = False) -> list:
+        """``n`` accompaniments of ``midi`` (every note of it kept unchanged) for ``instruments`` in
+        ``composer``'s style (``muse.editing``, docs/EDITING.md); ``EditedPiece`` objects."""
+        from muse.editing import accompany
+
+        return accompany(self, midi, composer, instruments, n=n,
+                         sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
+                         limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
+                         strict=strict)
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
              soundfont: str | Path | None = None, png: str | Path | None = None,
@@ -224,8 +267,14 @@ class MuseGenerator:
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
-                mix: ComposerMix | None = None, limits: tuple = (None, None)) -> list[Piece]:
+                mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float = 1.0,
+                rerank: int = 1) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
+        guidance = self._check_guidance(guidance, mix)
+        rerank = check_number(rerank, "rerank", low=1, high=MAX_RERANK, integer=True)
+        if rerank > 1 and mix is None:
+            raise UserError("rerank ranks candidates by composer: choose a composer (or a mix) to rerank for")
+        wanted, n = n, n * rerank
         check_number(total_seconds - start_seconds, "the length to generate", low=0, high=MAX_GENERATE_SECONDS,
                      low_open=True, unit="seconds")
         seed = check_seed(seed)
@@ -234,7 +283,12 @@ class MuseGenerator:
                                max_note_seconds=limits[0], max_polyphony=limits[1])
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)
-        decoder = PieceDecoder(self.model, batch, header_len, total_seconds, composer_mix=weights)
+        if guidance == 1.0:
+            decoder = PieceDecoder(self.model, batch, header_len, total_seconds, composer_mix=weights)
+        else:  # conditional rows, then the same rows with the composer unknown (GuidedDecoder's layout)
+            both = torch.cat([batch, self._unconditional(batch)])
+            decoder = GuidedDecoder(PieceDecoder(self.model, both, header_len, total_seconds, composer_mix=weights),
+                                    guidance, self._unconditional)
         budget = int(MAX_TOKENS_PER_SECOND * (total_seconds - start_seconds)) + 64
         span = total_seconds - start_seconds
 
@@ -248,7 +302,33 @@ class MuseGenerator:
                        keep_prefix=header_len)
         if out.stopped == "max_tokens":
             log.warning("stopped at the safety cap of %d tokens before reaching %.1f s", budget, total_seconds)
-        return [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seed) for i in range(n)]
+        pieces = [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seed) for i in range(n)]
+        if rerank > 1:
+            pieces, scores = best_by_style(pieces, [p.ids for p in pieces], rerank, self._composer_scorer(), mix)
+            log.info("rerank: kept candidates scoring %s of %d per piece",
+                     ", ".join(f"{s:.3f}" for s in scores.reshape(wanted, rerank).max(1)), rerank)
+        return pieces
+
+    def _check_guidance(self, guidance: float, mix: ComposerMix | None) -> float:
+        guidance = check_number(guidance, "guidance", low=0, high=MAX_GUIDANCE)
+        if guidance == 1.0:
+            return guidance
+        if self.model.config.composer_dropout <= 0:
+            raise UserError("guidance: this model was not trained with composer dropout, so it has no "
+                            "unconditional distribution to guide from; use guidance 1 (or a model trained "
+                            "with data.composer_dropout > 0)")
+        if mix is None:
+            raise UserError("guidance steers toward a composer: choose a composer (or a mix) to guide toward")
+        return guidance
+
+    def _unconditional(self, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` (B, T) with every composer token replaced by ``unknown_composer``."""
+        return torch.where(self._is_composer[ids], self.vocab.unknown_composer_id, ids)
+
+    def _composer_scorer(self) -> ComposerScorer:
+        if self._scorer is None:
+            self._scorer = ComposerScorer(self.loaded, include_header=False)
+        return self._scorer
 
     def _piece(self, ids: np.ndarray, prompt: np.ndarray, header_len: int, keep_from: int, seed: int) -> Piece:
         vocab = self.vocab

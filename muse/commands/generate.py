@@ -18,6 +18,12 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                         "limits learnt from its training data, none for a model saved without them)")
     p.add_argument("--max-polyphony", metavar="N",
                    help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
+    p.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance toward the composer, 0-10: logits = uncond + W (cond - uncond); "
+                        "1 = plain sampling (default: 1; needs a model trained with composer dropout)")
+    p.add_argument("--rerank", type=int, default=1, metavar="K",
+                   help="draw K candidates per piece and keep the one the model's composer posterior ranks "
+                        "highest for the composer, 1-16 (default: 1, no reranking)")
     p.add_argument("--n", type=int, default=1, help="number of pieces; with more than one, -o out.mid writes "
                                                     "out_1.mid ... (default: 1)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
@@ -59,7 +65,8 @@ def _sampling(args: argparse.Namespace) -> dict:
     from muse.note_limits import check_override
 
     return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                seed=args.seed, n=args.n, callback=_progress(args.seconds),
+                seed=args.seed, n=args.n, callback=_progress(args.seconds), guidance=args.guidance,
+                rerank=args.rerank,
                 max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
                 max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True))
 

@@ -9,10 +9,14 @@ After the header, at every step:
   overshoot the requested length, so a piece lasts the requested seconds to within a tick. Without
   a requested length, ``end`` is allowed whenever no note sounds. Drum hits are never "held".
 - note limits (``muse.note_limits``), per melodic instrument key: a wait may not carry a sounding
-  note past ``max_note_seconds`` (its note-off stays allowed, so the model releases it first), and
-  at ``max_polyphony`` sounding notes an instrument's new note-ons are masked (a re-strike of a
-  sounding pitch stays allowed) until a note-off. Some token is always allowed: whatever masks
-  the waits or the note-ons leaves a sounding note whose note-off is allowed.
+  note past ``max_note_seconds``, and a note that not even the shortest wait may pass is released
+  at once (only the note-offs of such notes are allowed); at ``max_polyphony`` sounding notes an
+  instrument's new note-ons are masked (a re-strike of a sounding pitch stays allowed) until a
+  note-off;
+- no zero-length notes: a note that started at this instant is neither struck again nor released
+  before a wait (unless forced as above or at the end).
+Some token is always allowed: a row that is not releasing by force nor finishing can take the
+shortest wait; one that is has a sounding note to release (or ``end``).
 
 The state (clock and sounding notes of each row) is updated incrementally from the tokens added
 since the last call, so a step costs O(V), whatever the length of the sequence.
@@ -149,13 +153,24 @@ class MusicGrammar:
         allowed = self.base.expand(B, V).clone()
         allowed[:, self.off_ids] = self.sounding[:, self.off_slot]
         held = self.held
+        now = self.state.micros[:, None]
         wait_us = self._wait_us()
-        if self.note_limit:  # no wait may carry a sounding note past its limit
-            deadline = torch.where(held, self.onset_us + self.slot_limit_us, NO_LIMIT_US).amin(dim=1)  # (B,)
-            allowed[:, self.wait_ids] &= self.state.micros[:, None] + wait_us <= deadline[:, None]
+        # No zero-length notes (the data has none): a note that started at this instant is neither
+        # struck again nor released before time moves on (unless released by force, below).
+        fresh = held & (self.onset_us == now)
+        allowed[:, self.on_ids] &= ~fresh[:, self.on_id_slot]
+        allowed[:, self.off_ids] &= ~fresh[:, self.off_slot]
         if self.polyphony_limit:  # no new note of an instrument already at its limit
             full = held.view(B, self.n_keys, 128).sum(dim=2) >= self.polyphony  # (B, n_keys)
             allowed[:, self.on_ids] &= ~(full[:, self.on_key] & ~held[:, self.on_id_slot])
+        if self.note_limit:  # no wait may carry a sounding note past its limit
+            ends = torch.where(held, self.onset_us + self.slot_limit_us, NO_LIMIT_US)  # (B, n_slots)
+            allowed[:, self.wait_ids] &= now + wait_us <= ends.amin(dim=1, keepdim=True)
+            # A note that not even the shortest wait may pass is released now, before anything else.
+            due = held & (ends < now + wait_us.amin(dim=1, keepdim=True))
+            forced = due.any(dim=1)
+            allowed[forced] = False
+            allowed[:, self.off_ids] |= forced[:, None] & due[:, self.off_slot]
         holding = held.any(dim=1)
         if self.target_us is not None:
             remaining = self.target_us - self.state.micros  # (B,)

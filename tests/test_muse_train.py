@@ -73,9 +73,10 @@ def test_training_logs_metrics_and_exports_a_model(trained: Path) -> None:
     assert {"lr", "tokens_per_s", "bits_per_token", "grad_norm"} <= set(steps[-1])
     assert [r["step"] for r in evals] == [3, 6] and "eval_bits_per_token" in evals[-1]
     assert steps[-1]["loss"] < steps[0]["loss"]
-    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "note_limits.json"):
         assert (trained / "model" / name).is_file()
     loaded = load_model(trained)
+    assert loaded.limits is not None and loaded.limits.note_seconds["piano"] > 0  # learnt from the training split
     assert loaded.config.vocab_size == loaded.tokenizer.vocab.size
     assert loaded.tokenizer.config.composers == ("bach", "mozart", "scarlatti")
     last = load_model(trained / "checkpoints" / "latest").model.state_dict()  # the pointer file, or its folder

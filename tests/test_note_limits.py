@@ -119,21 +119,28 @@ class TestGrammar:
         allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 wait:12"))  # 0.25 s held
         assert allowed[0, vocab.id("wait:16")] and not allowed[0, vocab.id("wait:17")]  # up to 0.6 s exactly
         allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 wait:12 wait:16"))  # at the limit
-        waits = np.flatnonzero(np.asarray(vocab.kind) == Kind.WAIT)
-        assert not allowed[0, waits].any()
-        assert allowed[0, vocab.id("piano:v0:C4")]  # its note-off is there
+        assert allowed[0].nonzero().flatten().tolist() == [vocab.id("piano:v0:C4")]  # released before anything else
         allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 wait:12 wait:16 piano:v0:C4"))
+        waits = np.flatnonzero(np.asarray(vocab.kind) == Kind.WAIT)
         assert allowed[0, waits].all()  # released: time moves on
-        allowed = self.grammar(vocab)(self.ids(vocab, "bach piano start piano:v64:C4 wait:12 wait:16 piano:v64:C4"))
+        allowed = self.grammar(vocab)(self.ids(vocab, "bach piano start piano:v64:C4 wait:12 piano:v64:C4"))
         assert allowed[0, vocab.id("wait:28")] and not allowed[0, vocab.id("wait:29")]  # a re-strike is a new note
+
+    def test_no_zero_length_notes(self, vocab) -> None:
+        g = self.grammar(vocab)
+        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4"))
+        assert not allowed[0, vocab.id("piano:v0:C4")] and not allowed[0, vocab.id("piano:v64:C4")]
+        assert allowed[0, vocab.id("piano:v64:E4")] and allowed[0, vocab.id("wait:1")]
+        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 wait:1"))
+        assert allowed[0, vocab.id("piano:v0:C4")] and allowed[0, vocab.id("piano:v64:C4")]
 
     def test_polyphony_limit_masks_new_notes_until_a_note_off(self, vocab) -> None:
         g = self.grammar(vocab)  # piano: 3 notes
-        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 piano:v64:E4 piano:v64:G4"))
+        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 piano:v64:E4 piano:v64:G4 wait:6"))
         assert not allowed[0, vocab.id("piano:v64:B4")] and not allowed[0, vocab.id("piano:v32:C5")]
         assert allowed[0, vocab.id("piano:v64:E4")]  # a re-strike adds no note
         assert allowed[0, vocab.id("piano:v0:G4")] and allowed[0, vocab.id("wait:6")]
-        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 piano:v64:E4 piano:v64:G4 piano:v0:E4"))
+        allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 piano:v64:E4 piano:v64:G4 wait:6 piano:v0:E4"))
         assert allowed[0, vocab.id("piano:v64:B4")]
 
     def test_limits_are_per_instrument(self, vocab) -> None:

@@ -20,6 +20,7 @@ from muse.note_limits import NoteLimits, check_override
 NO_BLEND = "(none)"
 RANDOM_SEED = -1
 MODEL_LIMIT = -1  # the note-limit fields' value meaning "the model's own limit"
+MAX_DEMO_GUIDANCE = 5.0  # the guidance slider's top (the facade allows up to 10)
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ class SamplingControls:
     variations: gr.Slider
     max_note_seconds: gr.Number
     max_polyphony: gr.Number
+    guidance: gr.Slider
+    rerank: gr.Slider
 
     @property
     def inputs(self) -> list[gr.components.Component]:
-        return [self.temperature, self.top_p, self.seed, self.variations, self.max_note_seconds, self.max_polyphony]
+        return [self.temperature, self.top_p, self.seed, self.variations, self.max_note_seconds, self.max_polyphony,
+                self.guidance, self.rerank]
 
 
 def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
@@ -60,9 +64,11 @@ def composer_picker(composers: Sequence[str], default: str | None = None, elem_p
 
 
 def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_prefix: str = "",
-                      note_limits: NoteLimits | None = None) -> SamplingControls:
-    """Temperature, top-p, seed, number of variations and the note limits (-1, the default, keeps the
-    model's ``note_limits``, shown in the hints; 0: no limit)."""
+                      note_limits: NoteLimits | None = None, guidance: bool = False,
+                      default_guidance: float = 1.0) -> SamplingControls:
+    """Temperature, top-p, seed, number of variations, the note limits (-1, the default, keeps the
+    model's ``note_limits``, shown in the hints; 0: no limit), composer guidance (only offered when
+    the model was trained for it: ``guidance``) and reranking."""
     with gr.Row():
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
                                 info="higher: more adventurous", elem_id=f"{elem_prefix}temperature")
@@ -82,7 +88,15 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
         max_poly = gr.Number(value=MODEL_LIMIT, minimum=MODEL_LIMIT, label="Most notes at once (per instrument)",
                              info=f"-1: the model's limit ({learnt}); 0: no limit",
                              elem_id=f"{elem_prefix}max-polyphony")
-    return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly)
+    with gr.Row():
+        guide = gr.Slider(0.0, MAX_DEMO_GUIDANCE, value=default_guidance if guidance else 1.0, step=0.25,
+                          label="Composer guidance", interactive=guidance, elem_id=f"{elem_prefix}guidance",
+                          info="1: plain sampling; above 1: pushed toward the composer's style"
+                          if guidance else "this model was not trained for guidance")
+        rerank = gr.Slider(1, limits.max_rerank, value=1, step=1, label="Rerank: best of",
+                           info="candidates drawn per variation, the most composer-like kept (each costs a "
+                                "full generation)", elem_id=f"{elem_prefix}rerank")
+    return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly, guide, rerank)
 
 
 def composer_spec(composer: str | None, blend: str | None, mix: float) -> str:
@@ -116,6 +130,18 @@ def check_note_limits(max_note_seconds: float | None, max_polyphony: float | Non
         raise LimitError(str(err)) from None
 
 
+def check_style(guidance: float | None, rerank: float | None, limits: DemoLimits) -> dict[str, float | int]:
+    """The facade's ``guidance`` (0..MAX_DEMO_GUIDANCE) and ``rerank`` (1..limits.max_rerank), else a
+    ``LimitError``."""
+    guidance = 1.0 if guidance is None else float(guidance)
+    rerank = 1 if rerank is None else float(rerank)
+    if not 0.0 <= guidance <= MAX_DEMO_GUIDANCE:
+        raise LimitError(f"composer guidance must be between 0 and {MAX_DEMO_GUIDANCE:g}, not {guidance:g}")
+    if rerank != int(rerank) or not 1 <= rerank <= limits.max_rerank:
+        raise LimitError(f"rerank must be a whole number from 1 to {limits.max_rerank}, not {rerank:g}")
+    return {"guidance": guidance, "rerank": int(rerank)}
+
+
 def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     """Temperature in (0, 2] and top-p in (0, 1], else a ``LimitError``."""
     temperature, top_p = float(temperature), float(top_p)
@@ -127,4 +153,5 @@ def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
 
 
 __all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "check_note_limits", "check_sampling",
+           "check_style",
            "composer_picker", "composer_spec", "resolve_seed", "sampling_controls"]

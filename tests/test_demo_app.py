@@ -167,6 +167,17 @@ def test_note_limits_in_the_advanced_settings(client: Client) -> None:
         client.predict(*compose_args(n=1), -1, 1.5, api_name="/compose")
 
 
+def test_guidance_and_rerank_in_the_advanced_settings(client: Client) -> None:
+    """Rerank draws K candidates per variation and shows one card each; guidance reaches the facade, which
+    refuses it for this model (trained without composer dropout) with its one-line reason."""
+    out = client.predict(*compose_args(seed=41, n=1, seconds=2), -1, -1, 1.0, 2, api_name="/compose")
+    assert midi_path(cards(out)[0][3]).endswith(".mid") and "Done: 1 variation" in out[0]
+    with pytest.raises(AppError, match="not trained with composer dropout"):
+        client.predict(*compose_args(n=1), -1, -1, 2.0, 1, api_name="/compose")
+    with pytest.raises(AppError, match="rerank must be|greater than maximum"):
+        client.predict(*compose_args(n=1), -1, -1, 1.0, 9, api_name="/compose")
+
+
 def test_requests_over_the_limits_are_refused(served, client: Client) -> None:
     # the sliders' bounds are the limits, and the server checks them whatever the client sends
     with pytest.raises(AppError, match="greater than maximum value 60"):

@@ -14,6 +14,7 @@ import gradio as gr
 from demos.context import DemoContext
 from demos.controls import (
     check_note_limits,
+    check_style,
     check_sampling,
     composer_picker,
     composer_spec,
@@ -38,7 +39,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
     seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=min(20.0, limits.max_seconds), step=1,
                         label="Length (seconds)", elem_id="compose-seconds")
     with gr.Accordion("Sampling", open=False):
-        sampling = sampling_controls(limits, elem_prefix="compose-", note_limits=gen.limits)
+        sampling = sampling_controls(limits, elem_prefix="compose-", note_limits=gen.limits,
+                                    guidance=gen.model.config.composer_dropout > 0)
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
@@ -47,19 +49,21 @@ def build(ctx: DemoContext) -> ResultsPanel:
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
                 top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                max_polyphony: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
+                max_polyphony: float | None, guidance: float, rerank: float,
+                request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("composing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length)
             temperature, top_p = check_sampling(temperature, top_p)
-            note_limits = check_note_limits(max_note_seconds, max_polyphony)
+            options = check_note_limits(max_note_seconds, max_polyphony)
+            options.update(check_style(guidance, rerank, limits))
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.generate(spec, chosen or [], length, temperature=temperature, top_p=top_p, seed=seed,
                                       n=n, callback=progress_callback(progress, "composing"), cancel=job,
-                                      **note_limits)
+                                      **options)
             settings = {"composer": spec, "instruments": list(chosen), "seconds": length,
-                        "temperature": temperature, "top_p": top_p, "n": n, **note_limits}
+                        "temperature": temperature, "top_p": top_p, "n": n, **options}
             progress(1.0, desc="rendering audio")
             made = _variations(ctx, pieces, settings, spec)
         return [ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job), *panel.values(made)]

@@ -19,6 +19,7 @@ import symusic
 from demos.context import DemoContext
 from demos.controls import (
     check_note_limits,
+    check_style,
     check_sampling,
     composer_picker,
     composer_spec,
@@ -75,7 +76,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
     seconds = gr.Slider(limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
                         step=1, label="Continue for (seconds)", elem_id="continue-seconds")
     with gr.Accordion("Sampling", open=False):
-        sampling = sampling_controls(limits, elem_prefix="continue-", note_limits=gen.limits)
+        sampling = sampling_controls(limits, elem_prefix="continue-", note_limits=gen.limits,
+                                    guidance=gen.model.config.composer_dropout > 0)
     with gr.Row():
         run = gr.Button("Continue", variant="primary", elem_id="continue-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="continue-cancel")
@@ -97,12 +99,14 @@ def build(ctx: DemoContext) -> ResultsPanel:
 
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
                   temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                  max_polyphony: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
+                  max_polyphony: float | None, guidance: float, rerank: float,
+                  request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("continuing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length, continuation=True)
             temperature, top_p = check_sampling(temperature, top_p)
-            note_limits = check_note_limits(max_note_seconds, max_polyphony)
+            options = check_note_limits(max_note_seconds, max_polyphony)
+            options.update(check_style(guidance, rerank, limits))
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
             piece = read_upload(ctx, path)
             prime_seconds = limits.check_prime_seconds(prime_seconds)
@@ -112,10 +116,10 @@ def build(ctx: DemoContext) -> ResultsPanel:
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
                 pieces = gen.continue_midi(score, spec, length, temperature=temperature, top_p=top_p, seed=seed, n=n,
                                            callback=progress_callback(progress, "continuing"), cancel=job,
-                                           **note_limits)
+                                           **options)
             progress(1.0, desc="rendering audio")
             settings = {"composer": spec, "upload": piece.name, "prime_seconds": prime_seconds, "seconds": length,
-                        "temperature": temperature, "top_p": top_p, "n": n, **note_limits}
+                        "temperature": temperature, "top_p": top_p, "n": n, **options}
             made = []
             for k, out in enumerate(pieces, start=1):
                 boundary = gen.tokenizer.seconds(out.ids[:n_prime])

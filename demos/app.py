@@ -2,7 +2,7 @@
 
     python demos/app.py --model runs/small          # or: muse demo --model runs/small
     app = build_app(MuseGenerator("runs/small"))    # a gr.Blocks with its queue set up
-    app.launch(server_name="127.0.0.1", server_port=7860, max_file_size=DemoLimits().max_upload_bytes)
+    app.launch(server_name="127.0.0.1", server_port=7860, **launch_options(DemoLimits()))
 
 One module per tab (``demos/tabs``); a new tab (e.g. raw-audio sampling with ``JukeboxPipeline``)
 is one more module and one ``with gr.Tab(...)`` line here. Generation requests wait in one queue
@@ -28,6 +28,7 @@ from muse.generate import BUNDLED_MODEL, MuseGenerator
 from demos.context import DemoContext
 from demos.feedback import DEFAULT_DB, FeedbackStore, model_hash
 from demos.limits import DemoLimits
+from demos.request_limits import launch_options
 from demos.media import MediaFolder
 from demos.tabs import compose, continuation, feedback_summary, style_map
 
@@ -72,6 +73,7 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
     with gr.Blocks(title="musebox", analytics_enabled=False, delete_cache=(3600, 7200)) as app:
         gr.Markdown(f"# musebox\nCompose and continue music with a MuseNet-style transformer. "
                     f"Model: {_model_label(generator)} (hash `{ctx.model_hash}`).")
+        gr.Markdown(limits.describe(), elem_id="limits")
         with gr.Tabs():
             with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
                 compose.build(ctx)
@@ -95,8 +97,8 @@ def launch_demo(model: str | Path | None = None, *, host: str = DEFAULT_HOST, po
     generator = MuseGenerator(model, device=device)
     app = build_app(generator, feedback_store=db, limits=limits)
     log.info("feedback goes to %s", app.demo_context.store.path)
-    app.launch(server_name=host, server_port=port, max_file_size=limits.max_upload_bytes, show_error=False,
-               prevent_thread_lock=not block, quiet=not block)
+    app.launch(server_name=host, server_port=port, show_error=False, prevent_thread_lock=not block, quiet=not block,
+               **launch_options(limits))
     return app
 
 

@@ -1,8 +1,10 @@
-"""What one request to the demo may ask for: lengths, variations, uploads, queue and concurrency.
+"""What one request to the demo may ask for: lengths, variations, uploads, request size, text
+fields, queue and concurrency. This is the one place the demo's limits are set.
 
 The sliders of the page stop at these values, and every handler checks them again on the server
 (an API client can send anything). A request over a limit fails with a ``LimitError`` whose
-message the page shows as it is.
+message the page shows as it is; the request and text limits are enforced before Gradio parses a
+request (``demos.request_limits``). ``DemoLimits.describe()`` is the summary the page shows.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muse.core.errors import UserError
+from muse.core.ranges import quote
 
 
 class LimitError(UserError):
@@ -31,21 +34,36 @@ class DemoLimits:
     max_seconds: float = 60.0
     max_continue_seconds: float = 30.0
     max_variations: int = 4
+    max_rerank: int = 4  # candidates drawn per variation when reranking by composer
     max_upload_bytes: int = 2 * 2**20
     max_upload_seconds: float = 20 * 60.0
     max_prime_seconds: float = 60.0
     queue_size: int = 16
     concurrency: int = 2
     time_limit: float = 600.0
+    max_request_bytes: int = 64 * 2**10  # a request body other than an upload (an upload may add max_upload_bytes)
+    max_text_chars: int = 1000  # any string a request sends: composer, blend, instruments, file paths
+    max_name_chars: int = 200  # the name of an uploaded file
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= min(self.max_seconds, self.max_continue_seconds):
             raise ValueError("limits: need 0 < min_seconds <= max_seconds and max_continue_seconds")
-        for name in ("max_variations", "max_upload_bytes", "queue_size", "concurrency"):
+        for name in ("max_variations", "max_rerank", "max_upload_bytes", "queue_size", "concurrency", "max_request_bytes",
+                     "max_text_chars", "max_name_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limits: {name} must be at least 1")
         if min(self.max_upload_seconds, self.max_prime_seconds, self.time_limit) <= 0:
             raise ValueError("limits: max_upload_seconds, max_prime_seconds and time_limit must be positive")
+
+    def describe(self) -> str:
+        """One line for the page: every limit a user can run into."""
+        return (f"Limits: pieces of {self.min_seconds:g} to {self.max_seconds:g} s, continuations up to "
+                f"{self.max_continue_seconds:g} s, up to {self.max_variations} variations (each the best of up to {self.max_rerank}), MIDI uploads up to "
+                f"{self.max_upload_bytes / 2**20:g} MB and {self.max_upload_seconds / 60:g} minutes (primes up to "
+                f"{self.max_prime_seconds:g} s), file names up to {self.max_name_chars} characters, text fields up "
+                f"to {self.max_text_chars} characters, requests up to {self.max_request_bytes // 2**10} KB; a job "
+                f"stops after {self.time_limit / 60:g} minutes, {self.concurrency} run at once and "
+                f"{self.queue_size} may wait.")
 
     def check_seconds(self, seconds: float, *, continuation: bool = False) -> float:
         """``seconds`` as a float when within [min_seconds, the cap], else a ``LimitError``."""
@@ -93,9 +111,9 @@ def _number(value: float, what: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise LimitError(f"{what} must be a number, not {value!r}") from None
+        raise LimitError(f"{what} must be a number, not {quote(value)}") from None
     if not math.isfinite(number):
-        raise LimitError(f"{what} must be a finite number, not {value!r}")
+        raise LimitError(f"{what} must be a finite number, not {quote(value)}")
     return number
 
 

@@ -65,11 +65,12 @@ def launched_app(model: Path, db: Path, **limits: object) -> Iterator[tuple[obje
 
     from demos.app import build_app
     from demos.limits import DemoLimits
+    from demos.request_limits import launch_options
 
     app = build_app(MuseGenerator(model), feedback_store=db, limits=DemoLimits(**limits))
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=False,
-               max_file_size=app.demo_context.limits.max_upload_bytes)
+               **launch_options(app.demo_context.limits))
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for_http(url)

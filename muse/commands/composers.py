@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="seed of the first composer; +1 per composer (default: 0)")
     a.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
     a.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
+    a.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance weight of the generation, as in muse generate (default: 1)")
+    a.add_argument("--rerank", type=int, default=1, metavar="K",
+                   help="best of K candidates per piece, as in muse generate (default: 1)")
     _model_args(a)
     a.set_defaults(func=run_adherence)
 
@@ -140,6 +144,7 @@ def run_adherence(args: argparse.Namespace) -> int:
     generator = MuseGenerator(_load(args))
     report = style_adherence(generator, composers=_split(args.composers), candidates=_split(args.candidates),
                              n=args.n, seconds=args.seconds, instruments=_split(args.instruments) or [],
-                             seed=args.seed, temperature=args.temperature, top_p=args.top_p)
+                             seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                             guidance=args.guidance, rerank=args.rerank)
     print(report.table())
     return 0

@@ -83,13 +83,16 @@ def style_adherence(generator: MuseGenerator, *, composers: Sequence[str] | None
                     candidates: Sequence[str] | None = None, n: int = 20, seconds: float = 10.0,
                     instruments: Sequence[str] = ("piano",), seed: int = 0,
                     temperature: float = 1.0, top_p: float = 0.95, max_tokens: int | None = None,
-                    batch_size: int = 16, callback: Callable[[str, int, int], None] | None = None) -> AdherenceReport:
+                    batch_size: int = 16, callback: Callable[[str, int, int], None] | None = None,
+                    guidance: float = 1.0, rerank: int = 1) -> AdherenceReport:
     """Generate ``n`` pieces per composer with ``generator`` and measure how often the scorer
     recovers the requested composer (see the module doc).
 
     ``composers``: those generated for (default: all of the model's); ``candidates``: those the
     scorer chooses among (default: all of the model's). Composer ``i`` uses seed ``seed + i``.
-    ``callback(composer, done, total)`` reports progress after each composer.
+    ``callback(composer, done, total)`` reports progress after each composer. ``guidance`` and
+    ``rerank`` are passed to ``MuseGenerator.generate`` (rerank uses this same scorer, so its
+    adherence is not independent evidence).
     """
     if n < 1:
         raise UserError(f"the number of pieces per composer must be at least 1, not {n}")
@@ -100,7 +103,7 @@ def style_adherence(generator: MuseGenerator, *, composers: Sequence[str] | None
     rows, everything = [], []
     for i, composer in enumerate(requested):
         pieces = generator.generate(composer, instruments, seconds, n=n, seed=seed + i, temperature=temperature,
-                                    top_p=top_p)
+                                    top_p=top_p, guidance=guidance, rerank=rerank)
         results = [scorer.score_ids(p.ids, f"{composer} #{j + 1}") for j, p in enumerate(pieces)]
         rows.append(_row(composer, results))
         everything.extend((composer, r) for r in results)

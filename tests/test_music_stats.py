@@ -9,16 +9,26 @@ import pytest
 import symusic
 
 from muse.music_stats import (
+    CopyIndex,
     Key,
     Notes,
+    entropy_bits,
     estimate_key,
     jensen_shannon,
+    long_notes,
+    mean_velocity,
+    median_duration,
+    middle_share,
     music_stats,
+    onset_buckets,
+    pitch_class_entropy,
     pitch_class_histogram,
     polyphony,
+    repeated_pattern_share,
     score_notes,
     summarize,
     to_degrees,
+    token_notes,
     windows,
 )
 
@@ -163,3 +173,139 @@ def test_polyphony_equals_the_mean_count_of_sounding_notes_on_a_fine_grid() -> N
     t = np.arange(0, end.max(), 0.125) + 0.0625
     count = ((start[None] <= t[:, None]) & (end[None] > t[:, None])).sum(1)
     assert polyphony(Notes(start, end, np.full(30, 60))) == pytest.approx(count[count > 0].mean())
+
+
+# ---- issue 15's targets: held notes, entropy, velocity, note length, repeated patterns, copying ----
+
+
+def line(pitches: list[int], step: float = 0.5, length: float = 0.4, velocity: int = 64) -> Notes:
+    """A melody of ``pitches``, one note every ``step`` seconds."""
+    n = len(pitches)
+    start = np.arange(n) * step
+    return Notes(start, start + length, np.array(pitches, np.int64), np.full(n, velocity, np.int64))
+
+
+def test_held_notes_velocity_and_median_length() -> None:
+    notes = Notes(np.array([0.0, 1.0, 2.0, 3.0]), np.array([9.5, 2.0, 10.0, 3.5]), np.array([60, 62, 64, 65]),
+                  np.array([40, 60, 80, 100]))
+    stats = music_stats(notes, 20.0)
+    assert long_notes(notes) == 1 and stats.long_notes == 1  # 9.5 s only: 8.0 s is not longer than 8 s
+    assert long_notes(notes, seconds=0.9) == 3
+    assert stats.mean_velocity == pytest.approx(70.0)
+    assert stats.median_duration == pytest.approx((1.0 + 8.0) / 2)  # lengths 9.5, 1, 8, 0.5
+    assert math.isnan(mean_velocity(Notes(notes.start, notes.end, notes.pitch)))  # no velocities known
+    assert math.isnan(median_duration(Notes(np.zeros(0), np.zeros(0), np.zeros(0, np.int64))))
+    # a window keeps the velocities of its notes and cuts the held note at its end
+    part = notes.window(0.5, 4.0)
+    assert part.velocity.tolist() == [60, 80, 100] and long_notes(part) == 0
+
+
+def test_score_notes_read_velocities() -> None:
+    assert score_notes(hand_score()).velocity.tolist() == [80, 80, 80]
+
+
+def test_pitch_class_entropy_in_bits() -> None:
+    assert pitch_class_entropy(line([60, 72, 48])) == pytest.approx(0.0)  # one pitch class
+    assert pitch_class_entropy(line([60, 62, 64, 65])) == pytest.approx(2.0)  # four, equally long
+    assert pitch_class_entropy(line(list(range(60, 72)))) == pytest.approx(math.log2(12))
+    # duration weighted: C for 3 s, G for 1 s -> H(3/4, 1/4); counted: 1 bit
+    notes = Notes(np.array([0.0, 3.0]), np.array([3.0, 4.0]), np.array([60, 67]))
+    expected = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
+    assert pitch_class_entropy(notes) == pytest.approx(expected)
+    assert music_stats(notes, 4.0).pc_entropy == pytest.approx(expected)
+    assert pitch_class_entropy(notes, "count") == pytest.approx(1.0)
+    assert math.isnan(entropy_bits(np.zeros(12)))
+
+
+def test_onset_buckets() -> None:
+    assert onset_buckets(np.array([0.0, 0.01, 0.02, 0.04, 0.08])).tolist() == [0, 0, 1, 3, 5]
+    beat, half = onset_buckets(np.array([0.5, 0.25]))
+    assert beat - half == 2  # a factor 2 is two buckets at any tempo
+
+
+def test_repeated_pattern_share_on_a_hand_made_melody() -> None:
+    motif = [60, 62, 64, 65, 67, 65, 64, 62]
+    # the motif, then itself transposed up a fifth: 16 notes, 9 windows of 8 notes. The window at
+    # note 0 and the one at note 8 have the same steps; the 7 windows across the seam differ
+    # (the seam's step +5 / -2 ... occurs once each).
+    notes = line(motif + [p + 7 for p in motif])
+    assert repeated_pattern_share(notes) == pytest.approx(2 / 9)
+    # same pitches, other rhythm in the second half (a different onset-interval bucket): no repeat
+    second = line(motif)
+    slow = Notes(np.r_[line(motif).start, 4.0 + second.start * 2], np.r_[line(motif).end, 4.0 + second.end * 2],
+                 np.array(motif + motif, np.int64))
+    steps_differ = repeated_pattern_share(slow)
+    assert steps_differ == pytest.approx(0.0)
+    # a scale never repeats a pattern; a repeated note repeats every window
+    assert repeated_pattern_share(line(list(range(50, 70)))) == pytest.approx(1.0)  # all steps (+1, same bucket)
+    assert repeated_pattern_share(line([60, 64, 62, 67, 65, 71, 60, 69, 72, 61])) == pytest.approx(0.0)
+    assert math.isnan(repeated_pattern_share(line(motif[:7])))  # fewer than 8 notes
+    # chords: pitch order within an onset, so the input order does not matter
+    # two-note chords every beat, C+G then E+C alternating (listed high note first): the steps repeat
+    # every 4 notes, so each of the 9 windows recurs 4 notes later or earlier
+    start = np.repeat(np.arange(8.0), 2)
+    chords = Notes(start, start + 0.5, np.array([67, 60, 72, 64] * 4, np.int64))
+    assert repeated_pattern_share(chords) == pytest.approx(1.0)
+
+
+def test_middle_share_of_values_in_the_reference_percentiles() -> None:
+    reference = np.arange(0.0, 101.0)  # 10th percentile 10, 90th 90
+    share, lo, hi = middle_share([5.0, 10.0, 50.0, 90.0, 95.0, float("nan")], reference)
+    assert (lo, hi) == pytest.approx((10.0, 90.0))
+    assert share == pytest.approx(3 / 6)  # NaN counts as outside
+    assert all(math.isnan(x) for x in middle_share([1.0], []))
+
+
+def test_copying_is_found_for_64_shared_notes_and_not_for_63() -> None:
+    rng = np.random.default_rng(0)
+    train = [(np.cumsum(rng.integers(0, 12, 300)), rng.integers(40, 90, 300)) for _ in range(3)]
+    index = CopyIndex.from_pieces(train)
+    onset, pitch = train[1]
+
+    def piece(copied: int, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Random notes around ``copied`` notes of training piece 1 (from its note 100), moved in time."""
+        head = np.cumsum(rng.integers(1, 12, 40))
+        mid = head[-1] + 7 + onset[100:100 + copied] - onset[100]
+        tail = (mid[-1] if copied else head[-1]) + 7 + np.cumsum(rng.integers(1, 12, 40))
+        return (np.r_[head, mid, tail],
+                np.r_[rng.integers(40, 90, 40), pitch[100:100 + copied] + shift, rng.integers(40, 90, 40)])
+
+    assert index.shares(*piece(64)) >= 1
+    assert index.shares(*piece(70)) >= 7
+    assert index.shares(*piece(63)) == 0
+    assert index.shares(*piece(64, shift=3)) == 0  # transposed: not the same pitches ...
+    assert index.shares(*piece(64, shift=3), transpose=True) >= 1  # ... but the same intervals
+    assert index.shares(*piece(0)) == 0
+    # runs across two training pieces do not count: piece 0's end followed by piece 1's start
+    seam = (np.r_[train[0][0][-32:], train[0][0][-1] + 5 + train[1][0][:32]], np.r_[train[0][1][-32:], train[1][1][:32]])
+    assert index.shares(*seam) == 0
+
+
+def test_copy_index_from_token_shards_equals_the_one_from_notes(tmp_path) -> None:  # noqa: ANN001
+    from musetok import MidiTokenizer
+
+    vocab = MidiTokenizer().vocab
+    rng = np.random.default_rng(1)
+
+    def tokens(n: int) -> np.ndarray:
+        """n notes: note-on, a wait, note-off of a random piano pitch."""
+        pitch = rng.integers(30, 100, n)
+        ons = vocab.note_ids(np.zeros(n, np.int64), np.full(n, 4), pitch)
+        offs = vocab.note_ids(np.zeros(n, np.int64), np.zeros(n, np.int64), pitch)
+        waits = vocab.wait_base + rng.integers(0, 10, n)
+        return np.stack([ons, waits, offs], 1).ravel()
+
+    a, b, c = tokens(100), tokens(80), tokens(90)
+    shard = np.r_[a, b, c]
+    spans = [(0, len(a)), (len(a) + len(b), len(c))]  # a and c: b is left out (another split)
+    index = CopyIndex.from_shards([shard], [spans], vocab)
+    expected = CopyIndex.from_pieces([token_notes(a, vocab), token_notes(c, vocab)])
+    np.testing.assert_array_equal(index.hashes, expected.hashes)
+    np.testing.assert_array_equal(index.transposed, expected.transposed)
+    assert len(index.hashes) == (100 - 63) + (90 - 63)
+    assert index.shares(*token_notes(c, vocab)) == 90 - 63
+    assert index.shares(*token_notes(b, vocab)) == 0
+    index.save(tmp_path / "copy.npz")
+    loaded = CopyIndex.load(tmp_path / "copy.npz")
+    np.testing.assert_array_equal(loaded.hashes, index.hashes)
+    assert loaded.length == 64

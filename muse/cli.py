@@ -6,8 +6,8 @@ from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
 COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.model",
-                               "muse.commands.generate", "muse.commands.composers", "muse.commands.demo",
-                               "muse.commands.feedback"]
+                               "muse.commands.generate", "muse.commands.edit", "muse.commands.composers",
+                               "muse.commands.demo", "muse.commands.feedback"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,7 +66,7 @@ class MusicGrammar:
         kind = np.asarray(vocab.kind)
         key = np.asarray(vocab.key, np.int64)
         is_note = (kind == Kind.NOTE) | (kind == Kind.DRUM)
-        allowed = ~np.isin(kind, (Kind.COMPOSER, Kind.INSTRUMENT))
+        allowed = ~np.isin(kind, (Kind.COMPOSER, Kind.INSTRUMENT, Kind.MARKER))  # markers: muse.fim only
         allowed[[vocab.pad_id, vocab.start_id, vocab.unknown_composer_id]] = False
         if instruments is not None:
             allowed &= ~is_note | np.isin(key, list(instruments))

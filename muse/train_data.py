@@ -4,7 +4,8 @@
   instrumentation, ``start``) followed by a random stretch of the piece, augmented (transpose,
   velocity, tempo stretch: ``musetok.augment``); with ``composer_dropout`` p the header's composer
   token becomes ``unknown_composer`` with probability p, so one model learns the conditional and
-  the unconditional distribution (classifier-free guidance). Item ``i`` is a pure function of (seed, i), so
+  the unconditional distribution (classifier-free guidance); with ``fim_rate`` p a crop is laid out
+  for fill-in-the-middle with probability p (``muse.fim``). Item ``i`` is a pure function of (seed, i), so
   the Trainer's exact resume holds; pieces are drawn in proportion to their length.
 - ``WindowDataset``: every piece of a split cut into consecutive windows (header + body chunk)
   that together score each token after the first exactly once, for exact bits/token.
@@ -31,6 +32,7 @@ from muse.clock import Clock, TokenClock
 from muse.core.errors import UserError
 from muse.core.train import LossOutput
 from muse.core.token_shards import TokenDataset
+from muse.fim import fim_item
 from muse.token_tables import TokenTables
 
 
@@ -63,7 +65,7 @@ class CropDataset(Dataset):
 
     def __init__(self, data: TokenDataset, indices: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int, *,
                  items: int, seed: int = 0, augment_config: AugmentConfig | None = None,
-                 min_tokens: int = 16, composer_dropout: float = 0.0) -> None:
+                 min_tokens: int = 16, composer_dropout: float = 0.0, fim_rate: float = 0.0) -> None:
         self.data, self.tokenizer, self.window = data, tokenizer, n_ctx + 1
         self.pieces = np.array([i for i in indices if data.pieces[i].length >= min_tokens], dtype=np.int64)
         if len(self.pieces) == 0:
@@ -71,6 +73,9 @@ class CropDataset(Dataset):
         self.cumulative = np.cumsum(data.lengths[self.pieces])
         self.items, self.seed, self.augment = items, seed, augment_config
         self.composer_dropout = composer_dropout
+        self.fim_rate = fim_rate  # share of crops in the fill-in-the-middle layout (muse.fim)
+        if fim_rate > 0 and not tokenizer.vocab.has_fim_markers:
+            raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers (muse.fim.with_fim_markers)")
         self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
 
@@ -89,6 +94,10 @@ class CropDataset(Dataset):
             head[self.is_composer[head]] = self.tokenizer.vocab.unknown_composer_id
         clock, total_us = _piece_clock(self.clock, ids)
         header, length, window = record.header, len(ids), self.window
+        if self.fim_rate > 0 and rng.random() < self.fim_rate:
+            item = fim_item(ids, clock, total_us, header, window, self.tokenizer.vocab, rng)
+            if item is not None:
+                return item
         if length <= window:
             rows = np.arange(length)
         else:

@@ -23,6 +23,7 @@ from muse.core.config import save_config
 from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
 from muse.core.token_shards import TokenDataset
+from muse.fim import with_fim_markers
 from muse.run_record import check_resumed_run, write_data_record
 from muse.note_limits import compute_note_limits
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
@@ -104,6 +105,8 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         raise UserError(f"--max-steps must be at least 1, not {max_steps}")
     dataset = TokenDataset(data)
     tokenizer = dataset.load_tokenizer()
+    if run.data.fim_rate > 0:  # the marker block goes after every id: the dataset's shards stay valid
+        tokenizer = with_fim_markers(tokenizer)
     out = Path(out)
     if not resume and (out / CHECKPOINTS_DIR).exists():
         raise UserError(f"{out}: already holds a training run; pass --resume to continue it or choose another --out")
@@ -123,7 +126,8 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         global_batch, CROPS_PER_WINDOW * math.ceil(int(dataset.lengths[train_pieces].sum()) / n_ctx))
     augment = run.data.augment if run.data.augment_training else None
     train_data = CropDataset(dataset, train_pieces, tokenizer, n_ctx, items=items, seed=tc.seed,
-                             augment_config=augment, min_tokens=run.data.min_piece_tokens)
+                             augment_config=augment, min_tokens=run.data.min_piece_tokens,
+                             fim_rate=run.data.fim_rate)
     valid_pieces = dataset.split_indices("valid")
     val_data = None
     if len(valid_pieces):

@@ -59,6 +59,7 @@ class TokenizerConfig:
     max_file_bytes: int = 16 * 2**20
     max_beats: int = 100_000  # longest accepted piece (guards against corrupt delta times)
     recover: bool = True  # unwrap RMID/foreign headers and keep the intact tracks of damaged files
+    fim_markers: bool = False  # append the fill-in-the-middle marker block at the END of the vocabulary
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "composers", tuple(normalize_composer(c) for c in self.composers))
@@ -96,10 +97,15 @@ class TokenizerConfig:
             yield f"composer names must be letters, digits and '_': {bad}"
         if len(set(self.composers)) != len(self.composers):
             yield "composer names must be unique"
+        if not isinstance(self.fim_markers, bool):
+            yield f"fim_markers must be true or false, not {self.fim_markers!r}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists). ``fim_markers`` is written only when on, so a
+        vocabulary without markers is saved exactly as before the switch existed."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not self.fim_markers:
+            del out["fim_markers"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod

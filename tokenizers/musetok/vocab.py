@@ -4,7 +4,9 @@ Id layout (contiguous blocks, in this order): special tokens, composers, instrum
 instrument key, ``drums`` last), tempos, time signatures (only if enabled), pedal on/off per melodic
 key (only with ``pedal="tokens"``), waits ``wait:1..max_wait``, melodic notes
 ``<key>:v<velocity>:<pitch>`` for every key x velocity bin (bin 0 = ``v0`` = note-off) x pitch 0-127,
-and drum hits ``drums:v<velocity>:<pitch>`` (note-on only).
+and drum hits ``drums:v<velocity>:<pitch>`` (note-on only); with ``fim_markers`` the
+fill-in-the-middle markers ``FIM_MARKERS`` last, so switching them on moves no existing id (a model
+or dataset built without them reads the same ids).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from musetok.errors import TokenizerError
 from musetok.instruments import instrument_names
 
 SPECIAL_TOKENS: tuple[str, ...] = ("pad", "start", "end", "unknown_composer")
+#: Fill-in-the-middle markers (``muse.fim``): ``fim:suffix`` opens the piece's music after a gap,
+#: ``fim:prefix`` opens the music before it (the model then writes the gap).
+FIM_MARKERS: tuple[str, ...] = ("fim:suffix", "fim:prefix")
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TIMESIG_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 TIMESIG_MAX_NUMERATOR = 32
@@ -39,6 +44,7 @@ class Kind(IntEnum):
     WAIT = 6
     NOTE = 7  # melodic note-on (velocity bin > 0) or note-off (velocity bin 0)
     DRUM = 8  # drum hit (note-on only)
+    MARKER = 9  # fill-in-the-middle marker (only with ``fim_markers``)
 
 
 def pitch_name(pitch: int) -> str:
@@ -106,6 +112,7 @@ class Vocab:
     wait_base: int
     note_base: int
     drum_base: int
+    marker_base: int  # == size when the vocabulary has no markers
 
     def __init__(self, config: TokenizerConfig) -> None:
         self.config = config
@@ -134,6 +141,7 @@ class Vocab:
         vels = [f"v{v}" for v in self.velocity_values]
         block("note", (f"{k}:{v}:{p}" for k in self.instruments[:-1] for v in vels for p in pitches))
         block("drum", (f"drums:{v}:{p}" for v in vels[1:] for p in pitches))
+        block("marker", FIM_MARKERS if config.fim_markers else ())
         self.tokens: tuple[str, ...] = tuple(names)
         self._ids = {token: i for i, token in enumerate(self.tokens)}
         if len(self._ids) != len(self.tokens):
@@ -172,8 +180,9 @@ class Vocab:
         self.velocity[note] = np.tile(np.repeat(np.arange(v + 1), 128), self.n_melodic)
         self.pitch[note] = np.tile(np.arange(128), self.n_melodic * (v + 1))
         self.is_on[note] = self.velocity[note] > 0
-        drum = slice(self.drum_base, n)
+        drum = slice(self.drum_base, self.marker_base)
         self.kind[drum], self.key[drum], self.is_on[drum] = Kind.DRUM, self.drum_key, True
+        self.kind[self.marker_base:n] = Kind.MARKER
         self.velocity[drum] = np.repeat(np.arange(1, v + 1), 128)
         self.pitch[drum] = np.tile(np.arange(128), v)
         for array in (self.kind, self.key, self.velocity, self.pitch, self.wait_ticks, self.tempo_bpm, self.is_on):
@@ -214,6 +223,17 @@ class Vocab:
     def token(self, id_: int) -> str:
         """Token string of an id; ids outside the vocabulary render as ``<?id>``."""
         return self.tokens[id_] if 0 <= id_ < len(self.tokens) else f"<?{id_}>"
+
+    @property
+    def has_fim_markers(self) -> bool:
+        """Whether the vocabulary ends with the fill-in-the-middle markers."""
+        return self.marker_base < self.size
+
+    def marker_id(self, name: str) -> int:
+        """Id of a fill-in-the-middle marker (``"fim:suffix"``...); a ``TokenizerError`` without markers."""
+        if not self.has_fim_markers:
+            raise TokenizerError("this vocabulary has no fill-in-the-middle markers (tokenizer config fim_markers)")
+        return self.id(name)
 
     def composer_id(self, name: str | None) -> int:
         """Id of a composer label (``None`` -> unknown_composer); an unknown name lists the known ones."""

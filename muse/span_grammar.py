@@ -1,0 +1,154 @@
+"""``SpanGrammar``: the grammar of a generated time span [t1, t2) inside fixed music (editing).
+
+Wraps ``muse.grammar.MusicGrammar`` (chosen instruments, note-offs only for sounding notes, the
+note limits of ``muse.note_limits``) and adds, all in grid ticks:
+- a start: the grammar's state is first advanced over the fixed music before ``t1`` (so it knows
+  the clock, the tempo and the notes still sounding there), whatever the token layout in front;
+- forced events: fixed tokens (the original's tempo changes and the note-ons/offs of fixed notes
+  inside the span; a melody's notes when accompanying) are emitted at their tick, in order:
+  no wait may pass the next one (see ``fold``), and once the clock is at its tick it is the only allowed token;
+- protected notes: a fixed note that sounds may not be released nor re-struck by the model;
+- an exact end: no wait may pass ``t2`` (``fold``, a logit filter, gives the probability of the waits
+  too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs of the generated notes still
+  sounding (at that instant), then ``end``. ``end`` is never allowed before. So the span lasts
+  exactly ``t2 - t1`` ticks and every note it opens is closed by ``t2``; fixed notes held across
+  ``t2`` keep sounding (their note-off lies after the span).
+- the model may not write tempo, time-signature, pedal or marker tokens (the fixed music's are kept).
+
+``forced[b]`` records, per row, which generated positions were forced (fixed, not the model's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from musetok.vocab import Kind, Vocab
+from torch import Tensor
+
+from muse.grammar import MusicGrammar
+
+_FAR_US = 2**50  # onset given to fixed notes so that note-length limits never stop a wait for them
+
+
+class SpanGrammar:
+    """Allowed next tokens (B, V) for a span ``[start_tick, end_tick)`` generated after a prompt.
+
+    ``before``: the fixed music before the span as one sequence (T,) (header first, in time
+    order), ending exactly at ``start_tick``. ``prompt_len``: length of the prompt the engine
+    starts from (its layout does not matter here). ``events``: forced ``(tick, id)`` pairs inside
+    the span, in order. ``instruments``, ``max_note_seconds``, ``max_polyphony``: as ``MusicGrammar``.
+    """
+
+    def __init__(self, vocab: Vocab, before: np.ndarray, header_len: int, prompt_len: int, start_tick: int,
+                 end_tick: int, events: Sequence[tuple[int, int]] = (), *, batch: int = 1,
+                 instruments: Iterable[int] | None = None, max_note_seconds: Sequence[float] | None = None,
+                 max_polyphony: Sequence[int] | None = None) -> None:
+        if not end_tick > start_tick:
+            raise ValueError(f"the span must last at least one tick, got [{start_tick}, {end_tick})")
+        self.vocab, self.start_tick, self.end_tick = vocab, int(start_tick), int(end_tick)
+        self.inner = MusicGrammar(vocab, header_len, instruments=instruments, max_note_seconds=max_note_seconds,
+                                  max_polyphony=max_polyphony)
+        before_t = torch.as_tensor(np.asarray(before, np.int64))[None].expand(batch, -1)
+        self.inner(before_t)  # advance the clock and the sounding notes to t1
+        if int(self.inner.state.ticks[0]) != self.start_tick:
+            raise ValueError(f"the music before the span ends at tick {int(self.inner.state.ticks[0])}, "
+                             f"not at {self.start_tick}")
+        self.inner.seen = prompt_len
+        self.prompt_len = prompt_len
+        kind = np.asarray(vocab.kind)
+        key = np.asarray(vocab.key, np.int64)
+        pitch = np.asarray(vocab.pitch, np.int64)
+        melodic_note = kind == Kind.NOTE
+        is_on = np.asarray(vocab.is_on)
+        self.slot_of_note = torch.from_numpy(np.where(melodic_note, key * 128 + pitch, -1))  # on or off
+        self.is_note_on = torch.from_numpy(melodic_note & is_on)
+        self.note_ids = torch.from_numpy(np.flatnonzero(melodic_note))
+        self.note_slot = self.slot_of_note[self.note_ids]
+        self.off_ids = torch.from_numpy(np.flatnonzero(melodic_note & ~is_on))
+        self.off_slot = self.slot_of_note[self.off_ids]
+        self.never = torch.from_numpy(np.isin(kind, (Kind.TEMPO, Kind.TIMESIG, Kind.PEDAL, Kind.MARKER)))
+        ticks = [int(t) for t, _ in events]
+        if any(not self.start_tick <= t < self.end_tick for t in ticks) or ticks != sorted(ticks):
+            raise ValueError("forced events must lie inside the span, in time order")
+        self.event_tick = torch.tensor(ticks + [self.end_tick], dtype=torch.long)
+        self.event_id = torch.tensor([int(i) for _, i in events] + [-1], dtype=torch.long)
+        self.n_events = len(ticks)
+        # Fixed notes sounding at t1 (begun before the span): protected like those forced inside it.
+        sounding = self.inner.sounding.clone()
+        self.fixed = sounding & self.inner.melodic_slot  # (B, n_slots)
+        self.pointer = torch.zeros(batch, dtype=torch.long)  # next forced event of each row
+        self.forcing = torch.zeros(batch, dtype=torch.bool)  # the last mask allowed only a forced token
+        self.forced: list[list[bool]] = [[] for _ in range(batch)]
+        self.seen = prompt_len
+
+    def _absorb(self, new: Tensor) -> None:
+        """Track the forced tokens among ``new`` (B, T) and the fixed notes they start or end."""
+        for t in range(new.shape[1]):
+            token = new[:, t]
+            was_forced = self.forcing.clone()
+            for b in range(new.shape[0]):
+                self.forced[b].append(bool(was_forced[b]))
+            slot = self.slot_of_note[token]
+            rows = was_forced & (slot >= 0)
+            if rows.any():
+                r = rows.nonzero().flatten()
+                self.fixed[r, slot[r]] = self.is_note_on[token[r]]
+            self.pointer += was_forced.long()
+            self.forcing[:] = False
+
+    def __call__(self, seq: Tensor) -> Tensor:
+        """Allowed next tokens (B, V) bool after ``seq`` (B, T), ``T >= prompt_len``."""
+        seq = seq.cpu()
+        new = seq[:, self.seen:]
+        self._absorb(new)
+        self.seen = seq.shape[1]
+        inner = self.inner
+        inner._advance(new)  # (the inner grammar's own incremental update, done here so that the
+        inner.seen = seq.shape[1]  # fixed notes can be exempted from the note-length limit below)
+        inner.onset_us = torch.where(self.fixed, _FAR_US, inner.onset_us)
+        allowed = inner(seq)  # nothing new to advance: the mask at the current state
+        B, V = allowed.shape
+        allowed &= ~self.never
+        allowed[:, inner.end_id] = False
+        # Protected fixed notes: neither released nor re-struck by the model.
+        allowed[:, self.note_ids] &= ~self.fixed[:, self.note_slot]
+        ticks = inner.state.ticks
+        next_tick = self.event_tick[self.pointer.clamp_max(self.n_events)]  # (B,) next event or t2
+        self.cap = next_tick - ticks  # (B,) the longest wait allowed; longer ones are folded into it (``fold``)
+        force = (self.pointer < self.n_events) & (ticks == next_tick)
+        if force.any():
+            allowed[force] = False
+            rows = force.nonzero().flatten()
+            allowed[rows, self.event_id[self.pointer[rows]]] = True
+            self.forcing = force
+        finished = (self.pointer >= self.n_events) & (ticks >= self.end_tick)
+        if finished.any():
+            own = inner.held & ~self.fixed  # the generated notes still sounding at t2
+            release = own[:, self.off_slot]
+            allowed[finished] = False
+            allowed[:, self.off_ids] |= finished[:, None] & release
+            allowed[:, inner.end_id] = finished & ~own.any(dim=1)
+        return allowed
+
+    def fold(self, logits: Tensor) -> Tensor:
+        """Logit filter (B, V) -> (B, V) run right after this constraint: the waits longer than the next
+        event (or ``t2``) allows are removed and their probability goes to the longest allowed wait
+        ("wait until then"), so a model that wants to wait still does when only short waits fit."""
+        waits = self.inner.wait_ids.to(logits.device)
+        length = self.inner.wait_ticks.long().to(logits.device)  # (W,) ticks of each wait
+        cap = self.cap.to(logits.device)
+        w = logits[:, waits]  # (B, W)
+        over = length[None] > cap[:, None]
+        target = length[None] == cap[:, None]  # the wait of exactly `cap` ticks (none when cap > max_wait)
+        can = (target & torch.isfinite(w)).any(dim=1)  # rows whose longest allowed wait is not masked
+        merged = torch.logsumexp(torch.where(over | target, w, -torch.inf), dim=1)  # (B,)
+        w = torch.where(target & can[:, None], merged[:, None], w)
+        w = w.masked_fill(over, -torch.inf)
+        out = logits.clone()
+        out[:, waits] = w
+        return out
+
+
+__all__ = ["SpanGrammar"]

@@ -39,7 +39,7 @@ def max_at_once(score) -> int:  # noqa: ANN001
         notes = track.notes.numpy()
         start = notes["time"].astype(np.float64)
         end = start + notes["duration"].astype(np.float64)
-        times = np.r_[start, end]
+        times = np.round(np.r_[start, end], 4)  # float seconds: a note ending as the next starts does not overlap
         step = np.r_[np.ones(len(start)), -np.ones(len(end))]
         order = np.lexsort((step, times))  # at equal times, ends before starts
         best = max(best, int(np.cumsum(step[order]).max(initial=0)))

@@ -93,10 +93,18 @@ class MusicGrammar:
                                          else np.asarray(max_polyphony, np.int64))
         if len(seconds) != n_keys or len(self.polyphony) != n_keys:
             raise ValueError(f"note limits must give one value per instrument key ({n_keys})")
-        melodic_on = (kind == Kind.NOTE) & np.asarray(vocab.is_on)
-        self.on_ids = torch.from_numpy(np.flatnonzero(melodic_on))
-        self.on_key = torch.from_numpy(key[melodic_on])
-        self.on_id_slot = torch.from_numpy(key[melodic_on] * 128 + np.asarray(vocab.pitch, np.int64)[melodic_on])
+        # The vocabulary's layout (musetok.vocab): one block of waits, then the melodic notes as
+        # [key][velocity bin 0..bins][pitch], so that __call__ can work on views of them.
+        self.n_melodic = vocab.n_melodic
+        self.wait_block = slice(vocab.wait_base, vocab.note_base)
+        self.note_block = slice(vocab.note_base, vocab.drum_base)
+        bins, block = vocab.config.velocity_bins + 1, np.arange(vocab.note_base, vocab.drum_base)
+        if not (np.array_equal(self.wait_ids.numpy(), np.arange(vocab.wait_base, vocab.note_base))
+                and vocab.drum_key == self.n_melodic and len(block) == self.n_melodic * bins * 128
+                and np.array_equal(key[block], np.repeat(np.arange(self.n_melodic), bins * 128))
+                and np.array_equal(np.asarray(vocab.velocity)[block], np.tile(np.repeat(np.arange(bins), 128), self.n_melodic))
+                and np.array_equal(np.asarray(vocab.pitch)[block], np.tile(np.arange(128), self.n_melodic * bins))):
+            raise ValueError("MusicGrammar: unexpected vocabulary layout (waits, then notes by key, velocity, pitch)")
         self.end_id = vocab.end_id
         self.target_us = None if target_seconds is None else int(round(target_seconds * 1e6))
         self.state: ClockState | None = None
@@ -145,46 +153,56 @@ class MusicGrammar:
         return self.sounding & self.melodic_slot
 
     def __call__(self, seq: Tensor) -> Tensor:
-        """Allowed next tokens (B, V) bool after ``seq`` (B, T), ``T >= header_len``."""
+        """Allowed next tokens (B, V) bool after ``seq`` (B, T), ``T >= header_len``.
+
+        Note tokens are handled through a view (B, n_melodic, velocity bins + 1, 128) of the melodic
+        note block (velocity 0 = note-off), waits through a slice: no index tensors over the vocabulary."""
         seq = seq.cpu()
         self._advance(seq[:, self.seen:])
         self.seen = seq.shape[1]
         B, V = seq.shape[0], self.base.shape[0]
+        M, S = self.n_melodic, self.n_melodic * 128
         allowed = self.base.expand(B, V).clone()
-        allowed[:, self.off_ids] = self.sounding[:, self.off_slot]
+        notes = allowed[:, self.note_block].view(B, M, -1, 128)
+        waits = allowed[:, self.wait_block]
         held = self.held
+        mel_held = held[:, :S].view(B, M, 128)
+        offs = self.sounding[:, :S].view(B, M, 128).clone()  # a note-off only for a sounding note
         now = self.state.micros[:, None]
         wait_us = self._wait_us()
         # No zero-length notes (the data has none): a note that started at this instant is neither
         # struck again nor released before time moves on (unless released by force, below).
-        fresh = held & (self.onset_us == now)
-        allowed[:, self.on_ids] &= ~fresh[:, self.on_id_slot]
-        allowed[:, self.off_ids] &= ~fresh[:, self.off_slot]
+        fresh = mel_held & (self.onset_us[:, :S].view(B, M, 128) == now[:, :, None])
+        no_on = fresh
+        offs &= ~fresh
         if self.polyphony_limit:  # no new note of an instrument already at its limit
-            full = held.view(B, self.n_keys, 128).sum(dim=2) >= self.polyphony  # (B, n_keys)
-            allowed[:, self.on_ids] &= ~(full[:, self.on_key] & ~held[:, self.on_id_slot])
+            full = mel_held.sum(dim=2) >= self.polyphony[:M]  # (B, M)
+            no_on = no_on | (full[:, :, None] & ~mel_held)
+        notes[:, :, 1:] &= ~no_on[:, :, None]
         if self.note_limit:  # no wait may carry a sounding note past its limit
             ends = torch.where(held, self.onset_us + self.slot_limit_us, NO_LIMIT_US)  # (B, n_slots)
-            allowed[:, self.wait_ids] &= now + wait_us <= ends.amin(dim=1, keepdim=True)
+            waits &= now + wait_us <= ends.amin(dim=1, keepdim=True)
             # A note that not even the shortest wait may pass is released now, before anything else.
-            due = held & (ends < now + wait_us.amin(dim=1, keepdim=True))
-            forced = due.any(dim=1)
-            allowed[forced] = False
-            allowed[:, self.off_ids] |= forced[:, None] & due[:, self.off_slot]
+            due = (held & (ends < now + wait_us.amin(dim=1, keepdim=True)))[:, :S].view(B, M, 128)
+            forced = due.flatten(1).any(dim=1)
+            if bool(forced.any()):
+                allowed[forced] = False
+                offs = torch.where(forced[:, None, None], due, offs)
         holding = held.any(dim=1)
         if self.target_us is not None:
             remaining = self.target_us - self.state.micros  # (B,)
-            allowed[:, self.wait_ids] &= wait_us <= remaining[:, None]
+            waits &= wait_us <= remaining[:, None]
             done = remaining <= 0
             fits = (wait_us <= remaining[:, None]).any(dim=1)
             finished = done | ~fits
             # At the requested length: release the notes still sounding (now), then `end`.
-            allowed[finished] = False
-            release = finished & holding
-            allowed[:, self.off_ids] |= release[:, None] & held[:, self.off_slot]
+            if bool(finished.any()):
+                allowed[finished] = False
+                offs = torch.where(finished[:, None, None], mel_held, offs)
             allowed[:, self.end_id] = finished & ~holding
         else:
             allowed[:, self.end_id] &= ~holding
+        notes[:, :, 0] = offs  # notes and waits are views of allowed
         return allowed
 
 

@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lim.add_argument("--split", choices=("train", "valid"), default="train", help="split to learn from (default: train)")
     lim.add_argument("--duration-quantile", type=float, default=0.995, metavar="Q",
                      help="quantile of note durations taken as the limit (default: 0.995)")
-    lim.add_argument("--polyphony-quantile", type=float, default=0.995, metavar="Q",
-                     help="quantile of the time-weighted number of notes sounding at once (default: 0.995)")
+    lim.add_argument("--polyphony-quantile", type=float, default=0.95, metavar="Q",
+                     help="quantile of the time-weighted number of notes sounding at once (default: 0.95)")
     lim.set_defaults(func=run_limits)
 
 

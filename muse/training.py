@@ -24,8 +24,8 @@ from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
 from muse.core.token_shards import TokenDataset
 from muse.fim import with_fim_markers
-from muse.run_record import check_resumed_run, write_data_record
 from muse.note_limits import compute_note_limits
+from muse.run_record import check_resumed_run, write_data_record
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
 from muse.train_data import CropDataset, muse_loss
 
@@ -112,7 +112,7 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         raise UserError(f"{out}: already holds a training run; pass --resume to continue it or choose another --out")
     _check_resume(out, tokenizer)
     torch.manual_seed(run.train.seed)  # the initial weights are part of the run's reproducibility
-    model = build_model(run.model, tokenizer)
+    model = build_model(dataclasses.replace(run.model, composer_dropout=run.data.composer_dropout), tokenizer)
     run = dataclasses.replace(run, model=model.config)
     if resume and (out / CHECKPOINTS_DIR).exists():
         check_resumed_run(out, run, data, dataset, overrides)  # same run, or a --override of a safe setting
@@ -127,7 +127,7 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     augment = run.data.augment if run.data.augment_training else None
     train_data = CropDataset(dataset, train_pieces, tokenizer, n_ctx, items=items, seed=tc.seed,
                              augment_config=augment, min_tokens=run.data.min_piece_tokens,
-                             fim_rate=run.data.fim_rate)
+                             composer_dropout=run.data.composer_dropout, fim_rate=run.data.fim_rate)
     valid_pieces = dataset.split_indices("valid")
     val_data = None
     if len(valid_pieces):

@@ -206,3 +206,16 @@ def test_training_errors_are_one_line(dataset: Path, tmp_path: Path, capsys) -> 
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert "bad.yaml" in err and "learning" in err
+
+
+def test_composer_dropout_blanks_the_composer_of_that_share_of_crops(dataset: Path) -> None:
+    data = TokenDataset(dataset)
+    tokenizer = data.load_tokenizer()
+    vocab = tokenizer.vocab
+
+    def unknown_share(p: float) -> float:
+        crops = CropDataset(data, data.split_indices("train"), tokenizer, 40, items=300, seed=1, composer_dropout=p)
+        return sum(int(crops[i]["ids"][0]) == vocab.unknown_composer_id for i in range(len(crops))) / len(crops)
+
+    assert unknown_share(0.0) == 0.0
+    assert 0.35 < unknown_share(0.5) < 0.65

@@ -8,7 +8,7 @@ window). Reported per composer: pieces, how often the true composer ranks first 
 the first three (top-3), its mean posterior, beside chance (1/C, 3/C); the overall row averages the
 composers (each weighs the same, as in the issue's targets).
 
-    .venv/bin/python benchmarks/composer_posterior.py --model runs/small --data /work/data/cls10
+    .venv/bin/python benchmarks/composer_posterior.py --model runs/small --data DATA
 """
 
 from __future__ import annotations

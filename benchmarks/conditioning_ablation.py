@@ -8,7 +8,7 @@ isolates the conditioning path. Each run is then measured by its composer poster
 validation pieces of ``--composers`` (``benchmarks/composer_posterior.py``) and its validation
 bits/token (``muse.evaluate``); a table is printed side by side.
 
-    .venv/bin/python benchmarks/conditioning_ablation.py --data /work/data/cls10 --out /tmp/ablation
+    .venv/bin/python benchmarks/conditioning_ablation.py --data DATA --out /tmp/ablation
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ the prime, of the continuation and, for scale, of the real next ``--seconds`` of
 (issue 15's target: both, for every piece), and the longest note of the continuation (s). The
 last row pools the pieces: mean ratios (geometric) and the share within +-35%.
 
-    .venv/bin/python benchmarks/continuation.py --model runs/small --data /work/data/cls10 --json cont.json
-    .venv/bin/python benchmarks/continuation.py --data /work/data/cls10 --n 2 --prime 4 --seconds 4
+    .venv/bin/python benchmarks/continuation.py --model runs/small --data DATA --json cont.json
+    .venv/bin/python benchmarks/continuation.py --data DATA --n 2 --prime 4 --seconds 4
 """
 
 from __future__ import annotations

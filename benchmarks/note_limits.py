@@ -14,7 +14,7 @@ limits) or ``SECONDS/NOTES`` (``--max-note-seconds`` / ``--max-polyphony``; 0 = 
 ``--data``, the same figures for the composer's real 20-s excerpts of piano pieces are printed first.
 
     .venv/bin/python benchmarks/note_limits.py --model /tmp/model_with_limits --limits off,model,3/6 \\
-        --composers bach,chopin --n 4 --seconds 20 --data /work/data/classical
+        --composers bach,chopin --n 4 --seconds 20 --data DATA
 """
 
 from __future__ import annotations

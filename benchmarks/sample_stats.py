@@ -50,7 +50,7 @@ The matrix compares every composer's generated degree histogram with every compo
 histogram: a model that learnt the styles is closest to its own composer's data (the diagonal). A
 second matrix gives the same distance between the composers' data excerpts, for scale.
 
-    .venv/bin/python benchmarks/sample_stats.py --model runs/small --data /work/data/cls10 --json stats.json
+    .venv/bin/python benchmarks/sample_stats.py --model runs/small --data DATA --json stats.json
     .venv/bin/python benchmarks/sample_stats.py --model M --data D --composers bach,chopin --n 3 --seconds 8
     .venv/bin/python benchmarks/sample_stats.py --model M --data D --guidance 2 --rerank 4 --json guided.json
 """

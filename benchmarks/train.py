@@ -13,7 +13,7 @@ linear layers and the factorized output head, rows + velocities) + 6 x depth x a
 mean number of keys a query sees (QK and AV, forward and backward). Embedding lookups, norms and
 element-wise work are not counted. MFU = model FLOP/s / peak FLOP/s.
 
-    .venv/bin/python benchmarks/train.py --config configs/muse/small.yaml --data /work/data/cls10
+    .venv/bin/python benchmarks/train.py --config configs/muse/small.yaml --data DATA
 """
 
 from __future__ import annotations

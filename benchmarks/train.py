@@ -62,7 +62,7 @@ def peak_flops(tokens: int, width: int, seconds: float = 3.0) -> float:
 
 
 def batches(args: argparse.Namespace, run, n_ctx: int):  # noqa: ANN001, ANN201
-    """(tokenizer, a function returning the next collated batch, a function timing the loader)."""
+    """The tokenizer and a function returning the next collated batch (real crops or random ids)."""
     if args.data:
         data = TokenDataset(args.data)
         tokenizer = data.load_tokenizer()

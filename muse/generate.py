@@ -88,7 +88,6 @@ class MuseGenerator:
         self.tokenizer: MidiTokenizer = self.loaded.tokenizer
         self.vocab = self.tokenizer.vocab
         self.device = next(self.model.parameters()).device
-        self._is_composer = torch.as_tensor(np.asarray(self.vocab.kind) == Kind.COMPOSER, device=self.device)
         self._scorer: ComposerScorer | None = None  # the composer scorer of ``rerank``, made on first use
 
     @property
@@ -323,7 +322,7 @@ class MuseGenerator:
 
     def _unconditional(self, ids: torch.Tensor) -> torch.Tensor:
         """``ids`` (B, T) with every composer token replaced by ``unknown_composer``."""
-        return torch.where(self._is_composer[ids], self.vocab.unknown_composer_id, ids)
+        return torch.where(self.model.is_composer[ids], self.vocab.unknown_composer_id, ids)
 
     def _composer_scorer(self) -> ComposerScorer:
         if self._scorer is None:

@@ -28,10 +28,12 @@ from muse.note_limits import compute_note_limits
 from muse.run_record import check_resumed_run, write_data_record
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
 from muse.train_data import CropDataset, muse_loss
+from muse.warm_start import init_from as init_weights_from
 
 log = logging.getLogger(__name__)
 
 RUN_CONFIG_FILE = "run_config.yaml"
+INIT_FILE = "init_from.txt"  # the model a run started from (--init-from); read again by --resume
 CROPS_PER_WINDOW = 64  # default epoch: 64 distinct crops per n_ctx tokens of training data
 
 
@@ -92,13 +94,16 @@ def _check_resume(out: Path, tokenizer: MidiTokenizer) -> None:
 
 
 def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path, *, resume: bool = False,
-          max_steps: int | None = None, progress: bool = True, overrides: tuple[str, ...] = ()) -> TrainResult:
+          max_steps: int | None = None, progress: bool = True, overrides: tuple[str, ...] = (),
+          init_from: str | Path | None = None) -> TrainResult:
     """Train a model with the preset ``config`` on the dataset folder ``data``; write the run to ``out``.
 
     ``max_steps`` stops once that many steps are done (a checkpoint is written; the preset's
     learning-rate schedule is kept, so ``resume`` later continues the same run). ``resume``
     continues from the latest checkpoint in ``out`` exactly (same data order and RNG); other
     settings or data than the run's are refused unless named in ``overrides`` (``muse.run_record``).
+    ``init_from`` starts a new run from a saved model's weights (``muse.warm_start``); the run
+    records it, and a resume before the first checkpoint starts from it again.
     """
     run = config if isinstance(config, MuseRunConfig) else load_run_config(config)
     if max_steps is not None and max_steps < 1:
@@ -111,9 +116,16 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     if not resume and (out / CHECKPOINTS_DIR).exists():
         raise UserError(f"{out}: already holds a training run; pass --resume to continue it or choose another --out")
     _check_resume(out, tokenizer)
+    if init_from is not None and resume:
+        raise UserError("--init-from starts a new run; --resume continues from the run's own checkpoint")
+    if resume and (out / INIT_FILE).is_file():
+        init_from = (out / INIT_FILE).read_text().strip()
     torch.manual_seed(run.train.seed)  # the initial weights are part of the run's reproducibility
     model = build_model(dataclasses.replace(run.model, composer_dropout=run.data.composer_dropout), tokenizer)
     run = dataclasses.replace(run, model=model.config)
+    fresh = not (resume and latest_checkpoint(out / CHECKPOINTS_DIR) is not None)
+    if init_from is not None and fresh:
+        init_weights_from(model, tokenizer, init_from)
     if resume and (out / CHECKPOINTS_DIR).exists():
         check_resumed_run(out, run, data, dataset, overrides)  # same run, or a --override of a safe setting
     n_ctx, tc = model.config.n_ctx, run.train
@@ -140,6 +152,8 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         save_config(run, out / RUN_CONFIG_FILE)
         write_data_record(out, data, dataset)
         tokenizer.save(out / TOKENIZER_FILE)
+        if init_from is not None:
+            (out / INIT_FILE).write_text(f"{Path(init_from).resolve()}\n")
     log.info("training a %.1fM-parameter model on %d pieces (%d tokens) for %d steps",
              model.num_parameters() / 1e6, len(train_pieces), int(dataset.lengths[train_pieces].sum()), tc.steps)
     done = latest_checkpoint(out / CHECKPOINTS_DIR) if resume else None

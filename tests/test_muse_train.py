@@ -219,3 +219,29 @@ def test_composer_dropout_blanks_the_composer_of_that_share_of_crops(dataset: Pa
 
     assert unknown_share(0.0) == 0.0
     assert 0.35 < unknown_share(0.5) < 0.65
+
+
+def test_init_from_starts_a_fim_run_from_a_saved_model(dataset: Path, preset: Path, trained: Path,
+                                                        tmp_path: Path) -> None:
+    data = yaml.safe_load(preset.read_text())
+    data["data"] = {**data.get("data", {}), "fim_rate": 0.5}
+    fim_preset = tmp_path / "fim.yaml"
+    fim_preset.write_text(yaml.safe_dump(data))
+    run = tmp_path / "warm"
+    result = train(fim_preset, dataset, run, max_steps=1, progress=False, init_from=trained / "model")
+    assert result.step == 1 and (run / "init_from.txt").read_text().strip() == str((trained / "model").resolve())
+    old, new = load_model(trained / "model"), load_model(run / "checkpoints")
+    assert new.tokenizer.vocab.has_fim_markers and not old.tokenizer.vocab.has_fim_markers
+    n = old.tokenizer.vocab.size
+    assert list(new.tokenizer.vocab.tokens[:n]) == list(old.tokenizer.vocab.tokens)
+    # One step of lr ~0 (warmup) moves nothing much: every old token's embedding row is where it was.
+    old_rows = old.model.vocab.rows.weight[torch.as_tensor(old.model.tables.row)]
+    new_rows = new.model.vocab.rows.weight[torch.as_tensor(new.model.tables.row[:n])]
+    assert torch.allclose(old_rows, new_rows, atol=0.05) and not torch.allclose(old_rows, old_rows.roll(1, 0))
+    with pytest.raises(UserError, match="--init-from starts a new run"):
+        train(fim_preset, dataset, run, resume=True, progress=False, init_from=trained / "model")
+    wide = yaml.safe_load(preset.read_text())
+    wide["model"]["transformer"]["width"] *= 2
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(wide))
+    with pytest.raises(UserError, match="width"):
+        train(tmp_path / "wide.yaml", dataset, tmp_path / "wide", progress=False, init_from=trained / "model")

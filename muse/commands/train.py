@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "train.checkpoint_every, train.keep_checkpoints, train.num_workers")
     t.add_argument("--max-steps", type=int, metavar="N",
                    help="stop after step N (checkpointed; the preset's schedule is kept for --resume)")
+    t.add_argument("--init-from", metavar="MODEL",
+                   help="start from this saved model's weights (same architecture; the dataset's vocabulary may "
+                        "add tokens after the model's, e.g. the fill-in-the-middle markers)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
 
@@ -55,7 +58,8 @@ def run_train(args: argparse.Namespace) -> int:
 
         raise UserError("--override only applies with --resume")
     result = train(args.config, args.data, args.out, resume=args.resume, max_steps=args.max_steps,
-                   progress=not args.no_progress, overrides=tuple(args.override))
+                   progress=not args.no_progress, overrides=tuple(args.override),
+                   init_from=args.init_from)
     bits = "" if result.eval_loss is None else f", validation {result.eval_loss / 0.6931471805599453:.3f} bits/token"
     print(f"step {result.step}{bits}; run folder {args.out}")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,12 +174,13 @@ def load_vqvae(
     return LoadedVQVAE(model=model, config=config, path=path, official=official)
 
 
-def save_vqvae(model: VQVAE, path: str | Path) -> Path:
-    """Write ``model`` as ``path`` (safetensors) and its config as JSON beside it; returns the JSON path."""
+def save_vqvae(model: VQVAE, path: str | Path, state: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write ``model`` (or ``state``, a full state dict of it) as ``path`` (safetensors) and its
+    config as JSON beside it; returns the JSON path."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: our VQ-VAE weights are saved as .safetensors")
-    save_weights(model.state_dict(), path)
+    save_weights(dict(model.state_dict() if state is None else state), path)
     config_path = path.with_suffix(".json")
     write_json(config_path, to_dict(model.config))
     return config_path

@@ -17,7 +17,6 @@ from jukebox.checkpoint_priors import save_prior
 from jukebox.prior import JukeboxPrior
 from jukebox.prior_config import PriorConfig
 from jukebox.prior_data import PriorWindows, load_index, write_label_ids
-from muse.core.distributed import full_state
 from muse.core.train import LossOutput, Trainer, TrainConfig, TrainResult
 from musetok.labels import LabelIds
 
@@ -52,11 +51,12 @@ def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, 
             label_ids = write_label_ids(load_index(data_dir), own_ids, version)
     data = PriorWindows(data_dir, config, label_ids)
     log.info("training the level-%d prior on %d windows of %d codes", config.level, len(data), config.n_ctx)
+    torch.manual_seed(train.seed)  # the initial weights are part of the run's reproducibility
     model = JukeboxPrior(config)
     val = PriorWindows(val_dir, config, label_ids) if val_dir is not None else None
     trainer = Trainer(model, prior_loss, data, val, train, out, model_config=config, progress=progress)
     result = trainer.fit(resume)
-    state, _ = full_state(trainer.model, trainer.optimizer)  # collective: whole weights on rank 0
+    state = trainer.export_state()  # collective: the full weights on the main process, whatever the strategy
     if trainer.dist.is_main:
         path = save_prior(model, out / f"prior_level_{config.level}.safetensors", state)
         log.info("exported %s", path)

@@ -174,8 +174,9 @@ def train_vqvae(
         model_config=model_config, progress=progress,
     )
     result = trainer.fit(resume=resume)
-    model.bottleneck.keep_ema_in_state_dict(False)
+    model.bottleneck.keep_ema_in_state_dict(False)  # the exported codec has the official layout
+    state = trainer.export_state()  # collective: the full weights on the main process, whatever the strategy
     if trainer.dist.is_main:
-        save_vqvae(model, out_dir / "vqvae.safetensors")
+        save_vqvae(model, out_dir / "vqvae.safetensors", state)
         log.info("codec written to %s", out_dir / "vqvae.safetensors")
     return result

@@ -18,7 +18,7 @@ import torch
 from musetok import MidiTokenizer
 
 from muse.config import MuseRunConfig, load_run_config
-from muse.core.checkpoint import CHECKPOINTS_DIR, checkpoint_step, latest_checkpoint, load_trained
+from muse.core.checkpoint import CHECKPOINTS_DIR, checkpoint_step, latest_checkpoint
 from muse.core.config import save_config
 from muse.core.errors import UserError
 from muse.core.train import Trainer, TrainResult
@@ -167,10 +167,10 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     except _Stop:
         result = TrainResult(trainer.step, trainer.last_loss, None, latest_checkpoint(trainer.checkpoint_root))
         log.info("stopped after step %d of %d (--max-steps); continue with --resume", trainer.step, tc.steps)
-    if trainer.dist.is_main and result.checkpoint is not None:
-        # Export from the final checkpoint: it holds the full weights whatever the strategy (DDP/FSDP).
+    state = trainer.export_state()  # collective: the full weights on the main process, whatever the strategy
+    if trainer.dist.is_main:
         final = build_model(run.model, tokenizer)
-        final.load_state_dict(load_trained(result.checkpoint).state_dict)
+        final.load_state_dict(state)
         save_model(final, tokenizer, out / EXPORT_DIR, limits=compute_note_limits(dataset))  # muse.note_limits
         log.info("model saved to %s", out / EXPORT_DIR)
     return result

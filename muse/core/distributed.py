@@ -4,7 +4,8 @@
 (gloo on CPU, nccl on CUDA) or reports a single process; ``wrap_model`` applies DDP or FSDP
 (``torch.distributed.fsdp.fully_shard``); ``full_state`` / ``load_full_state`` move complete
 (unsharded) model and optimizer state dicts through ``torch.distributed.checkpoint.state_dict``,
-so checkpoints have one format whatever the strategy and world size.
+so checkpoints have one format whatever the strategy and world size (``full_model_state``: the
+model's alone, for exporting a trained model).
 """
 
 from __future__ import annotations
@@ -101,8 +102,26 @@ def barrier() -> None:
 
 
 def layer_units(model: nn.Module) -> list[nn.Module]:
-    """Default FSDP units: every module held in an ``nn.ModuleList`` (e.g. transformer layers)."""
-    return [child for module in model.modules() if isinstance(module, nn.ModuleList) for child in module]
+    """Default FSDP units: the outermost repeated blocks, i.e. each module held in an
+    ``nn.ModuleList`` that is not inside another unit (transformer layers, a VQ-VAE's per-level
+    encoders and decoders; not the resnet blocks inside those). Units never nest: ``fully_shard``
+    on a module inside an already sharded one would shard its parameters twice."""
+    units: list[nn.Module] = []
+    seen: set[int] = set()
+
+    def visit(module: nn.Module) -> None:
+        for child in module.children():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            if isinstance(module, nn.ModuleList) and not isinstance(child, nn.ModuleList):
+                if any(True for _ in child.parameters()):  # a unit (what it holds is sharded with it)
+                    units.append(child)
+            else:
+                visit(child)
+
+    visit(model)
+    return units
 
 
 def wrap_model(
@@ -115,13 +134,17 @@ def wrap_model(
 
     auto: DDP when there are several processes, the bare model otherwise. ddp:
     ``DistributedDataParallel``. fsdp: ``fully_shard`` on each unit of ``fsdp_units(model)``
-    and then on the root (parameters become sharded DTensors; the module object is kept)."""
+    and then on the root (parameters become sharded DTensors; the module object is kept).
+    Either way every process starts from rank 0's weights and buffers."""
     if strategy == "fsdp":
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
         if not dist.is_initialized():
             raise ConfigError("strategy 'fsdp' needs a process group: launch the training with torchrun")
+        with torch.no_grad():  # as DDP does: otherwise each shard would come from its rank's own initialisation
+            for tensor in [*model.parameters(), *model.buffers()]:
+                dist.broadcast(tensor, 0)
         mesh = init_device_mesh(info.device.type, (info.world_size,))
         for unit in fsdp_units(model):
             fully_shard(unit, mesh=mesh)
@@ -141,13 +164,21 @@ def _options(**kw: bool) -> Any:
     return StateDictOptions(full_state_dict=True, **kw)
 
 
-def full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Complete model and optimizer state dicts on CPU, keyed by parameter names (collective:
-    every rank must call it; with several processes only rank 0 receives them, others get ``{}``)."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The complete (unsharded) state dict of ``model`` on CPU, with the bare module's keys,
+    whether it trains plainly, under DDP or sharded by FSDP (collective: every rank must call it;
+    with several processes only rank 0 receives it, the others get ``{}``)."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-    opts = _options(cpu_offload=True)
-    return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, optimizer, options=opts)
+    return get_model_state_dict(model, options=_options(cpu_offload=True))
+
+
+def full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Complete model and optimizer state dicts on CPU, keyed by parameter names (collective,
+    like :func:`full_model_state`: only rank 0 receives them, others get ``{}``)."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return full_model_state(model), get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
 
 
 def load_full_state(
@@ -170,6 +201,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "default_device",
+    "full_model_state",
     "full_state",
     "init_distributed",
     "layer_units",

@@ -137,9 +137,9 @@ class Trainer:
     environment). ``loss_fn`` receives the model itself (never a DDP/FSDP wrapper) and may call
     any of its methods. ``model_config`` (a dataclass or dict; default: ``model.config`` when it
     is a dataclass) is saved beside the weights as ``config.json``. ``fsdp_units`` picks the
-    sub-modules sharded separately under FSDP (default: members of every ``nn.ModuleList``).
+    sub-modules sharded separately under FSDP (default: the outermost repeated blocks, ``layer_units``).
     ``on_step`` is called on every process after each optimizer step with the step and its
-    logged record.
+    logged record. ``export_state()`` gathers the trained weights for saving the model.
     """
 
     def __init__(
@@ -251,6 +251,12 @@ class Trainer:
         self._write_metrics({"step": self.step, **result})
         log.info("step %d: eval loss %.4f", self.step, result["eval_loss"])
         return result
+
+    def export_state(self) -> dict[str, Tensor]:
+        """The trained model's complete state dict on CPU (keys of the bare model, never of a
+        DDP/FSDP wrapper; FSDP's shards gathered), for exporting it. Collective: every process
+        must call it; only the main process receives the weights, the others get ``{}``."""
+        return D.full_model_state(self.model)
 
     @property
     def checkpoint_root(self) -> Path:

@@ -1,4 +1,4 @@
-"""The musebox web demo: Compose, Continue, Style map and Feedback tabs on the generation facade.
+"""The musebox web demo: Compose, Continue, Edit, Style map and Feedback tabs on the generation facade.
 
     python demos/app.py --model runs/small          # or: muse demo --model runs/small
     app = build_app(MuseGenerator("runs/small"))    # a gr.Blocks with its queue set up
@@ -30,7 +30,7 @@ from demos.feedback import DEFAULT_DB, FeedbackStore, model_hash
 from demos.limits import DemoLimits
 from demos.request_limits import launch_options
 from demos.media import MediaFolder
-from demos.tabs import compose, continuation, feedback_summary, style_map
+from demos.tabs import compose, continuation, edit, feedback_summary, style_map
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
                 compose.build(ctx)
             with gr.Tab("Continue", id="continue", elem_id="tab-continue"):
                 continuation.build(ctx)
+            with gr.Tab("Edit", id="edit", elem_id="tab-edit"):
+                edit.build(ctx)
             if embeddings is not None:
                 with gr.Tab("Style map", id="style-map", elem_id="tab-style-map") as tab:
                     style_map.build(ctx, embeddings, tab)

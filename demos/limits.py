@@ -38,6 +38,8 @@ class DemoLimits:
     max_upload_bytes: int = 2 * 2**20
     max_upload_seconds: float = 20 * 60.0
     max_prime_seconds: float = 60.0
+    max_infill_seconds: float = 30.0  # the longest span the Edit tab regenerates
+    max_accompany_seconds: float = 60.0  # the longest piece (its kept tracks) the Edit tab accompanies
     queue_size: int = 16
     concurrency: int = 2
     time_limit: float = 600.0
@@ -52,15 +54,19 @@ class DemoLimits:
                      "max_text_chars", "max_name_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limits: {name} must be at least 1")
-        if min(self.max_upload_seconds, self.max_prime_seconds, self.time_limit) <= 0:
-            raise ValueError("limits: max_upload_seconds, max_prime_seconds and time_limit must be positive")
+        if min(self.max_upload_seconds, self.max_prime_seconds, self.max_infill_seconds, self.max_accompany_seconds,
+               self.time_limit) <= 0:
+            raise ValueError("limits: max_upload_seconds, max_prime_seconds, max_infill_seconds, "
+                             "max_accompany_seconds and time_limit must be positive")
 
     def describe(self) -> str:
         """One line for the page: every limit a user can run into."""
         return (f"Limits: pieces of {self.min_seconds:g} to {self.max_seconds:g} s, continuations up to "
                 f"{self.max_continue_seconds:g} s, up to {self.max_variations} variations (each the best of up to {self.max_rerank}), MIDI uploads up to "
                 f"{self.max_upload_bytes / 2**20:g} MB and {self.max_upload_seconds / 60:g} minutes (primes up to "
-                f"{self.max_prime_seconds:g} s), file names up to {self.max_name_chars} characters, text fields up "
+                f"{self.max_prime_seconds:g} s), edits of spans up to {self.max_infill_seconds:g} s and accompaniments "
+                f"of pieces up to {self.max_accompany_seconds:g} s, file names up to {self.max_name_chars} characters, "
+                f"text fields up "
                 f"to {self.max_text_chars} characters, requests up to {self.max_request_bytes // 2**10} KB; a job "
                 f"stops after {self.time_limit / 60:g} minutes, {self.concurrency} run at once and "
                 f"{self.queue_size} may wait.")
@@ -90,6 +96,16 @@ class DemoLimits:
         if seconds > self.max_upload_seconds:
             raise LimitError(f"{name}: the piece lasts {seconds / 60:.1f} minutes; "
                              f"uploads may last at most {self.max_upload_seconds / 60:g} minutes")
+
+    def check_infill_seconds(self, seconds: float) -> None:
+        if seconds > self.max_infill_seconds:
+            raise LimitError(f"the span lasts {seconds:.1f} s; at most {self.max_infill_seconds:g} s "
+                             "can be regenerated at once")
+
+    def check_accompany_seconds(self, seconds: float, name: str) -> None:
+        if seconds > self.max_accompany_seconds:
+            raise LimitError(f"{name}: the kept tracks last {seconds:.1f} s; accompaniments may last at most "
+                             f"{self.max_accompany_seconds:g} s")
 
     def read_upload(self, path: str | Path | None, name: str | None = None) -> bytes:
         """The bytes of an uploaded file, refused when missing or larger than ``max_upload_bytes``."""

@@ -44,19 +44,22 @@ class MediaFolder:
         """A unique file stem such as ``compose-3f2a...-1``."""
         return f"{label}-{uuid.uuid4().hex[:12]}"
 
-    def write(self, piece: Piece, stem: str, *, boundary: float | None = None, title: str | None = None) -> PieceFiles:
-        """Write ``stem.mid``, ``stem.wav`` (FluidSynth, else the built-in synth) and ``stem.png``."""
+    def write(self, piece: Piece, stem: str, *, boundary: float | None = None, span: tuple[float, float] | None = None,
+              title: str | None = None) -> PieceFiles:
+        """Write ``stem.mid``, ``stem.wav`` (FluidSynth, else the built-in synth) and ``stem.png`` (``boundary``,
+        ``span``: marks on the piano roll, as ``draw_piano_roll``)."""
         self.prune()
         midi = self.generator.write_midi(piece, self.folder / f"{stem}.mid")
         wav = self.folder / f"{stem}.wav"
         self.generator.write_wav(piece, wav)
-        roll = draw_piano_roll(piece.score, self.folder / f"{stem}.png", boundary=boundary, title=title)
+        roll = draw_piano_roll(piece.score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
         return PieceFiles(midi=midi, wav=wav, roll=roll)
 
-    def roll(self, score, stem: str, *, boundary: float | None = None, title: str | None = None) -> Path:
+    def roll(self, score, stem: str, *, boundary: float | None = None, span: tuple[float, float] | None = None,
+             title: str | None = None) -> Path:
         """Only a piano roll (e.g. of an upload): ``stem.png``."""
         self.prune()
-        return draw_piano_roll(score, self.folder / f"{stem}.png", boundary=boundary, title=title)
+        return draw_piano_roll(score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
 
     def prune(self) -> int:
         """Delete files older than ``max_age``; returns how many."""

@@ -2,8 +2,9 @@
 
     python -m demos.screenshots --model runs/small --midi piece.mid -o docs/
 
-starts the demo on ``--model``, composes, continues ``--midi`` and opens the style map, and writes
-``demo_compose.png``, ``demo_continue.png`` and ``demo_style_map.png``. Playwright cannot download
+starts the demo on ``--model``, composes, continues ``--midi``, regenerates a span of it
+(``--span``) and opens the style map, and writes ``demo_compose.png``, ``demo_continue.png``,
+``demo_edit.png`` and ``demo_style_map.png``. Playwright cannot download
 its own browser here: it drives the system Chromium (``--chromium``, default /usr/bin/chromium).
 The browser test (tests/test_demo_browser.py) uses the same helpers.
 """
@@ -70,12 +71,24 @@ def continue_file(page, midi: Path, prime: float = 8, seconds: float = 4) -> Non
     page.wait_for_selector("#continue-roll-1 img", timeout=TIMEOUT_MS)
 
 
-def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, composer: str = "chopin") -> list[Path]:
-    """Screenshot the Compose, Continue and Style map tabs of the demo at ``url`` into ``out``."""
+def edit_file(page, midi: Path, start: float = 2, end: float = 4) -> None:
+    """On the Edit tab: upload ``midi``, wait for its preview, type the span, regenerate, wait for the first card."""
+    open_tab(page, "Edit")
+    page.locator("#edit-upload input[type=file]").set_input_files(str(midi))
+    page.wait_for_selector("#edit-preview img", timeout=TIMEOUT_MS)
+    set_number(page, "edit-start", start)
+    set_number(page, "edit-end", end)
+    page.click("#edit-generate")
+    page.wait_for_selector("#edit-roll-1 img", timeout=TIMEOUT_MS)
+
+
+def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, composer: str = "chopin",
+                 span: tuple[float, float] = (4, 8)) -> list[Path]:
+    """Screenshot the Compose, Continue, Edit and Style map tabs of the demo at ``url`` into ``out``."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
-    shots = [out / "demo_compose.png", out / "demo_continue.png", out / "demo_style_map.png"]
+    shots = [out / "demo_compose.png", out / "demo_continue.png", out / "demo_edit.png", out / "demo_style_map.png"]
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
@@ -86,9 +99,11 @@ def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, compose
             page.screenshot(path=str(shots[0]), full_page=True)
             continue_file(page, midi, seconds=seconds / 2)
             page.screenshot(path=str(shots[1]), full_page=True)
+            edit_file(page, midi, *span)
+            page.screenshot(path=str(shots[2]), full_page=True)
             open_tab(page, "Style map")
             page.wait_for_selector("#style-map-image img", timeout=TIMEOUT_MS)
-            page.screenshot(path=str(shots[2]), full_page=True)
+            page.screenshot(path=str(shots[3]), full_page=True)
         finally:
             browser.close()
     return shots
@@ -97,9 +112,11 @@ def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, compose
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m demos.screenshots", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model folder (default: the bundled model)")
-    p.add_argument("--midi", required=True, type=Path, help="MIDI file to continue on the Continue tab")
+    p.add_argument("--midi", required=True, type=Path, help="MIDI file to continue (Continue tab) and edit (Edit tab)")
     p.add_argument("-o", "--out", type=Path, default=Path("docs"), help="folder for the PNGs (default: docs)")
     p.add_argument("--seconds", type=float, default=8, help="length of the composed pieces (default: 8)")
+    p.add_argument("--span", type=float, nargs=2, default=(4, 8), metavar=("START", "END"),
+                   help="seconds of --midi to regenerate on the Edit tab (default: 4 8)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -115,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
     try:
-        for shot in capture_tabs(app.local_url, args.out, args.midi, seconds=args.seconds):
+        for shot in capture_tabs(app.local_url, args.out, args.midi, seconds=args.seconds, span=tuple(args.span)):
             log.info("wrote %s", shot)
     finally:
         app.close()

@@ -92,14 +92,15 @@ class _Source:
     tempo_bpm: np.ndarray
 
 
-def _read(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, strict: bool) -> _Source:
+def _read(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, strict: bool,
+          name: str | None = None) -> _Source:
     config = gen.tokenizer.config
     if strict and config.recover:
         import dataclasses
         config = dataclasses.replace(config, recover=False)
     if isinstance(midi, (str, Path)) and not Path(midi).is_file():
         raise UserError(f"{midi}: no such MIDI file")
-    parsed = read_midi(midi, config)
+    parsed = read_midi(midi, config, name)
     score, res = parsed.score, config.ticks_per_beat
     if sum(len(t.notes) for t in score.tracks) == 0:
         raise UserError(f"{parsed.name}: the file has no notes")
@@ -343,14 +344,42 @@ def infill(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, start: 
            end: float | None = None, *, bars: tuple[int, int] | None = None, composer: str | None = None,
            instruments: Sequence[str] | None = None, n: int = 1, sampling=None, seed: int | None = None,
            limits: tuple = (None, None), callback: Callable[[float, float], None] | None = None,
-           cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False) -> list[EditedPiece]:
+           cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False,
+           name: str | None = None) -> list[EditedPiece]:
     """Regenerate the span ``[start, end)`` seconds (or ``bars=(first, last)``, 1-based inclusive) of
-    ``midi``; ``n`` variations. See the module doc for what is kept and the modes."""
+    ``midi``; ``n`` variations. See the module doc for what is kept and the modes. ``name``: what
+    messages call the input (default: its path)."""
+    src = _read_checked(gen, midi, strict, name)
+    a, b = _span_ticks(src, start, end, bars, gen.vocab.config.ticks_per_beat)
+    keys = _keys(gen, instruments, _file_keys(gen, src))
+    mix = None if composer is None else gen._mix(composer)
+    fixed = _remove_span(src, a, b)
+    return _fill(gen, src, fixed, None if mix is None else mix.dominant, keys, a, b, "fim", merge=True, n=n,
+                 sampling=sampling, seed=seed, limits=limits, callback=callback, cancel=cancel)
+
+
+def span_of(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, start: float | None = None,
+            end: float | None = None, *, bars: tuple[int, int] | None = None,
+            strict: bool = False, name: str | None = None) -> tuple[float, float]:
+    """The span ``infill`` would regenerate, ``(start, end)`` in seconds after rounding to the grid,
+    found and checked exactly as ``infill`` does (same errors), without generating anything."""
+    src = _read_checked(gen, midi, strict, name)
+    res = gen.vocab.config.ticks_per_beat
+    a, b = _span_ticks(src, start, end, bars, res)
+    return tick_to_seconds(src, a, res), tick_to_seconds(src, b, res)
+
+
+def _read_checked(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, strict: bool,
+                  name: str | None = None) -> _Source:
     try:
-        src = _read(gen, midi, strict)
+        return _read(gen, midi, strict, name)
     except TokenizerError as err:
         raise UserError(str(err)) from err
-    res = gen.vocab.config.ticks_per_beat
+
+
+def _span_ticks(src: _Source, start: float | None, end: float | None, bars: tuple[int, int] | None,
+                res: int) -> tuple[int, int]:
+    """Grid ticks ``[a, b)`` of a span given in seconds or as bars; a ``UserError`` when it is not one of the piece."""
     length = tick_to_seconds(src, src.end_tick, res)
     if bars is not None:
         if start is not None or end is not None:
@@ -371,26 +400,20 @@ def infill(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, start: 
     b = min(b, max(src.end_tick, a + 1))
     if b <= a:
         raise UserError(f"the span {start:g}-{end:g} s is shorter than one grid step")
-    keys = _keys(gen, instruments, _file_keys(gen, src))
-    mix = None if composer is None else gen._mix(composer)
-    fixed = _remove_span(src, a, b)
-    return _fill(gen, src, fixed, None if mix is None else mix.dominant, keys, a, b, "fim", merge=True, n=n,
-                 sampling=sampling, seed=seed, limits=limits, callback=callback, cancel=cancel)
+    return a, b
 
 
 def accompany(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, composer: str | None,
               instruments: Sequence[str], *, n: int = 1, sampling=None, seed: int | None = None,
               limits: tuple = (None, None), callback: Callable[[float, float], None] | None = None,
-              cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False) -> list[EditedPiece]:
+              cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False,
+              name: str | None = None) -> list[EditedPiece]:
     """Write ``instruments`` around every note of ``midi`` (kept unchanged) for its whole length."""
     keys = _keys(gen, list(instruments), [])
-    try:
-        src = _read(gen, midi, strict)
-    except TokenizerError as err:
-        raise UserError(str(err)) from err
+    src = _read_checked(gen, midi, strict, name)
     mix = None if composer is None else gen._mix(composer)
     return _fill(gen, src, src.score, None if mix is None else mix.dominant, keys, 0, src.end_tick, "accompaniment",
                  merge=False, n=n, sampling=sampling, seed=seed, limits=limits, callback=callback, cancel=cancel)
 
 
-__all__ = ["EditedPiece", "accompany", "bar_span", "infill", "seconds_to_tick", "tick_to_seconds"]
+__all__ = ["EditedPiece", "accompany", "bar_span", "infill", "seconds_to_tick", "span_of", "tick_to_seconds"]

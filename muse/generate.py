@@ -171,30 +171,41 @@ class MuseGenerator:
                top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None,
                callback: Callable[[float, float], None] | None = None,
                cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-               max_polyphony: int | None = None, strict: bool = False) -> list:
+               max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
         """``n`` variations of ``midi`` with the span ``start``-``end`` seconds (or ``bars=(first, last)``)
         regenerated; everything outside it is kept note for note (``muse.editing``, docs/EDITING.md).
-        Returns ``muse.editing.EditedPiece`` objects (``save`` writes them); ``.mode`` says how."""
+        Returns ``muse.editing.EditedPiece`` objects (``save`` writes them); ``.mode`` says how.
+        ``name``: what error messages call ``midi`` (default: its path)."""
         from muse.editing import infill
 
         return infill(self, midi, start, end, bars=bars, composer=composer, instruments=instruments, n=n,
                       sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
                       limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
-                      strict=strict)
+                      strict=strict, name=name)
+
+    def infill_span(self, midi: str | Path | bytes | symusic.Score, start: float | None = None,
+                    end: float | None = None, *, bars: tuple[int, int] | None = None, strict: bool = False,
+                    name: str | None = None) -> tuple[float, float]:
+        """The span ``infill`` would regenerate, ``(start, end)`` seconds on the grid, with its checks and
+        errors, without generating (e.g. to show the span of ``bars`` before a job starts)."""
+        from muse.editing import span_of
+
+        return span_of(self, midi, start, end, bars=bars, strict=strict, name=name)
 
     def accompany(self, midi: str | Path | bytes | symusic.Score, composer: str | None, instruments: Sequence[str], *,
                   n: int = 1, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                   seed: int | None = None, callback: Callable[[float, float], None] | None = None,
                   cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                  max_polyphony: int | None = None, strict: bool = False) -> list:
+                  max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
         """``n`` accompaniments of ``midi`` (every note of it kept unchanged) for ``instruments`` in
-        ``composer``'s style (``muse.editing``, docs/EDITING.md); ``EditedPiece`` objects."""
+        ``composer``'s style (``muse.editing``, docs/EDITING.md); ``EditedPiece`` objects. ``name`` as
+        in ``infill``."""
         from muse.editing import accompany
 
         return accompany(self, midi, composer, instruments, n=n,
                          sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
                          limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
-                         strict=strict)
+                         strict=strict, name=name)
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
              soundfont: str | Path | None = None, png: str | Path | None = None,

@@ -1,7 +1,8 @@
 """Piano-roll pictures (PNG) of a score, with the boundary between a prime and its continuation.
 
 Notes are bars (time in seconds across, MIDI pitch up), one colour per track, drums as ticks in
-grey. With ``boundary`` the prime is shaded and a line marks where the model took over. Built on
+grey. With ``boundary`` the prime is shaded and a line marks where the model took over; with
+``span`` a regenerated (or to be regenerated) stretch is shaded between two lines. Built on
 matplotlib's object API (no pyplot state), so several requests can draw at once. Used by
 ``MuseGenerator.save`` (``muse generate/continue --png``) and the web demo.
 """
@@ -23,6 +24,7 @@ from muse.core.checkpoint import atomic_path
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 DRUM_COLOUR = "#7f7f7f"
+SPAN_COLOUR = "#9467bd"
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,16 @@ def roll_tracks(score: symusic.Score) -> list[RollTrack]:
 
 
 def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float | None = None,
-                    title: str | None = None, width: float = 10.0, height: float = 3.2, dpi: int = 100) -> Path:
+                    span: tuple[float, float] | None = None, title: str | None = None, width: float = 10.0,
+                    height: float = 3.2, dpi: int = 100) -> Path:
     """Write the piano roll of ``score`` to ``path`` (PNG); ``boundary`` (seconds) marks the end of
-    the prime. Returns ``path``."""
+    the prime, ``span`` (start, end seconds) a regenerated stretch. Returns ``path``."""
     tracks = roll_tracks(score)
     fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    end = max([float((t.start + t.duration).max()) for t in tracks] + [boundary or 0.0, 1.0])
+    marks = [boundary or 0.0, span[1] if span else 0.0]
+    end = max([float((t.start + t.duration).max()) for t in tracks] + marks + [1.0])
     pitches = np.concatenate([t.pitch for t in tracks]) if tracks else np.array([60])
     low, high = int(pitches.min()) - 2, int(pitches.max()) + 2
     handles = []
@@ -80,6 +84,12 @@ def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float |
         ax.text(boundary, low, "  continuation \u2192", color="#d62728", va="bottom", ha="left", fontsize=9)
         ax.text(boundary, low, "prime  ", color="#555555", va="bottom", ha="right", fontsize=9)
         handles.append(Patch(facecolor="#000000", alpha=0.12, label="prime"))
+    if span is not None:
+        ax.axvspan(span[0], span[1], color=SPAN_COLOUR, alpha=0.12, lw=0)
+        for x in span:
+            ax.axvline(x, color=SPAN_COLOUR, lw=1.4, ls="--")
+        ax.text((span[0] + span[1]) / 2, high, "regenerated", color=SPAN_COLOUR, va="top", ha="center", fontsize=9)
+        handles.append(Patch(facecolor=SPAN_COLOUR, alpha=0.25, label="span"))
     if not tracks:
         ax.text(end / 2, (low + high) / 2, "no notes", ha="center", va="center", color="#777777")
     ax.set_xlim(0.0, end * 1.01)

@@ -1,14 +1,15 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright against `python demos/app.py`.
 
 Open the page, click Generate, wait for the audio player and the piano roll, give a thumbs up (a
-row in SQLite), upload a corrupt file (a readable error, no stack trace), and keep a screenshot in
-test-artifacts/. Skipped only when no Chromium exists on this machine; under CI (CI=true) a
-missing browser fails the test.
+row in SQLite), upload a corrupt file (a readable error, no stack trace), regenerate a span of an
+uploaded file on the Edit tab, and keep screenshots in test-artifacts/. Skipped only when no
+Chromium exists on this machine; under CI (CI=true) a missing browser fails the test.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from demo_support import REPO, free_port, save_test_model, wait_for_http
 
-from demos.screenshots import CHROMIUM, VIEWPORT, compose, launch_chromium, open_tab
+from demos.screenshots import CHROMIUM, VIEWPORT, compose, edit_file, launch_chromium, open_tab, set_number
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -94,3 +95,26 @@ def test_generate_listen_and_rate_in_chromium(server, tmp_path: Path) -> None:
             browser.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT rating FROM ratings").fetchall() == [(1,)]
+
+
+def test_upload_and_regenerate_a_span_in_chromium(server, midi_dir: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _db = server
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_selector("#compose-generate", timeout=120_000)
+            edit_file(page, midi_dir / "classical" / "bach-bwv001-_400_chorales-004003b.mid", start=2, end=4)
+            expect(page.locator("#edit-caption-1")).to_contain_text("2.0\u20134.0 s regenerated")
+            expect(page.locator("#edit-summary")).to_contain_text(re.compile(r"Regenerating (1\.9|2\.0)\d\u2013(3\.9|4\.0)\d s"),
+                                                                  timeout=30_000)  # the span, shaded on the preview
+            assert page.locator("#edit-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo_browser_edit.png"), full_page=True)
+            set_number(page, "edit-end", 1)  # a span ending before it starts is explained beside the preview
+            expect(page.locator("#edit-summary")).to_contain_text("must be after its start", timeout=30_000)
+        finally:
+            browser.close()

@@ -60,6 +60,12 @@ class TokenClock(torch.nn.Module):
         self.register_buffer("is_onset", torch.as_tensor(tables.is_onset), persistent=False)
         self.ticks_per_beat = tables.ticks_per_beat
 
+    def wait_micros(self, waits: Tensor, bpm: Tensor) -> Tensor:
+        """Microseconds (int64) that waits of ``waits`` ticks last at ``bpm`` (float32), both of one shape:
+        rounded once per wait, so every sum of them is an exact integer whatever the chunking."""
+        step_us = torch.round(waits.to(torch.float32) * (60e6 / self.ticks_per_beat) / bpm).long()
+        return torch.where(waits > 0, step_us, 0)
+
     def forward(self, ids: Tensor, state: ClockState | None = None) -> Clock:
         """Clock of ``ids`` (B, T) continuing ``state`` (a fresh clock when None)."""
         B, T = ids.shape
@@ -73,9 +79,7 @@ class TokenClock(torch.nn.Module):
         pos = torch.arange(T, device=ids.device).expand(B, T)
         last_tempo = torch.where(bpm_here > 0, pos, -1).cummax(dim=1).values
         bpm = torch.where(last_tempo >= 0, bpm_here.gather(1, last_tempo.clamp_min(0)), state.bpm[:, None])
-        # Microseconds each wait lasts, rounded once per token (exact integer sums afterwards).
-        step_us = torch.round(waits.to(torch.float32) * (60e6 / self.ticks_per_beat) / bpm).long()
-        step_us = torch.where(waits > 0, step_us, 0)
+        step_us = self.wait_micros(waits, bpm)
         ticks = state.ticks[:, None] + torch.cumsum(waits, 1) - waits
         micros = state.micros[:, None] + torch.cumsum(step_us, 1) - step_us
         # Chord index: note-ons counted since the last wait (the carried count before any).
@@ -102,8 +106,7 @@ class TokenClock(torch.nn.Module):
         wait = self.wait_ticks[ids]
         bpm_here = self.tempo_bpm[ids]
         bpm = torch.where(bpm_here > 0, bpm_here, state.bpm)
-        step_us = torch.round(wait.to(torch.float32) * (60e6 / self.ticks_per_beat) / bpm).long()
-        step_us = torch.where(wait > 0, step_us, 0)
+        step_us = self.wait_micros(wait, bpm)
         onset = self.is_onset[ids]
         end = ClockState(ticks=state.ticks + wait, micros=state.micros + step_us, bpm=bpm,
                          chord=torch.where(wait > 0, 0, state.chord + onset.long()))

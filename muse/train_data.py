@@ -12,7 +12,11 @@
 
 Each item carries the clock features of the tokens' place in the *whole* piece (``muse.clock``)
 and the piece's length in microseconds, so the model's time and structure embeddings see in
-training what the cached decoder computes in generation.
+training what the cached decoder computes in generation. Both read them from ``muse.excerpt``: a
+crop of a long piece draws its place first, then augments and clocks only the tokens it keeps (and
+those since the piece's checkpoint before them), so an item costs about the same in a piece of
+5,000 tokens or of 200,000, and equals augmenting and clocking the whole piece, then cropping, for
+the same draws (which is what a short piece gets).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from musetok import MidiTokenizer
-from musetok.augment import AugmentConfig, augment
+from musetok.augment import AugmentConfig, Augmentation
 from musetok.vocab import Kind
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -32,32 +36,9 @@ from muse.clock import Clock, TokenClock
 from muse.core.errors import UserError
 from muse.core.train import LossOutput
 from muse.core.token_shards import TokenDataset
-from muse.fim import fim_item
+from muse.excerpt import CHECKPOINT_EVERY, IndexedPiece, PieceIndex, WholePiece, padded_item
+from muse.fim import fim_layout, spm_item
 from muse.token_tables import TokenTables
-
-
-def _piece_clock(clock: TokenClock, ids: np.ndarray) -> tuple[Clock, int]:
-    """Clock features of a whole piece (each (L,)) and its length in microseconds."""
-    with torch.no_grad():
-        c = clock(torch.from_numpy(ids.astype(np.int64))[None])
-    return Clock(c.ticks[0], c.micros[0], c.chord[0], c.end), int(c.end.micros[0])
-
-
-def _item(ids: np.ndarray, clock: Clock, total_us: int, rows: np.ndarray, scored: np.ndarray,
-          window: int, pad_id: int) -> dict[str, Tensor]:
-    """Collatable item: the tokens ``ids[rows]`` padded to ``window``; ``mask`` marks scored targets."""
-    n = len(rows)
-    idx = torch.from_numpy(rows)
-    out_ids = torch.full((window,), pad_id, dtype=torch.long)
-    out_ids[:n] = torch.from_numpy(ids[rows].astype(np.int64))
-    fields = {}
-    for name in ("ticks", "micros", "chord"):
-        values = torch.zeros(window, dtype=torch.long)
-        values[:n] = getattr(clock, name)[idx]
-        fields[name] = values
-    mask = torch.zeros(window - 1, dtype=torch.bool)
-    mask[: n - 1] = torch.from_numpy(scored[1:n])
-    return {"ids": out_ids, **fields, "total_us": torch.tensor(total_us, dtype=torch.long), "mask": mask}
 
 
 class CropDataset(Dataset):
@@ -78,34 +59,45 @@ class CropDataset(Dataset):
             raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers (muse.fim.with_fim_markers)")
         self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
+        self._indices: dict[int, PieceIndex] = {}  # of the long pieces, built on first use
+
+    # Longer pieces are read through a PieceIndex; a shorter one is augmented and clocked whole (as cheap).
+    index_above = CHECKPOINT_EVERY
 
     def __len__(self) -> int:
         return self.items
 
+    def _piece(self, piece: int, aug: Augmentation | None) -> IndexedPiece | WholePiece:
+        """Piece ``piece`` as ``aug`` augments it, read through its index when long."""
+        record = self.data.pieces[piece]
+        if record.length <= self.index_above:
+            return WholePiece(self.data.tokens(piece), record.header, self.clock, self.tokenizer.vocab, aug)
+        if piece not in self._indices:
+            self._indices[piece] = PieceIndex(self.data.tokens(piece), record.header, self.clock, self.tokenizer.vocab)
+        return self._indices[piece].augmented(aug)
+
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         rng = np.random.default_rng([self.seed, int(i)])
         piece = int(self.pieces[np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right")])
-        record = self.data.pieces[piece]
-        ids = np.array(self.data.tokens(piece), dtype=np.int64)
-        if self.augment is not None:
-            ids = augment(ids, self.tokenizer.vocab, rng, self.augment)
-        if self.composer_dropout > 0 and rng.random() < self.composer_dropout:
-            head = ids[: record.header]
-            head[self.is_composer[head]] = self.tokenizer.vocab.unknown_composer_id
-        clock, total_us = _piece_clock(self.clock, ids)
-        header, length, window = record.header, len(ids), self.window
+        vocab, window = self.tokenizer.vocab, self.window
+        aug = None if self.augment is None else Augmentation.draw(rng, self.augment)
+        blank = self.composer_dropout > 0 and rng.random() < self.composer_dropout
+        source = self._piece(piece, aug)
+        header, length = source.header, source.length()
+        item = None
         if self.fim_rate > 0 and rng.random() < self.fim_rate:
-            item = fim_item(ids, clock, total_us, header, window, self.tokenizer.vocab, rng)
-            if item is not None:
-                return item
-        if length <= window:
-            rows = np.arange(length)
-        else:
-            body = window - header
-            start = int(rng.integers(header, length - body + 1))
-            rows = np.concatenate([np.arange(header), np.arange(start, start + body)])
-        scored = np.ones(len(rows), dtype=bool)
-        return _item(ids, clock, total_us, rows, scored, window, self.tokenizer.vocab.pad_id)
+            layout = fim_layout(source.boundaries(), source.boundary, length, header, window, rng)
+            if layout is not None:
+                item = spm_item(source.excerpt(*layout.span), layout, window, vocab)
+        if item is None:
+            start = header if length <= window else int(rng.integers(header, length - (window - header) + 1))
+            excerpt = source.excerpt(start, min(length, start + window - header))
+            item = padded_item(excerpt.ids, excerpt.clock, excerpt.total_us, np.ones(len(excerpt.ids), bool),
+                               window, vocab.pad_id)
+        if blank:
+            head = item["ids"][:header]
+            head[torch.from_numpy(self.is_composer[head.numpy()])] = vocab.unknown_composer_id
+        return item
 
 
 class WindowDataset(Dataset):
@@ -117,7 +109,7 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, data: TokenDataset, indices: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int) -> None:
-        self.data, self.window = data, n_ctx + 1
+        self.data, self.window, self.vocab = data, n_ctx + 1, tokenizer.vocab
         self.pad_id = tokenizer.vocab.pad_id
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
         windows = []
@@ -132,7 +124,7 @@ class WindowDataset(Dataset):
             windows.extend((int(p), k) for k in range(n))
         self.windows = windows
         self.piece_of = np.array([p for p, _ in windows], dtype=np.int64)
-        self._cache: tuple[int, np.ndarray, Clock, int] | None = None
+        self._cache: tuple[int, WholePiece] | None = None  # windows walk through one piece after another
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -140,17 +132,16 @@ class WindowDataset(Dataset):
     def __getitem__(self, j: int) -> dict[str, Tensor]:
         piece, k = self.windows[j]
         if self._cache is None or self._cache[0] != piece:
-            ids = np.array(self.data.tokens(piece), dtype=np.int64)
-            self._cache = (piece, ids, *_piece_clock(self.clock, ids))
-        _, ids, clock, total_us = self._cache
-        header = self.data.pieces[piece].header
-        body = self.window - header
-        start = header + k * (body - 1)
-        rows = np.concatenate([np.arange(header), np.arange(start, min(start + body, len(ids)))])
-        scored = np.ones(len(rows), dtype=bool)
+            self._cache = (piece, WholePiece(self.data.tokens(piece), self.data.pieces[piece].header, self.clock,
+                                             self.vocab))
+        whole = self._cache[1]
+        header = whole.header
+        start = header + k * (self.window - header - 1)
+        excerpt = whole.excerpt(start, min(start + self.window - header, whole.length()))
+        scored = np.ones(len(excerpt.ids), dtype=bool)
         if k > 0:
             scored[: header + 1] = False  # header and the first body token were scored by window k - 1
-        return _item(ids, clock, total_us, rows, scored, self.window, self.pad_id)
+        return padded_item(excerpt.ids, excerpt.clock, excerpt.total_us, scored, self.window, self.pad_id)
 
 
 def muse_loss(model: torch.nn.Module, batch: dict[str, Tensor]) -> LossOutput:

@@ -1,7 +1,9 @@
 """Data augmentation on token id arrays (fast enough for a training data loader), seeded and deterministic.
 
 All functions take a 1-D id array and return a new one of the same dtype; header, waits and every token
-a transformation does not concern are left alone, so timing never changes.
+a transformation does not concern are left alone, so timing never changes. Each works token by token (a
+transposition keeps or drops every note token on its own), so augmenting a stretch of a piece gives that
+stretch of the augmented piece: a training crop augments only its own tokens (``Augmentation``).
 """
 
 from __future__ import annotations
@@ -68,12 +70,37 @@ class AugmentConfig:
     out_of_range: OutOfRange = "drop"
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """One random augmentation as drawn by ``augment``: transposition, velocity and tempo factors."""
+
+    semitones: int
+    velocity: float
+    tempo: float
+    out_of_range: OutOfRange = "drop"
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> Augmentation:
+        """The three uniform draws of ``augment``, in its order (the same generator state, the same draw)."""
+        semitones = int(rng.integers(-config.max_transpose, config.max_transpose + 1))
+        velocity = float(rng.uniform(*config.velocity_scale))
+        tempo = float(rng.uniform(*config.tempo_scale))
+        return cls(semitones, velocity, tempo, config.out_of_range)
+
+    def apply(self, ids: np.ndarray, vocab: Vocab) -> np.ndarray:
+        """``ids`` (L,) transposed, velocity-scaled and tempo-stretched: (L',) with L' <= L (dropped notes)."""
+        out = transpose(ids, vocab, self.semitones, self.out_of_range)
+        return stretch_tempo(scale_velocity(out, vocab, self.velocity), vocab, self.tempo)
+
+    def drops(self, pitch_counts: np.ndarray) -> np.ndarray:
+        """How many melodic note tokens the transposition drops, from their counts per pitch (..., 128) -> (...)."""
+        out = np.arange(128) + self.semitones
+        out = (out < 0) | (out > 127) if self.out_of_range == "drop" else np.zeros(128, bool)
+        return np.asarray(pitch_counts)[..., out].sum(-1)
+
+
 def augment(ids: np.ndarray, vocab: Vocab, seed: "int | np.random.Generator",
             config: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """Random transpose + velocity scaling + tempo stretch; the same seed gives the same result."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    semitones = int(rng.integers(-config.max_transpose, config.max_transpose + 1))
-    velocity = float(rng.uniform(*config.velocity_scale))
-    tempo = float(rng.uniform(*config.tempo_scale))
-    out = transpose(ids, vocab, semitones, config.out_of_range)
-    return stretch_tempo(scale_velocity(out, vocab, velocity), vocab, tempo)
+    return Augmentation.draw(rng, config).apply(ids, vocab)

@@ -205,6 +205,8 @@ def test_leftovers_of_a_killed_save_are_ignored_and_cleaned(tmp_path) -> None:
     assert not (root / ".step_00000006.abc.tmp").exists()
     (root / "latest").write_text("step_00000009\n")
     assert ck.latest_checkpoint(root) == root / "step_00000006"  # never the partial folder
+    (root / "step_00000009" / "checkpoint.json").write_text("[]")  # metadata of another shape
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000003", "step_00000006"]
     for step in ck.step_dirs(root):
         (step / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
@@ -277,7 +279,8 @@ def test_a_resume_never_loads_a_half_deleted_step_folder(tmp_path) -> None:
     assert [p.name for p in ck.step_dirs(root)][-1] == "step_00000004"
     (root / "step_00000004" / "model.safetensors").unlink()  # half-deleted
     (root / "step_00000003" / "optimizer.json").unlink()      # another one
-    assert [p.name for p in ck.step_dirs(root)] == ["step_00000001", "step_00000002"]
+    (root / "step_00000001" / "config.json").unlink()         # and one without its model config
+    assert [p.name for p in ck.step_dirs(root)] == ["step_00000002"]
     assert ck.latest_checkpoint(root) == root / "step_00000002"
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
         ck.resolve_checkpoint(root / "step_00000004")

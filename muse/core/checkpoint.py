@@ -231,16 +231,19 @@ TRASH_PREFIX = ".trash."  # a pruned folder is renamed to .trash.<name>.<random>
 
 
 def is_complete(path: str | Path) -> bool:
-    """Whether ``path`` is a whole checkpoint folder: its ``checkpoint.json`` is readable and every
-    part it lists has both its ``.safetensors`` and ``.json`` file (a half-deleted folder is not)."""
+    """Whether ``path`` is a whole checkpoint folder: its ``checkpoint.json`` is readable, every part
+    it lists has both its ``.safetensors`` and ``.json`` file, and ``config.json`` is there when it
+    says one was written (a half-deleted folder is not complete)."""
     path = Path(path)
     try:
         meta = json.loads((path / META_FILE).read_text())
         parts = list(meta["parts"])
         int(meta["step"])
+        files = [CONFIG_FILE] if meta.get("config", False) else []  # older folders do not say
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return all((path / f"{name}.safetensors").is_file() and (path / f"{name}.json").is_file() for name in parts)
+    files += [f"{name}{ext}" for name in parts for ext in (".safetensors", ".json")]
+    return all((path / file).is_file() for file in files)
 
 
 def step_dirs(root: str | Path) -> list[Path]:
@@ -331,7 +334,7 @@ def save_training_checkpoint(
             write_json(tmp / f"{name}.json", skeleton)
         if config is not None:
             write_json(tmp / CONFIG_FILE, config)
-        write_json(tmp / META_FILE, {"step": step, "parts": sorted(parts)})
+        write_json(tmp / META_FILE, {"step": step, "parts": sorted(parts), "config": config is not None})
         if final.exists():  # re-saving a step: move the old folder aside first
             trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=root))
             os.replace(final, trash / final.name)

@@ -20,13 +20,16 @@ import torch
 from torch import Tensor
 
 from muse.clock import ClockState
+from muse.decoding import WindowPlace
 from muse.model import MuseCache, MuseModel
 
 
 class SpanDecoder:
     """Decoder for prompts ``head + body`` (see the module doc). ``segments``: ``(start index in
     head, ClockState of (B,) rows or None)``, the first at 0; ``body_start``: the clock before
-    the first body token; ``total_seconds``: the piece's length (structure embeddings)."""
+    the first body token; ``total_seconds``: the piece's length (structure embeddings). The engine
+    must keep the head at the front of every window (``keep_prefix=head_len``); it announces each
+    window through ``start_window``, so the prompt may be fed in chunks of any size."""
 
     def __init__(self, model: MuseModel, prompt: Tensor, head_len: int, segments: Sequence[tuple[int, ClockState | None]],
                  body_start: ClockState, total_seconds: float | None) -> None:
@@ -35,14 +38,22 @@ class SpanDecoder:
         self.model, self.head_len, self.segments = model, head_len, list(segments)
         self.body_start, self.total_seconds = body_start, total_seconds
         self.n_ctx = model.n_ctx
-        self.history = prompt.clone()  # (B, N) every token so far
-        self._fresh: set[int] = set()
-        self._first = True
+        self.place = WindowPlace(prompt, head_len)
+
+    @property
+    def history(self) -> Tensor:
+        """Every token of the sequence known so far (B, N)."""
+        return self.place.history
 
     def new_cache(self, batch_size: int) -> MuseCache:
-        cache = self.model.new_cache(batch_size, self.total_seconds)
-        self._fresh.add(id(cache))
-        return cache
+        return self.model.new_cache(batch_size, self.total_seconds)
+
+    def start_window(self, cache: MuseCache, prefix: int, start: int) -> None:
+        """``cache`` will be fed the head (``prefix`` tokens), then the tokens from ``start`` on."""
+        if prefix != self.head_len:
+            raise ValueError(f"SpanDecoder: the window keeps {prefix} tokens, the head has {self.head_len} "
+                             "(generate with keep_prefix=head_len)")
+        self.place.announce(cache, prefix, start)
 
     def _body_clock(self, start: int) -> ClockState:
         """The clock before history token ``start`` (>= head_len), from ``body_start``."""
@@ -53,30 +64,24 @@ class SpanDecoder:
             return self.model.clock(body, self.body_start).end
 
     def step(self, ids: Tensor, cache: MuseCache) -> Tensor:
-        """Logits (B, T, V) for ``ids`` (B, T) fed after ``cache``'s tokens."""
-        if id(cache) not in self._fresh:
-            self.history = torch.cat([self.history, ids], dim=1)
-            return self.model.step(ids, cache)
-        self._fresh.discard(id(cache))
-        h = self.head_len
-        body = ids[:, h:]
-        new = 0 if self._first else 1  # tokens at the end not yet in the history
-        self._first = False
-        old = body[:, : body.shape[1] - new]
-        start = self.history.shape[1] - old.shape[1]
-        if start < h or not torch.equal(self.history[:, start:], old) or not torch.equal(ids[:, :h], self.history[:, :h]):
-            raise RuntimeError("SpanDecoder: the window fed to a fresh cache is not the head plus the latest tokens")
-        self.history = torch.cat([self.history, body[:, old.shape[1]:]], dim=1)
-        body_clock = self._body_clock(start)
-        logits = []
-        bounds = [s for s, _ in self.segments] + [h]
-        for (begin, state), end in zip(self.segments, bounds[1:]):
-            if end > begin:
-                cache.clock = body_clock if state is None else state
-                logits.append(self.model.step(ids[:, begin:end], cache))
-        if body.shape[1]:
-            cache.clock = body_clock
-            logits.append(self.model.step(body, cache))
+        """Logits (B, T, V) for ``ids`` (B, T) fed after ``cache``'s tokens: each head segment and
+        the body are fed from their own clock when their first token arrives."""
+        place, h = self.place, self.head_len
+        place.follow(cache)
+        place.record(ids, cache.offset)
+        clocks = dict(self.segments)  # window position where a head segment starts -> its clock
+        cuts = sorted({begin for begin in clocks if 0 < begin < h} | {h})
+        logits, done = [], 0
+        while done < ids.shape[1]:
+            offset = cache.offset
+            if offset == h:
+                cache.clock = self._body_clock(place.start)
+            elif offset < h and offset in clocks:
+                state = clocks[offset]
+                cache.clock = self._body_clock(place.start) if state is None else state
+            n = min(ids.shape[1] - done, next((c for c in cuts if c > offset), self.n_ctx) - offset)
+            logits.append(self.model.step(ids[:, done:done + n], cache))
+            done += n
         return torch.cat(logits, dim=1)
 
 

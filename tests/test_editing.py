@@ -202,7 +202,11 @@ def test_span_decoder_sees_the_clock_training_gives(fim: MuseGenerator, midi_dir
         decoder = SpanDecoder(model, seq[None], b + 1, [(0, ClockState.zeros(1)), (a, state(p2)), (b, None)],
                               state(p2 - len(cont)), total_us / 1e6)
         got = decoder.step(seq[None], decoder.new_cache(1))
+        cache = decoder.new_cache(1)  # the same layout fed in chunks, as the engine may prime it
+        decoder.start_window(cache, b + 1, b + 1)
+        chunked = torch.cat([decoder.step(part, cache) for part in seq[None].split(3, dim=1)], dim=1)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(chunked, got, atol=1e-5, rtol=1e-5)
 
 
 def test_training_with_fim_rate_exports_a_model_with_markers(dataset: Path, tmp_path: Path, midi_dir: Path) -> None:

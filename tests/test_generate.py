@@ -136,7 +136,9 @@ def test_window_decoder_sees_the_global_clock(model_dir: Path, midi_dir: Path) -
     header = 3
     decoder = PieceDecoder(model, ids, header, total_seconds=40.0)
     window = torch.cat([ids[:, :header], ids[:, -20:]], dim=1)
-    logits = decoder.step(window, decoder.new_cache(1))
+    cache = decoder.new_cache(1)
+    decoder.start_window(cache, header, 180)  # what the engine announces after a slide
+    logits = torch.cat([decoder.step(part, cache) for part in window.split(4, dim=1)], dim=1)
     whole = model.clock(ids)
     rows = torch.cat([torch.arange(header), torch.arange(180, 200)])
     clock = Clock(whole.ticks[:, rows], whole.micros[:, rows], whole.chord[:, rows])
@@ -166,6 +168,24 @@ def test_window_decoder_drives_the_engine_like_a_full_forward(model_dir: Path, m
             clock = Clock(whole.ticks[:, rows], whole.micros[:, rows], whole.chord[:, rows])
             logits = model(seq[:, rows], clock)[:, -1]
             assert int(logits.argmax()) == int(seq[0, length])
+
+
+def test_window_decoder_gives_the_same_piece_whatever_the_prime_chunk(model_dir: Path, midi_dir: Path) -> None:
+    """The engine may feed a prompt or a slid window in chunks of any size: the decoder is told
+    where each window sits, so a seeded run gives the same tokens whatever ``prime_chunk``."""
+    loaded = load_model(model_dir)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    prompt = torch.as_tensor(tokenizer.encode(midi_dir / CHORALE, composer="bach").ids[:13].astype(np.int64))[None]
+    header = tokenizer.vocab.header_length(prompt[0])
+    runs = {}
+    for chunk in (1, 4, 7, None):
+        out = engine_generate(PieceDecoder(model, prompt, header, 20.0), prompt, 60, keep_prefix=header,
+                              prime_chunk=chunk, seed=3)
+        assert out.windows >= 2
+        runs[chunk] = out
+    for chunk in (1, 4, 7):
+        assert torch.equal(runs[chunk].ids, runs[None].ids), chunk
+        torch.testing.assert_close(runs[chunk].logprobs, runs[None].logprobs, atol=1e-4, rtol=0)
 
 
 class TestGrammar:

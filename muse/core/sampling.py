@@ -46,6 +46,12 @@ class Decoder(Protocol):
     logits ``(B, T, V)``; ``logits[:, t]`` is the distribution of the token that follows
     ``ids[:, t]``. The cache never holds more than ``n_ctx`` tokens: ``generate`` slides the window
     and starts a fresh cache from ``new_cache`` before that happens.
+
+    A decoder that must know where a window sits in the whole sequence (absolute time, say) may
+    also define ``start_window(cache, prefix, start)``: ``generate`` calls it right after each
+    ``new_cache``, announcing that this cache will be fed the sequence's first ``prefix`` tokens,
+    then its tokens from absolute position ``start`` on, in order, over any number of ``step``
+    calls (``prefix <= start``; ``start == prefix`` for the first window).
     """
 
     n_ctx: int
@@ -201,13 +207,33 @@ def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
     return min_p(top_p(top_k(logits, config.top_k), config.top_p), config.min_p)
 
 
-def sample_tokens(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def sample_tokens(logits: Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> Tensor:
     """Draw one token per row from ``softmax(logits)`` ``(B, V)`` -> ``(B,)`` (Gumbel-max trick).
 
-    Tokens at ``-inf`` are never drawn. Deterministic for a given generator state."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
+    Tokens at ``-inf`` are never drawn. Deterministic for a given generator state. ``generator``:
+    one for the whole batch, or one per row (then a row's draw depends on its generator alone)."""
+    if isinstance(generator, Sequence):
+        u = torch.stack([torch.rand(logits.shape[-1], generator=g, device=logits.device, dtype=torch.float32)
+                         for g in generator])
+    else:
+        u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
     gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float32).tiny)))
     return (logits.float() + gumbel).argmax(dim=-1)
+
+
+def row_seeds(seed: int, n: int, per: int = 1) -> list[int]:
+    """Seeds of ``n * per`` batch rows: ``n`` groups (e.g. the variations of one request) of ``per``
+    rows (e.g. rerank candidates). Group ``i`` has the seed ``seed + i`` (modulo 2**63), given to its
+    first row, so that ``generate`` with ``seed + i`` and one group reproduces group ``i``; the
+    other rows of a group get seeds derived from it and their index (``numpy.random.SeedSequence``)."""
+    import numpy as np  # only here: the engine itself needs torch alone
+
+    seeds = []
+    for i in range(n):
+        group = (int(seed) + i) % 2**63
+        seeds.append(group)
+        seeds += [int(np.random.SeedSequence([group, j]).generate_state(1, np.uint64)[0]) >> 1 for j in range(1, per)]
+    return seeds
 
 
 # ---------------------------------------------------------------------------------- guidance
@@ -242,6 +268,9 @@ class GuidedDecoder:
     def new_cache(self, batch_size: int) -> Any:
         return self.decoder.new_cache(2 * batch_size)
 
+    def start_window(self, cache: Any, prefix: int, start: int) -> None:
+        start_window(self.decoder, cache, prefix, start)
+
     def step(self, ids: Tensor, cache: Any) -> Tensor:
         logits = self.decoder.step(torch.cat([ids, self.unconditional(ids)]), cache)
         cond, uncond = logits.float().chunk(2)
@@ -249,6 +278,15 @@ class GuidedDecoder:
 
 
 # ------------------------------------------------------------------------------------ engine
+
+
+def start_window(decoder: Decoder, cache: Any, prefix: int, start: int) -> None:
+    """Tell ``decoder`` where the window fed to the fresh ``cache`` sits (its optional
+    ``start_window`` hook; see :class:`Decoder`): the first ``prefix`` tokens of the sequence,
+    then its tokens from absolute position ``start`` on."""
+    hook = getattr(decoder, "start_window", None)
+    if hook is not None:
+        hook(cache, prefix, start)
 
 
 @dataclass
@@ -263,7 +301,8 @@ class GenerationOutput:
     Both are 0 where a row had already stopped (its positions hold ``pad_id``).
     lengths: ``(B,)`` generated tokens per row, its stop token included. stopped: why the loop
     ended. windows: how many times the context window was slid and re-primed. seed: the seed
-    used (drawn at random when none was given, so any run can be replayed).
+    used (drawn at random when none was given, so any run can be replayed; with a seed per row, the
+    first row's). seeds: the seed of every row (all ``seed`` when one generator drew for the batch).
     """
 
     ids: Tensor
@@ -274,6 +313,7 @@ class GenerationOutput:
     model_logprobs: Tensor
     windows: int
     seed: int
+    seeds: tuple[int, ...] = ()
 
 
 class _Window:
@@ -300,6 +340,7 @@ class _Window:
             self.cache = None
         if self.cache is None:
             self.cache = self.decoder.new_cache(self.batch)
+            start_window(self.decoder, self.cache, self.keep_prefix, self.tail_start)
             pending = torch.cat([seq[:, : self.keep_prefix], seq[:, self.tail_start :]], dim=1)
         else:
             pending = seq[:, self.fed :]
@@ -331,7 +372,7 @@ def generate(
     *,
     sampling: SamplingConfig | None = None,
     filters: Sequence[LogitFilter] = (),
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
     n_ctx: int | None = None,
     stop_tokens: Iterable[int] = (),
     pad_id: int = 0,
@@ -349,7 +390,9 @@ def generate(
     Each step masks the logits (``allowed``/``forbidden`` sets, then ``constraint(ids so far)``),
     applies the custom ``filters`` then ``sampling`` (temperature, top-k, top-p, min-p) and draws
     a token with a private ``torch.Generator`` seeded by ``seed`` (the global RNG is untouched;
-    same seed, same output). A row that emits one of ``stop_tokens`` is finished: its later
+    same seed, same output). ``seed`` may also be one seed per row (``row_seeds``): every row then
+    draws from its own generator, so a row's tokens depend on its seed and prompt, not on the other
+    rows of the batch (the model's arithmetic permitting: batch-invariant on CPU). A row that emits one of ``stop_tokens`` is finished: its later
     positions hold ``pad_id`` (a valid token: it is fed to the model for finished rows); the
     loop ends when every row is finished. ``callback(done, total)``
     runs after each step; ``cancel`` (an Event or a callable returning True) is checked before
@@ -358,7 +401,8 @@ def generate(
     Windowed continuation: the decoder never sees more than ``n_ctx`` (default ``decoder.n_ctx``)
     tokens. When the next token would overflow, the window keeps the first ``keep_prefix``
     tokens (e.g. a header) and the most recent ones so that ``window_hop`` of the free part
-    becomes free, the cache is reset and re-primed (in chunks of ``prime_chunk`` tokens).
+    becomes free, the cache is reset and re-primed (in chunks of ``prime_chunk`` tokens); a
+    decoder with a ``start_window`` hook is told where each fresh window sits (see :class:`Decoder`).
     The model's train/eval mode is left as it is: call ``model.eval()`` first.
     """
     if prompt.ndim != 2 or prompt.shape[1] < 1:
@@ -383,8 +427,11 @@ def generate(
     device = prompt.device
     if seed is None:
         seed = secrets.randbits(63)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+    seeds = [int(s) for s in seed] if isinstance(seed, Sequence) else [int(seed)]
+    if len(seeds) not in (1, batch):
+        raise ValueError(f"seed must be one seed or one per row ({batch}), got {len(seeds)}")
+    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    gen = gens[0] if len(gens) == 1 else gens
     stops = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=device)
 
     seq = torch.full((batch, t0 + max_new_tokens), pad_id, dtype=torch.long, device=device)
@@ -450,7 +497,8 @@ def generate(
         lengths=lengths,
         model_logprobs=model_logprobs[:, :done],
         windows=window.slides,
-        seed=seed,
+        seed=seeds[0],
+        seeds=tuple(seeds * batch if len(seeds) == 1 else seeds),
     )
 
 
@@ -466,9 +514,11 @@ __all__ = [
     "filter_logits",
     "generate",
     "guide_logits",
+    "row_seeds",
     "mask_tokens",
     "min_p",
     "sample_tokens",
+    "start_window",
     "temperature",
     "token_mask",
     "top_k",

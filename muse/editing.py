@@ -247,7 +247,7 @@ def _fill(gen: MuseGenerator, src: _Source, fixed: symusic.Score, composer: str 
     check_number(t2 - t1, "the span to generate", low=0, high=MAX_GENERATE_SECONDS, low_open=True, unit="seconds")
     enc = gen.tokenizer.encode(fixed, composer=composer, name=src.name)
     ids = np.asarray(enc.ids, np.int64)
-    h_enc = int(np.flatnonzero(ids == vocab.start_id)[0]) + 1
+    h_enc = vocab.header_length(ids)
     fixed_keys = [int(vocab.key[i]) for i in ids[1:h_enc - 1]]
     header = np.array([ids[0]] + [vocab.instrument_base + k for k in sorted(set(fixed_keys) | set(keys))]
                       + [vocab.start_id], np.int64)

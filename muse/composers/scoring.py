@@ -152,10 +152,9 @@ class ComposerScorer:
     def score_ids(self, ids: np.ndarray | Sequence[int], source: str = "tokens") -> ComposerPosterior:
         """Posterior of a token sequence ``ids`` (L,) that starts with a header (any composer token)."""
         ids = np.asarray(ids, np.int64)
-        starts = np.flatnonzero(ids == self.vocab.start_id)
-        if len(ids) < 2 or not len(starts):
+        header = self.vocab.header_length(ids)
+        if len(ids) < 2 or not header:
             raise UserError(f"{source}: not a token sequence with a header (composer, instruments, start)")
-        header = int(starts[0]) + 1
         if header + 1 > self.model.n_ctx:
             raise UserError(f"{source}: its header of {header} tokens does not fit the model's context")
         full = torch.as_tensor(ids, device=self.device)[None]

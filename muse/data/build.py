@@ -355,7 +355,7 @@ def _write_shards(kept: list[tuple[PieceSource, Encoded]], base: Vocab, vocab: V
     records = []
     for source, enc in kept:
         ids = remap[enc.ids]
-        header = int(np.argmax(ids == vocab.start_id)) + 1
+        header = vocab.header_length(ids)
         composer_at = np.flatnonzero(ids[:header] == vocab.unknown_composer_id)
         assert ids[header - 1] == vocab.start_id and len(composer_at) == 1, f"{source.id}: unexpected header"
         ids[composer_at] = vocab.composer_id(source.label)

@@ -47,9 +47,9 @@ def decode_ids(ids: np.ndarray, vocab: Vocab) -> DecodeResult:
         ids = ids[:ends[0]]
     kind = vocab.kind[ids]
     is_header = np.isin(kind, _HEADER_KINDS) | (ids == vocab.unknown_composer_id)
-    starts = np.flatnonzero(ids == vocab.start_id)
-    if len(starts):
-        n_head, body_from = int(starts[0]), int(starts[0]) + 1
+    header = vocab.header_length(ids)
+    if header:
+        n_head, body_from = header - 1, header
     else:  # a fragment: its header (if any) is the leading composer/instrument tokens
         n_head = len(ids) if is_header.all() else int(np.argmin(is_header))
         body_from = n_head

@@ -204,6 +204,12 @@ class Vocab:
         """Smallest unsigned dtype holding every id (uint16 for the default vocabulary)."""
         return np.uint16 if self.size <= 2**16 else np.uint32
 
+    def header_length(self, ids: Sequence[int] | np.ndarray) -> int:
+        """Length of the header at the front of ``ids`` (composer, instruments, ``start``): up to
+        and including the first ``start`` token; 0 when there is none (a fragment without header)."""
+        starts = np.flatnonzero(np.asarray(ids) == self.start_id)
+        return int(starts[0]) + 1 if len(starts) else 0
+
     # ----- lookups
     def id(self, token: str) -> int:
         """Id of a token string; unknown strings raise TokenizerError."""

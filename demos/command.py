@@ -1,15 +1,20 @@
-"""``muse demo``: serve the web demo (compose, continue, style map, feedback) in the browser."""
+"""``muse demo``: serve the web demo (compose, continue, edit, style map, feedback) in the browser.
+
+The demos package registers this command with the ``muse`` program (``muse.cli`` loads this module
+by name when the package is installed), so the library never imports the UI. Nothing heavy is
+imported here: ``muse --help`` stays instant.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # as demos.app (not imported here: --help stays instant)
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # as demos.app (not imported here: gradio is slow to load)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "demo", help="serve the web demo (compose, continue, style map, feedback)",
+        "demo", help="serve the web demo (compose, continue, edit, style map, feedback)",
         description="Start the Gradio web demo on the model and open it at http://HOST:PORT. Listener ratings "
                     "and A/B choices go to an SQLite database (--db); export them with `muse feedback export`.")
     p.add_argument("--model", metavar="PATH", help="model folder or training run (default: the bundled model)")
@@ -18,12 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     p.add_argument("--db", metavar="PATH", help="feedback database (default: ~/.musebox/feedback.sqlite)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (.sf2) for the audio (default: "
+                                                      "pretty_midi's TimGM6mb.sf2; rendered by FluidSynth when "
+                                                      "installed, else by the built-in SoundFont sampler)")
     p.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from demos.app import launch_demo
-    from demos.feedback import DEFAULT_DB
 
-    launch_demo(args.model, host=args.host, port=args.port, db=args.db or DEFAULT_DB, device=args.device)
+    database = {"db": args.db} if args.db else {}  # else the demo's default feedback database
+    launch_demo(args.model, host=args.host, port=args.port, device=args.device, soundfont=args.soundfont, **database)
     return 0

@@ -1,11 +1,16 @@
-"""MIDI -> WAV: FluidSynth with a General MIDI soundfont, or a small built-in synth as a fallback.
+"""MIDI -> WAV with a General MIDI soundfont: FluidSynth when installed, else our own sample player.
 
-FluidSynth (the Debian/Homebrew ``fluidsynth`` program) renders with real instrument samples; the
-default soundfont is the small ``TimGM6mb.sf2`` shipped inside the ``pretty_midi`` package, so
-rendering works offline right after install. When FluidSynth is not installed, an additive synth
-(a few harmonics per note, an attack/decay/release envelope, noise bursts for drums) renders
-plain tones instead and one warning says how to install FluidSynth.
+Three renderers, the first available one wins (``choose_renderer``):
 
+- ``fluidsynth``: the FluidSynth program (Debian/Homebrew ``fluidsynth``), the full SoundFont model
+  with reverb and chorus;
+- ``sampler``: ``muse.core.sampler``, a SoundFont sample player in numpy (samples, loops,
+  envelopes, filter, pan), so realistic instruments need nothing beyond ``pip install``;
+- ``tones``: an additive synth (a few harmonics per note, noise bursts for drums), only when no
+  soundfont can be found at all; one warning says so, and ``RenderResult.describe()`` too.
+
+The default soundfont is the small ``TimGM6mb.sf2`` shipped inside the ``pretty_midi`` package
+(else a system one, ``SYSTEM_SOUNDFONTS``), so rendering works offline right after install.
 The WAV lasts exactly the music's length (or ``max_seconds``) plus ``tail`` seconds (the release of the last notes).
 """
 
@@ -25,37 +30,61 @@ import soundfile as sf
 import symusic
 
 from muse.core.errors import AudioError, UserError
+from muse.core.sampler import render_score
+from muse.core.soundfont import load_soundfont
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_RATE = 44100
-Backend = Literal["fluidsynth", "builtin"]
+Backend = Literal["fluidsynth", "sampler", "tones"]
+RENDERERS: tuple[Backend, ...] = ("fluidsynth", "sampler", "tones")
+SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2",
+                     "/usr/share/soundfonts/default.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
 
-_INSTALL_HINT = (
-    "FluidSynth was not found, so the WAV is rendered with the built-in synthesizer (plain tones). "
-    "For realistic instruments install FluidSynth: `apt-get install fluidsynth` (Debian/Ubuntu), "
-    "`brew install fluid-synth` (macOS) or `conda install -c conda-forge fluidsynth`."
-)
-_warned_missing = False
+NO_SOUNDFONT = ("No General MIDI soundfont was found (neither pretty_midi's TimGM6mb.sf2 nor a system one), so the "
+                "WAV is rendered as plain tones; pass a soundfont (--soundfont FILE.sf2) or reinstall pretty_midi.")
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
 class RenderResult:
-    """A rendered WAV file: where, how long, at which rate, and which synth made it."""
+    """A rendered WAV file: where, how long, at which rate, which renderer made it (``backend``) and
+    with which soundfont (None for plain tones)."""
 
     path: Path
     seconds: float
     sample_rate: int
     backend: Backend
+    soundfont: Path | None = None
+
+    def describe(self) -> str:
+        """One line saying how the audio was made, e.g. for the demo page."""
+        return describe_renderer(self.backend, self.soundfont)
+
+
+def describe_renderer(backend: Backend, soundfont: Path | None) -> str:
+    """How audio made by ``backend`` with ``soundfont`` is described to users (one line)."""
+    font = f"`{soundfont.name}`" if soundfont is not None else ""
+    if backend == "fluidsynth":
+        return f"FluidSynth with the soundfont {font}"
+    if backend == "sampler":
+        return f"the built-in SoundFont sampler with {font}"
+    return "plain tones: no soundfont was found, so these are not real instruments (pass a .sf2 soundfont)"
+
+
+def planned_renderer(soundfont: str | Path | None = None) -> tuple[Backend, Path | None]:
+    """The renderer and soundfont ``render_midi`` would use now with ``soundfont`` (checked as there)."""
+    path = check_soundfont(soundfont)
+    backend = choose_renderer(path)
+    return backend, (path if backend != "tones" else None)
 
 
 def default_soundfont() -> Path | None:
-    """The General MIDI soundfont bundled with ``pretty_midi`` (found without importing it), if present."""
+    """The General MIDI soundfont bundled with ``pretty_midi`` (found without importing it), else the
+    first of ``SYSTEM_SOUNDFONTS`` present, else None."""
     spec = importlib.util.find_spec("pretty_midi")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "TimGM6mb.sf2"
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for path in [Path(folder) / "TimGM6mb.sf2" for folder in folders] + [Path(p) for p in SYSTEM_SOUNDFONTS]:
         if path.is_file():
             return path
     return None
@@ -77,6 +106,14 @@ def load_midi(path: str | Path) -> symusic.Score:
         raise UserError(f"{path}: not a readable MIDI file ({err})") from err
 
 
+def choose_renderer(soundfont: Path | None) -> Backend:
+    """The renderer to use with ``soundfont`` (None: none found): FluidSynth when its program is on
+    ``PATH``, else our sampler; plain tones only without a soundfont."""
+    if soundfont is None:
+        return "tones"
+    return "fluidsynth" if fluidsynth_program() is not None else "sampler"
+
+
 def render_midi(
     midi: str | Path | symusic.Score,
     wav: str | Path,
@@ -85,11 +122,13 @@ def render_midi(
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     tail: float = 1.0,
     max_seconds: float | None = None,
+    renderer: Backend | None = None,
 ) -> RenderResult:
     """Render ``midi`` (a file or a ``symusic.Score``) to the audio file ``wav`` (stereo, float).
 
-    ``soundfont`` overrides the bundled General MIDI soundfont; ``max_seconds`` cuts the music
-    there. FluidSynth is used when installed, the built-in synth otherwise (with one warning).
+    ``soundfont`` overrides the default General MIDI soundfont; ``max_seconds`` cuts the music
+    there. ``renderer`` (default: ``choose_renderer``'s choice) forces one of ``RENDERERS``; a
+    renderer that is not available (FluidSynth not installed, no soundfont) is a ``UserError``.
     """
     score = load_midi(midi) if isinstance(midi, (str, Path)) else midi.to("second")
     music = float(score.end()) if score.note_num() else 0.0
@@ -98,15 +137,18 @@ def render_midi(
         music = float(max_seconds)
     seconds = music + tail
     n_samples = max(1, int(round(seconds * sample_rate)))
-    sf_path = _check_soundfont(soundfont)
-    program = fluidsynth_program()
-    if program is not None and sf_path is not None:
-        audio = _render_fluidsynth(program, score, sf_path, sample_rate)
-        backend: Backend = "fluidsynth"
+    sf_path = check_soundfont(soundfont)
+    backend = _check_renderer(renderer, sf_path)
+    if backend == "fluidsynth":
+        audio = _render_fluidsynth(fluidsynth_program() or "fluidsynth", score, sf_path, sample_rate)
+    elif backend == "sampler":
+        _note_once("sampler", logging.INFO, f"rendering with the built-in SoundFont sampler and {sf_path.name} "
+                                            "(FluidSynth, used when installed, adds reverb and chorus)")
+        audio = render_score(score, load_soundfont(sf_path), sample_rate, tail)
     else:
-        _warn_missing_fluidsynth(program is None)
+        _note_once("tones", logging.WARNING, NO_SOUNDFONT)
         audio = synthesize(score, sample_rate, tail)
-        backend = "builtin"
+        sf_path = None
     audio = _fit_length(audio, n_samples)
     peak = float(np.abs(audio).max(initial=0.0))
     if peak > 0.99:  # keep dense orchestral passages from clipping
@@ -118,10 +160,25 @@ def render_midi(
     except (sf.LibsndfileError, OSError, TypeError, ValueError) as err:
         raise AudioError(f"{wav}: cannot write audio ({err})") from err
     log.info("rendered %.1f s of audio with %s to %s", n_samples / sample_rate, backend, wav)
-    return RenderResult(path=wav, seconds=n_samples / sample_rate, sample_rate=sample_rate, backend=backend)
+    return RenderResult(path=wav, seconds=n_samples / sample_rate, sample_rate=sample_rate, backend=backend,
+                        soundfont=sf_path)
 
 
-def _check_soundfont(soundfont: str | Path | None) -> Path | None:
+def _check_renderer(renderer: str | None, soundfont: Path | None) -> Backend:
+    if renderer is None:
+        return choose_renderer(soundfont)
+    if renderer not in RENDERERS:
+        raise UserError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
+    if renderer != "tones" and soundfont is None:
+        raise UserError(f"the {renderer} renderer needs a soundfont and none was found; pass one (.sf2)")
+    if renderer == "fluidsynth" and fluidsynth_program() is None:
+        raise UserError("the fluidsynth renderer needs the fluidsynth program: `apt-get install fluidsynth` "
+                        "(Debian/Ubuntu), `brew install fluid-synth` (macOS)")
+    return renderer  # type: ignore[return-value]
+
+
+def check_soundfont(soundfont: str | Path | None) -> Path | None:
+    """``soundfont`` checked (a missing or non-SF2 file is a ``UserError``), or the default one (None: none found)."""
     if soundfont is None:
         return default_soundfont()
     path = Path(soundfont)
@@ -134,16 +191,11 @@ def _check_soundfont(soundfont: str | Path | None) -> Path | None:
     return path
 
 
-def _warn_missing_fluidsynth(program_missing: bool) -> None:
-    global _warned_missing
-    if _warned_missing:
-        return
-    _warned_missing = True
-    if program_missing:
-        log.warning(_INSTALL_HINT)
-    else:
-        log.warning("No General MIDI soundfont found (pretty_midi's TimGM6mb.sf2 is missing); pass --soundfont. "
-                    "Rendering with the built-in synthesizer (plain tones).")
+def _note_once(key: str, level: int, message: str) -> None:
+    """Log ``message`` the first time ``key`` comes up in this process (a server renders many files)."""
+    if key not in _warned:
+        _warned.add(key)
+        log.log(level, message)
 
 
 def _render_fluidsynth(program: str, score: symusic.Score, soundfont: Path, sample_rate: int) -> np.ndarray:
@@ -168,7 +220,7 @@ def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return out
 
 
-# ---- built-in additive synth -------------------------------------------------------------------
+# ---- plain tones: the additive synth of last resort -------------------------------------------------------------------
 
 _ATTACK, _RELEASE = 0.01, 0.25  # seconds
 
@@ -221,4 +273,4 @@ def synthesize(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE, tai
 
 
 __all__ = ["RenderResult", "render_midi", "synthesize", "load_midi", "default_soundfont", "fluidsynth_program",
-           "DEFAULT_SAMPLE_RATE"]
+           "choose_renderer", "check_soundfont", "describe_renderer", "planned_renderer", "Backend", "RENDERERS", "DEFAULT_SAMPLE_RATE", "SYSTEM_SOUNDFONTS"]

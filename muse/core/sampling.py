@@ -363,6 +363,70 @@ def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
     return bool(cancel())
 
 
+def _checked_window(decoder: Decoder, prompt: Tensor, max_new_tokens: int, n_ctx: int | None, keep_prefix: int,
+                    window_hop: float, prime_chunk: int | None) -> _Window:
+    """The window of a request after checking its arguments (a ``ValueError`` names the bad one)."""
+    if prompt.ndim != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt must have shape (batch, length >= 1), got {tuple(prompt.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    n_ctx = decoder.n_ctx if n_ctx is None else n_ctx
+    if n_ctx > decoder.n_ctx:
+        raise ValueError(f"n_ctx {n_ctx} exceeds the decoder's context {decoder.n_ctx}")
+    if not 0 <= keep_prefix <= min(prompt.shape[1], n_ctx - 2):
+        raise ValueError(f"keep_prefix must be in [0, min(prompt length, n_ctx - 2)], got {keep_prefix}")
+    if not 0 < window_hop <= 1:
+        raise ValueError(f"window_hop must be in (0, 1], got {window_hop}")
+    free = n_ctx - keep_prefix
+    hop = min(max(1, round(window_hop * free)), free - 1)
+    chunk = prime_chunk or n_ctx
+    if chunk < 1:
+        raise ValueError(f"prime_chunk must be >= 1, got {prime_chunk}")
+    return _Window(decoder, prompt.shape[0], n_ctx, keep_prefix, hop, chunk)
+
+
+def _generators(seed: int | Sequence[int] | None, batch: int,
+                device: torch.device) -> tuple[list[int], torch.Generator | list[torch.Generator]]:
+    """The seeds (one, or one per row; drawn at random when None) and their private generators."""
+    if seed is None:
+        seed = secrets.randbits(63)
+    seeds = [int(s) for s in seed] if isinstance(seed, Sequence) else [int(seed)]
+    if len(seeds) not in (1, batch):
+        raise ValueError(f"seed must be one seed or one per row ({batch}), got {len(seeds)}")
+    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    return seeds, gens[0] if len(gens) == 1 else gens
+
+
+class _Rules:
+    """What one step does to the model's logits before drawing: the ``allowed``/``forbidden`` token
+    sets, the ``constraint``, the custom ``filters``, then ``sampling``."""
+
+    def __init__(self, sampling: SamplingConfig, filters: Sequence[LogitFilter], allowed: TokenSet | None,
+                 forbidden: TokenSet | None, constraint: Constraint | None) -> None:
+        self.sampling, self.filters, self.constraint = sampling, filters, constraint
+        self.sets = {"allowed": allowed, "forbidden": forbidden}
+        self.masks: dict[str, Tensor] | None = None  # the sets as (V,)/(B, V) masks, made on the first step
+
+    def logits(self, raw: Tensor, seq: Tensor) -> Tensor:
+        """Filtered logits ``(B, V)`` of the token after ``seq`` ``(B, L)`` from the model's ``raw`` ``(B, V)``."""
+        batch, vocab = raw.shape
+        if self.masks is None:
+            self.masks = {k: token_mask(v, vocab, raw.device) for k, v in self.sets.items() if v is not None}
+        logits = mask_tokens(raw, allowed=self.masks.get("allowed"), forbidden=self.masks.get("forbidden"))
+        if self.constraint is not None:
+            ok = self.constraint(seq)
+            if ok.dtype != torch.bool or ok.shape != (batch, vocab):
+                raise ValueError(f"constraint must return a bool tensor {(batch, vocab)}, got {ok.dtype} {tuple(ok.shape)}")
+            logits = logits.masked_fill(~ok, -math.inf)
+        for custom in self.filters:
+            logits = custom(logits)
+        return filter_logits(logits, self.sampling)
+
+    def draw(self, logits: Tensor, gen: torch.Generator | list[torch.Generator]) -> Tensor:
+        """One token per row ``(B,)`` from the filtered ``logits`` (the argmax when greedy)."""
+        return logits.argmax(dim=-1) if self.sampling.greedy else sample_tokens(logits, gen)
+
+
 @torch.no_grad()
 def generate(
     decoder: Decoder,
@@ -392,46 +456,25 @@ def generate(
     a token with a private ``torch.Generator`` seeded by ``seed`` (the global RNG is untouched;
     same seed, same output). ``seed`` may also be one seed per row (``row_seeds``): every row then
     draws from its own generator, so a row's tokens depend on its seed and prompt, not on the other
-    rows of the batch (the model's arithmetic permitting: batch-invariant on CPU). A row that emits one of ``stop_tokens`` is finished: its later
-    positions hold ``pad_id`` (a valid token: it is fed to the model for finished rows); the
-    loop ends when every row is finished. ``callback(done, total)``
-    runs after each step; ``cancel`` (an Event or a callable returning True) is checked before
-    each step and ends the loop, returning what was generated so far.
+    rows of the batch (the model's arithmetic permitting: batch-invariant on CPU). A row that emits
+    one of ``stop_tokens`` is finished: its later positions hold ``pad_id`` (a valid token: it is
+    fed to the model for finished rows); the loop ends when every row is finished.
+    ``callback(done, total)`` runs after each step; ``cancel`` (an Event or a callable returning
+    True) is checked before each step and ends the loop, returning what was generated so far.
 
     Windowed continuation: the decoder never sees more than ``n_ctx`` (default ``decoder.n_ctx``)
     tokens. When the next token would overflow, the window keeps the first ``keep_prefix``
     tokens (e.g. a header) and the most recent ones so that ``window_hop`` of the free part
     becomes free, the cache is reset and re-primed (in chunks of ``prime_chunk`` tokens); a
-    decoder with a ``start_window`` hook is told where each fresh window sits (see :class:`Decoder`).
+    decoder with a ``start_window`` hook is told where each fresh window sits (see :class:`Decoder`),
+    so the output does not depend on ``prime_chunk``.
     The model's train/eval mode is left as it is: call ``model.eval()`` first.
     """
-    if prompt.ndim != 2 or prompt.shape[1] < 1:
-        raise ValueError(f"prompt must have shape (batch, length >= 1), got {tuple(prompt.shape)}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    sampling = sampling or SamplingConfig()
-    n_ctx = decoder.n_ctx if n_ctx is None else n_ctx
-    if n_ctx > decoder.n_ctx:
-        raise ValueError(f"n_ctx {n_ctx} exceeds the decoder's context {decoder.n_ctx}")
-    if not 0 <= keep_prefix <= min(prompt.shape[1], n_ctx - 2):
-        raise ValueError(f"keep_prefix must be in [0, min(prompt length, n_ctx - 2)], got {keep_prefix}")
-    if not 0 < window_hop <= 1:
-        raise ValueError(f"window_hop must be in (0, 1], got {window_hop}")
-    free = n_ctx - keep_prefix
-    hop = min(max(1, round(window_hop * free)), free - 1)
-    chunk = prime_chunk or n_ctx
-    if chunk < 1:
-        raise ValueError(f"prime_chunk must be >= 1, got {prime_chunk}")
-
+    window = _checked_window(decoder, prompt, max_new_tokens, n_ctx, keep_prefix, window_hop, prime_chunk)
+    rules = _Rules(sampling or SamplingConfig(), filters, allowed, forbidden, constraint)
     batch, t0 = prompt.shape
     device = prompt.device
-    if seed is None:
-        seed = secrets.randbits(63)
-    seeds = [int(s) for s in seed] if isinstance(seed, Sequence) else [int(seed)]
-    if len(seeds) not in (1, batch):
-        raise ValueError(f"seed must be one seed or one per row ({batch}), got {len(seeds)}")
-    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    gen = gens[0] if len(gens) == 1 else gens
+    seeds, gen = _generators(seed, batch, device)
     stops = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=device)
 
     seq = torch.full((batch, t0 + max_new_tokens), pad_id, dtype=torch.long, device=device)
@@ -440,10 +483,8 @@ def generate(
     model_logprobs = torch.zeros_like(logprobs)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    window = _Window(decoder, batch, n_ctx, keep_prefix, hop, chunk)
     stopped: StopReason = "max_tokens"
     done = 0
-    masks: dict[str, Tensor] = {}
 
     while done < max_new_tokens:
         if _is_cancelled(cancel):
@@ -451,30 +492,16 @@ def generate(
             break
         length = t0 + done
         raw = window.next_logits(seq[:, :length]).float()
-        vocab = raw.shape[-1]
-        if done == 0 and not 0 <= pad_id < vocab:
-            raise ValueError(f"pad_id {pad_id} is not a token of the {vocab}-token vocabulary (it is fed for finished rows)")
-        if not masks:
-            if allowed is not None:
-                masks["allowed"] = token_mask(allowed, vocab, device)
-            if forbidden is not None:
-                masks["forbidden"] = token_mask(forbidden, vocab, device)
-        logits = mask_tokens(raw, allowed=masks.get("allowed"), forbidden=masks.get("forbidden"))
-        if constraint is not None:
-            ok = constraint(seq[:, :length])
-            if ok.dtype != torch.bool or ok.shape != (batch, vocab):
-                raise ValueError(f"constraint must return a bool tensor {(batch, vocab)}, got {ok.dtype} {tuple(ok.shape)}")
-            logits = logits.masked_fill(~ok, -math.inf)
-        for custom in filters:
-            logits = custom(logits)
-        logits = filter_logits(logits, sampling)
+        if done == 0 and not 0 <= pad_id < raw.shape[-1]:
+            raise ValueError(f"pad_id {pad_id} is not a token of the {raw.shape[-1]}-token vocabulary "
+                             "(it is fed for finished rows)")
+        logits = rules.logits(raw, seq[:, :length])
         dead = ~torch.isfinite(logits).any(dim=-1) & ~finished
         if dead.any():
             raise ValueError(f"no token is allowed for batch row(s) {dead.nonzero().flatten().tolist()} "
                              f"at generated position {done} (masks/constraint removed every token)")
-        token = logits.argmax(dim=-1) if sampling.greedy else sample_tokens(logits, gen)
         active = ~finished
-        token = torch.where(active, token, pad_id)
+        token = torch.where(active, rules.draw(logits, gen), pad_id)
         logprobs[:, done] = torch.where(active, logits.log_softmax(-1).gather(-1, token[:, None])[:, 0], 0.0)
         model_logprobs[:, done] = torch.where(active, raw.log_softmax(-1).gather(-1, token[:, None])[:, 0], 0.0)
         seq[:, length] = token
@@ -488,7 +515,7 @@ def generate(
             break
 
     if window.slides:
-        log.debug("generate: slid the %d-token window %d times", n_ctx, window.slides)
+        log.debug("generate: slid the %d-token window %d times", window.n_ctx, window.slides)
     return GenerationOutput(
         ids=seq[:, : t0 + done],
         new_ids=seq[:, t0 : t0 + done],
@@ -514,9 +541,9 @@ __all__ = [
     "filter_logits",
     "generate",
     "guide_logits",
-    "row_seeds",
     "mask_tokens",
     "min_p",
+    "row_seeds",
     "sample_tokens",
     "start_window",
     "temperature",

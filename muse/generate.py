@@ -17,6 +17,7 @@ The CLI (``muse generate`` / ``muse continue``) and the demo only call this faca
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,12 +33,12 @@ from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
 from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
-from muse.core.sampling import GuidedDecoder, SamplingConfig, generate
+from muse.core.sampling import GuidedDecoder, SamplingConfig, generate, row_seeds
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.note_limits import NoteLimits, key_limits
 from muse.core.render import RenderResult, render_midi
-from muse.rerank import best_by_style
+from muse.rerank import RERANK_BY, best_of_groups, combined_scores, style_scores
 from muse.saved_model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class MuseGenerator:
         self.vocab = self.tokenizer.vocab
         self.device = next(self.model.parameters()).device
         self._scorer: ComposerScorer | None = None  # the composer scorer of ``rerank``, made on first use
+        self._critics: dict[str, object] = {}  # critics of ``rerank_by="critic"``, loaded once per path
 
     @property
     def composers(self) -> tuple[str, ...]:
@@ -109,7 +111,8 @@ class MuseGenerator:
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                  seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                 max_polyphony: int | None = None, guidance: float = 1.0, rerank: int = 1) -> list[Piece]:
+                 max_polyphony: int | None = None, guidance: float = 1.0, rerank: int = 1, rerank_by: str = "style",
+                 critic: str | Path | object | None = None, critic_weight: float = 1.0) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
@@ -118,15 +121,18 @@ class MuseGenerator:
         number sets it for every instrument, 0 removes the limit. ``guidance`` W: classifier-free
         guidance toward the composer, ``logits = uncond + W (cond - uncond)`` (1 = plain sampling;
         needs a model trained with composer dropout). ``rerank`` K: draw K candidates per piece
-        and keep the one the model's composer posterior ranks highest for the composer (or mix)
-        (``muse.rerank``)."""
+        and keep the best by ``rerank_by``: ``style`` (the model's composer posterior for the
+        composer or mix), ``critic`` (the score of ``critic``, a critic or reward model folder or
+        a loaded ``muse.critic.Critic``; None: the bundled critic) or ``both`` (``log posterior +
+        critic_weight * critic score``) (``muse.rerank``)."""
         limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
-                            mix=mix, limits=limits, guidance=guidance, rerank=rerank)
+                            mix=mix, limits=limits, guidance=guidance, rerank=rerank, rerank_by=rerank_by,
+                            critic=critic, critic_weight=critic_weight)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
@@ -134,19 +140,21 @@ class MuseGenerator:
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                       max_polyphony: int | None = None, strict: bool = False, guidance: float = 1.0,
-                      rerank: int = 1) -> list[Piece]:
+                      rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
+                      critic_weight: float = 1.0) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
         ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone.
-        ``max_note_seconds`` / ``max_polyphony``, ``guidance`` and ``rerank`` as in ``generate``. ``strict``: a MIDI file that
+        ``max_note_seconds`` / ``max_polyphony``, ``guidance`` and ``rerank`` (``rerank_by``, ``critic``,
+        ``critic_weight``) as in ``generate``. ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
-        header_len = int(np.flatnonzero(ids == self.vocab.start_id)[0]) + 1
+        header_len = self.vocab.header_length(ids)
         if len(ids) and ids[-1] == self.vocab.end_id:
             ids = ids[:-1]
         if instruments is not None:
@@ -162,7 +170,7 @@ class MuseGenerator:
         pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
                               self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
                               keep_from=0 if keep_prime else len(ids), mix=mix, limits=limits, guidance=guidance,
-                              rerank=rerank)
+                              rerank=rerank, rerank_by=rerank_by, critic=critic, critic_weight=critic_weight)
         return pieces
 
     def infill(self, midi: str | Path | bytes | symusic.Score, start: float | None = None, end: float | None = None, *,
@@ -278,16 +286,18 @@ class MuseGenerator:
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
                 mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float = 1.0,
-                rerank: int = 1) -> list[Piece]:
+                rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
+                critic_weight: float = 1.0) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
         guidance = self._check_guidance(guidance, mix)
         rerank = check_number(rerank, "rerank", low=1, high=MAX_RERANK, integer=True)
-        if rerank > 1 and mix is None:
-            raise UserError("rerank ranks candidates by composer: choose a composer (or a mix) to rerank for")
+        if rerank > 1:
+            critic = self._check_rerank(rerank_by, mix, critic, critic_weight)
         wanted, n = n, n * rerank
         check_number(total_seconds - start_seconds, "the length to generate", low=0, high=MAX_GENERATE_SECONDS,
                      low_open=True, unit="seconds")
         seed = check_seed(seed)
+        seed = secrets.randbits(63) if seed is None else seed
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
                                max_note_seconds=limits[0], max_polyphony=limits[1])
@@ -307,17 +317,64 @@ class MuseGenerator:
                 elapsed = float(grammar.elapsed_seconds.min()) - start_seconds
                 callback(min(max(elapsed, 0.0), span), span)
 
-        out = generate(decoder, batch, budget, sampling=sampling, seed=seed, stop_tokens=(self.vocab.end_id,),
-                       pad_id=self.vocab.pad_id, constraint=grammar, callback=progress, cancel=cancel,
-                       keep_prefix=header_len)
+        # piece i draws from seed + i (its rerank candidates from seeds derived from that), so each piece
+        # can be made again on its own from the seed it reports
+        out = generate(decoder, batch, budget, sampling=sampling, seed=row_seeds(seed, wanted, rerank),
+                       stop_tokens=(self.vocab.end_id,), pad_id=self.vocab.pad_id, constraint=grammar,
+                       callback=progress, cancel=cancel, keep_prefix=header_len)
         if out.stopped == "max_tokens":
             log.warning("stopped at the safety cap of %d tokens before reaching %.1f s", budget, total_seconds)
-        pieces = [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seed) for i in range(n)]
+        pieces = [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seeds[i - i % rerank])
+                  for i in range(n)]
         if rerank > 1:
-            pieces, scores = best_by_style(pieces, [p.ids for p in pieces], rerank, self._composer_scorer(), mix)
-            log.info("rerank: kept candidates scoring %s of %d per piece",
+            scores = self._rerank_scores(pieces, rerank_by, mix, critic, critic_weight)
+            pieces = best_of_groups(pieces, scores, rerank)
+            log.info("rerank by %s: kept candidates scoring %s of %d per piece", rerank_by,
                      ", ".join(f"{s:.3f}" for s in scores.reshape(wanted, rerank).max(1)), rerank)
         return pieces
+
+    def _check_rerank(self, rerank_by: str, mix: ComposerMix | None, critic: str | Path | object | None,
+                      critic_weight: float):  # noqa: ANN202 (a muse.critic.Critic or None)
+        """The loaded critic for reranking ``rerank_by`` (None for ``style``), after checking the request."""
+        if rerank_by not in RERANK_BY:
+            raise UserError(f"rerank by {rerank_by!r}? choose one of {', '.join(RERANK_BY)}")
+        if rerank_by in ("style", "both") and mix is None:
+            raise UserError(f"rerank by {rerank_by} ranks candidates by composer: choose a composer (or a mix) to "
+                            "rerank for, or rerank by critic")
+        check_number(critic_weight, "critic weight", low=0, high=100)
+        if rerank_by == "style":
+            return None
+        if critic is None:
+            from muse.critic import BUNDLED_CRITIC, default_critic_path
+
+            critic = default_critic_path()
+            if critic is None:
+                raise UserError(f"rerank by {rerank_by} needs a critic or reward model (--critic PATH); no bundled "
+                                f"critic is installed at {BUNDLED_CRITIC}")
+        return self._critic(critic)
+
+    def _critic(self, critic: str | Path | object):  # noqa: ANN202
+        from muse.critic import Critic, load_critic
+
+        if not isinstance(critic, Critic):
+            key = str(Path(critic).resolve())
+            if key not in self._critics:
+                self._critics[key] = load_critic(critic, self.device)
+            critic = self._critics[key]
+        critic.check_vocabulary(self.tokenizer)
+        return critic
+
+    def _rerank_scores(self, pieces: Sequence[Piece], rerank_by: str, mix: ComposerMix | None,
+                       critic: object | None, critic_weight: float) -> np.ndarray:
+        """Every candidate's score (n,) by ``rerank_by`` (see ``muse.rerank``)."""
+        ids = [p.ids for p in pieces]
+        style = style_scores(self._composer_scorer(), ids, mix) if rerank_by != "critic" else None
+        judged = critic.score_many(ids) if critic is not None else None
+        if rerank_by == "style":
+            return style
+        if rerank_by == "critic":
+            return judged
+        return combined_scores(style, judged, critic_weight)
 
     def _check_guidance(self, guidance: float, mix: ComposerMix | None) -> float:
         guidance = check_number(guidance, "guidance", low=0, high=MAX_GUIDANCE)

@@ -112,3 +112,22 @@ def test_unknown_instrument_lists_the_known_ones(model_dir: Path, tmp_path: Path
     rc = main(["generate", "--model", str(model_dir), "--instruments", "piano,kazoo", "-o", str(tmp_path / "x.mid")])
     assert rc == 2
     assert "known instruments: piano" in one_line_error(capsys)
+
+
+def test_wav_says_which_renderer_and_soundfont_and_takes_another(model_dir: Path, tmp_path: Path, capsys) -> None:
+    from muse.core.render import default_soundfont, fluidsynth_program
+
+    mine = tmp_path / "mine.sf2"
+    shutil.copyfile(default_soundfont(), mine)
+    rc = main(["generate", "--model", str(model_dir), "--seconds", "1", "--seed", "2", "-o", str(tmp_path / "a.mid"),
+               "--wav", str(tmp_path / "a.wav"), "--soundfont", str(mine)])
+    assert rc == 0 and sf.info(str(tmp_path / "a.wav")).samplerate == 44100
+    renderer = "FluidSynth with the soundfont" if fluidsynth_program() else "the built-in SoundFont sampler with"
+    assert f"audio rendered by {renderer} `mine.sf2`" in capsys.readouterr().out
+    (tmp_path / "fake.sf2").write_text("not a soundfont")
+    rc = main(["generate", "--model", str(model_dir), "--seconds", "1", "--seed", "2", "-o", str(tmp_path / "b.mid"),
+               "--wav", str(tmp_path / "b.wav"), "--soundfont", str(tmp_path / "fake.sf2")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and "fake.sf2" in last and "SoundFont" in last, last
+    rc = main(["generate", "--model", str(model_dir), "-o", str(tmp_path / "c.mid"), "--soundfont", str(mine)])
+    assert rc == 2 and "--soundfont is the soundfont of the audio: add --wav" in one_line_error(capsys)

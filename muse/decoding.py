@@ -7,8 +7,9 @@ piece restarted. The engine announces every fresh window through the decoder's `
 hook (the kept prefix and the absolute position of the tail's first token), so each token fed,
 in whatever chunks, has a known absolute position: ``WindowPlace`` keeps that bookkeeping and
 the whole sequence so far. When the first token of a tail that does not follow the prefix
-arrives, the clock is set to the piece's clock just before it. Every cache also carries the piece's target length (structure embeddings)
-and the style-mixing weights, if any (``MuseModel.token_embedding``).
+arrives, the clock is set to the piece's clock just before it. Every cache also carries the
+piece's target length (structure embeddings) and the style-mixing weights, if any
+(``MuseModel.token_embedding``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class WindowPlace:
         self.prefix = self.start = default_prefix
 
     def announce(self, cache: MuseCache, prefix: int, start: int) -> None:
+        """``cache`` becomes the current window: the first ``prefix`` tokens, then from ``start`` on."""
         if not 0 <= prefix <= start <= self.history.shape[1]:
             raise ValueError(f"a window of prefix {prefix} and tail start {start} does not fit a sequence "
                              f"of {self.history.shape[1]} known tokens")
@@ -48,12 +50,18 @@ class WindowPlace:
 
     def record(self, ids: Tensor, offset: int) -> None:
         """Add ``ids`` (B, T), fed at window position ``offset``, to the history where new (the
-        prefix part and the tail part each at their own absolute positions)."""
+        prefix part and the tail part each at their own absolute positions); tokens fed again
+        must be the ones already known there."""
         split = min(max(self.prefix - offset, 0), ids.shape[1])
         for part, at in ((ids[:, :split], offset), (ids[:, split:], self.position(offset + split))):
             known = self.history.shape[1]
             if at > known:
-                raise RuntimeError(f"a token fed at position {at} leaves a gap after the {known} known tokens")
+                raise RuntimeError(f"a token fed at position {at} leaves a gap after the {known} known tokens "
+                                   f"(window: prefix {self.prefix}, tail from {self.start})")
+            again = min(part.shape[1], known - at)
+            if not torch.equal(part[:, :again], self.history[:, at:at + again]):
+                raise RuntimeError(f"tokens fed at positions {at}-{at + again - 1} differ from the sequence there "
+                                   f"(window: prefix {self.prefix}, tail from {self.start})")
             if at + part.shape[1] > known:
                 self.history = torch.cat([self.history, part[:, known - at:]], dim=1)
 

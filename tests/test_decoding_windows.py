@@ -79,6 +79,11 @@ def test_window_place_maps_window_positions_to_the_piece() -> None:
     assert place.history.tolist() == [list(range(12))]
     with pytest.raises(ValueError, match="does not fit"):
         place.announce(object(), prefix=3, start=13)
+    place.announce(object(), prefix=3, start=10)
+    with pytest.raises(RuntimeError, match="differ from the sequence"):  # a window announced at the wrong place
+        place.record(torch.tensor([[0, 1, 2, 9]]), offset=0)
+    with pytest.raises(RuntimeError, match="leaves a gap"):
+        place.record(torch.tensor([[13]]), offset=6)
 
 
 # ------------------------------------------------------------------------------ the facades

@@ -416,7 +416,8 @@ class _Rules:
         if self.constraint is not None:
             ok = self.constraint(seq)
             if ok.dtype != torch.bool or ok.shape != (batch, vocab):
-                raise ValueError(f"constraint must return a bool tensor {(batch, vocab)}, got {ok.dtype} {tuple(ok.shape)}")
+                raise ValueError(f"constraint must return a bool tensor {(batch, vocab)}, "
+                                 f"got {ok.dtype} {tuple(ok.shape)}")
             logits = logits.masked_fill(~ok, -math.inf)
         for custom in self.filters:
             logits = custom(logits)

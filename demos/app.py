@@ -23,10 +23,12 @@ if __package__ in (None, ""):  # `python demos/app.py`: import from the checkout
 import gradio as gr
 
 from muse.core.errors import USER_ERRORS
+from muse.core.render import describe_renderer, planned_renderer
+from muse.feedback import DEFAULT_DB, FeedbackStore
 from muse.generate import BUNDLED_MODEL, MuseGenerator
+from muse.saved_model import model_hash
 
 from demos.context import DemoContext
-from demos.feedback import DEFAULT_DB, FeedbackStore, model_hash
 from demos.limits import DemoLimits
 from demos.request_limits import launch_options
 from demos.media import MediaFolder
@@ -56,17 +58,26 @@ def _model_label(generator: MuseGenerator) -> str:
     return "the bundled model" if path.resolve() == BUNDLED_MODEL.resolve() else f"`{path}`"
 
 
+def _audio_line(soundfont: str | Path | None) -> str:
+    """The page's line on how audio is rendered (a warning when it can only be plain tones)."""
+    backend, path = planned_renderer(soundfont)
+    return ("\u26a0 " if backend == "tones" else "") + f"Audio: {describe_renderer(backend, path)}."
+
+
 def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: FeedbackStore | str | Path = DEFAULT_DB,
-              limits: DemoLimits | None = None, media_folder: str | Path | None = None) -> gr.Blocks:
+              limits: DemoLimits | None = None, media_folder: str | Path | None = None,
+              soundfont: str | Path | None = None) -> gr.Blocks:
     """The demo page for ``generator``, its queue configured from ``limits``.
 
     ``composer_tools``: the ``muse.composers.ComposerEmbeddings`` the Style map shows (default: those
     of the generator's model); ``feedback_store``: a ``FeedbackStore`` or the path of its SQLite
-    file; ``media_folder``: where generated files go (default: a new temporary folder).
+    file; ``media_folder``: where generated files go (default: a new temporary folder); ``soundfont``:
+    the General MIDI soundfont (.sf2) the audio is rendered with (default: pretty_midi's).
     """
     limits = limits or DemoLimits()
     store = feedback_store if isinstance(feedback_store, FeedbackStore) else FeedbackStore(feedback_store)
-    ctx = DemoContext(generator=generator, store=store, media=MediaFolder(generator, media_folder), limits=limits,
+    media = MediaFolder(generator, media_folder, soundfont=soundfont)  # a bad soundfont fails here, at startup
+    ctx = DemoContext(generator=generator, store=store, media=media, limits=limits,
                       model_hash=model_hash(generator.model.state_dict()))
     embeddings = _composer_embeddings(generator, composer_tools)
     # Gradio serves copies of the files handlers return from its cache: drop those older than 2 h, hourly.
@@ -74,6 +85,7 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
         gr.Markdown(f"# musebox\nCompose and continue music with a MuseNet-style transformer. "
                     f"Model: {_model_label(generator)} (hash `{ctx.model_hash}`).")
         gr.Markdown(limits.describe(), elem_id="limits")
+        gr.Markdown(_audio_line(soundfont), elem_id="audio-renderer")
         with gr.Tabs():
             with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
                 compose.build(ctx)
@@ -93,11 +105,11 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
 
 def launch_demo(model: str | Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 db: str | Path = DEFAULT_DB, limits: DemoLimits | None = None, device: str = "cpu",
-                block: bool = True) -> gr.Blocks:
+                block: bool = True, soundfont: str | Path | None = None) -> gr.Blocks:
     """Load ``model`` (default: the bundled one), build the app and serve it on ``host:port``."""
     limits = limits or DemoLimits()
     generator = MuseGenerator(model, device=device)
-    app = build_app(generator, feedback_store=db, limits=limits)
+    app = build_app(generator, feedback_store=db, limits=limits, soundfont=soundfont)
     log.info("feedback goes to %s", app.demo_context.store.path)
     app.launch(server_name=host, server_port=port, show_error=False, prevent_thread_lock=not block, quiet=not block,
                **launch_options(limits))
@@ -111,6 +123,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH", help=f"feedback database (default: {DEFAULT_DB})")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (.sf2) for the audio (default: "
+                                                      "pretty_midi's TimGM6mb.sf2)")
     return p.parse_args(argv)
 
 
@@ -118,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        launch_demo(args.model, host=args.host, port=args.port, db=args.db, device=args.device)
+        launch_demo(args.model, host=args.host, port=args.port, db=args.db, device=args.device,
+                    soundfont=args.soundfont)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import gradio as gr
 import numpy as np
 
+from muse.feedback import FeedbackStore
 from muse.generate import MuseGenerator
 
-from demos.feedback import FeedbackStore
 from demos.jobs import CancelRegistry, Job, session_id
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
@@ -27,8 +27,7 @@ class DemoContext:
 
     def header_length(self, ids: np.ndarray) -> int:
         """Number of header tokens (composer, instruments, ``start``) at the front of ``ids`` (n,)."""
-        starts = np.flatnonzero(np.asarray(ids) == self.generator.vocab.start_id)
-        return int(starts[0]) + 1 if len(starts) else 0
+        return self.generator.vocab.header_length(ids)
 
     def status(self, done: str, job: Job) -> str:
         """The status line after a job: ``done``, or why it stopped early."""

@@ -3,24 +3,38 @@
 
 A blend of two composers becomes the style-mixing syntax of the facade, ``"bach:0.7,chopin:0.3"``
 (the slider sets the first composer's share).
+
+No silent corrections: the generation events take their inputs as sent (``RAW_INPUTS``: Gradio's
+own range and choice checks, whose messages name no field, are skipped) and the handlers check
+every value with the limits of ``demos.limits`` and the functions below, so the page and an API
+client get the same one-line message. Dropdowns keep what was typed (a misspelt composer is
+refused by name rather than replaced by the previous choice), and a slider whose typed value the
+browser pulls back into its range says so in the tab's notice (``note_bounds``).
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from demos.limits import DemoLimits, LimitError
 from muse.core.errors import UserError
+from muse.core.ranges import check_seed, quote
 from muse.note_limits import NoteLimits, check_override
 
 NO_BLEND = "(none)"
 RANDOM_SEED = -1
 MODEL_LIMIT = -1  # the note-limit fields' value meaning "the model's own limit"
 MAX_DEMO_GUIDANCE = 5.0  # the guidance slider's top (the facade allows up to 10)
+MAX_SHOWN_SEED = 2**31 - 1  # random seeds stay below this, so that the page shows them exactly
+RAW_INPUTS: dict[str, Any] = {"preprocess": False}  # event options: the handler gets (and checks) the values as sent
 
 
 @dataclass(frozen=True)
@@ -54,10 +68,11 @@ class SamplingControls:
 def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
     """Composer dropdown, optional second composer and the first composer's share of the mix."""
     default = default if default in composers else (composers[0] if composers else None)
-    with gr.Row():
-        composer = gr.Dropdown(list(composers), value=default, label="Composer", elem_id=f"{elem_prefix}composer")
+    with gr.Row():  # typed names are kept and checked (composer_spec), never swapped for the previous choice
+        composer = gr.Dropdown(list(composers), value=default, label="Composer", allow_custom_value=True,
+                               elem_id=f"{elem_prefix}composer")
         blend = gr.Dropdown([NO_BLEND, *composers], value=NO_BLEND, label="Blend with (optional)",
-                            elem_id=f"{elem_prefix}blend")
+                            allow_custom_value=True, elem_id=f"{elem_prefix}blend")
         mix = gr.Slider(0.05, 0.95, value=0.7, step=0.05, label="Share of the first composer",
                         elem_id=f"{elem_prefix}mix")
     return ComposerPicker(composer, blend, mix)
@@ -75,7 +90,8 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
         top_p = gr.Slider(0.1, 1.0, value=0.95, step=0.01, label="Top-p",
                           info="sample from the most likely tokens holding this probability",
                           elem_id=f"{elem_prefix}top-p")
-        seed = gr.Number(value=RANDOM_SEED, precision=0, label="Seed", info="-1: a new random seed",
+        seed = gr.Number(value=RANDOM_SEED, precision=0, label="Seed",
+                         info="-1: a new random seed; variation k uses seed + k - 1 (its card shows it)",
                          elem_id=f"{elem_prefix}seed")
         variations = gr.Slider(1, limits.max_variations, value=min(default_variations, limits.max_variations), step=1,
                                label="Variations", elem_id=f"{elem_prefix}variations")
@@ -99,23 +115,103 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
     return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly, guide, rerank)
 
 
-def composer_spec(composer: str | None, blend: str | None, mix: float) -> str:
-    """The facade's composer argument: ``"bach"`` or the blend ``"bach:0.7,chopin:0.3"``."""
+def composer_spec(composer: str | None, blend: str | None, mix: float, known: Sequence[str] = ()) -> str:
+    """The facade's composer argument: ``"bach"`` or the blend ``"bach:0.7,chopin:0.3"``. With ``known``
+    (the model's composers), a name not among them is a ``LimitError`` suggesting the closest ones."""
+    composer = _text(composer, "composer").strip()
+    blend = _text(blend, "blend").strip()
     if not composer:
         raise LimitError("choose a composer")
+    for role, name in (("composer", composer), ("composer to blend with", blend)):
+        if known and name and name != NO_BLEND and name not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}?" if close else "pick one from the list"
+            raise LimitError(f"unknown {role} {quote(name)}: {hint}")
     if not blend or blend == NO_BLEND or blend == composer:
         return composer
-    share = float(mix)
+    share = _finite(mix, "the share of the first composer")
     if not 0.0 < share < 1.0:
         raise LimitError(f"the share of the first composer must be between 0 and 1, not {mix}")
     return f"{composer}:{share:.2f},{blend}:{1.0 - share:.2f}"
 
 
 def resolve_seed(seed: float | None) -> int:
-    """The seed to use: the given one, or a fresh random one (shown to the user, so it fits in JavaScript)."""
-    if seed is None or int(seed) < 0:
-        return secrets.randbelow(2**31)
-    return int(seed)
+    """The seed to use: the given one (a whole number from 0 to 2**63 - 1; -1 or empty: a fresh random one,
+    below 2**31 so that the page shows it exactly), else a ``LimitError``."""
+    if seed is None or seed == "" or (isinstance(seed, (int, float)) and seed == RANDOM_SEED):
+        return secrets.randbelow(MAX_SHOWN_SEED + 1)
+    try:
+        return int(check_seed(seed))
+    except UserError as err:
+        raise LimitError(f"{err}; -1 draws a new random seed") from None
+
+
+def check_instruments(chosen: object, known: Sequence[str]) -> list[str]:
+    """The chosen instrument names, each one of ``known``, else a ``LimitError`` naming the stranger."""
+    if chosen is None:
+        return []
+    if isinstance(chosen, str) or not isinstance(chosen, (list, tuple)):
+        raise LimitError(f"instruments must be a list of names, not {quote(chosen)}")
+    for name in chosen:
+        if name not in known:
+            raise LimitError(f"unknown instrument {quote(name)}; choose from {', '.join(known)}")
+    return list(chosen)
+
+
+def note_bounds(value: Any, low: float, high: float, what: str, unit: str = "") -> str:
+    """The notice for a slider the browser pulls back into [low, high] when a typed value is outside
+    (it sends the typed value with the slider's release): what was typed and what it became; "" when
+    the value is within the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"**{what}**: {quote(value)} is not a number, so the slider kept its value."
+    if math.isfinite(number) and low <= number <= high:
+        return ""
+    unit = f" {unit}" if unit else ""
+    bound = high if not number < low else low
+    side = "more than the most" if bound == high else "less than the least"
+    return (f"**{what}**: {number:g}{unit} is {side} allowed ({bound:g}{unit}), so the slider was set to "
+            f"{bound:g}{unit}.")
+
+
+def watch_bounds(slider: gr.Slider, notice: gr.Markdown, what: str, unit: str = "") -> None:
+    """Show ``note_bounds`` in ``notice`` whenever ``slider`` is released (typed values arrive that way)."""
+    low, high = float(slider.minimum), float(slider.maximum)
+
+    def check(value: Any) -> str:
+        return note_bounds(value, low, high, what, unit)
+
+    slider.release(check, [slider], [notice], api_visibility="private", queue=False, show_progress="hidden",
+                   **RAW_INPUTS)
+
+
+def upload_path(value: Any) -> tuple[str | None, str | None]:
+    """(path, the user's file name) of a file input as a raw event sends it (a dict, or a path)."""
+    if not value:
+        return None, None
+    if isinstance(value, dict):
+        path = value.get("path")
+        return path, value.get("orig_name") or (Path(path).name if path else None)
+    return str(value), Path(str(value)).name
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise LimitError(f"the {what} must be a name, not {quote(value)}")
+    return value
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LimitError(f"{what} must be a number, not {quote(value)}") from None
+    if not math.isfinite(number):
+        raise LimitError(f"{what} must be a finite number, not {quote(value)}")
+    return number
 
 
 def check_note_limits(max_note_seconds: float | None, max_polyphony: float | None) -> dict[str, float | int | None]:
@@ -133,8 +229,8 @@ def check_note_limits(max_note_seconds: float | None, max_polyphony: float | Non
 def check_style(guidance: float | None, rerank: float | None, limits: DemoLimits) -> dict[str, float | int]:
     """The facade's ``guidance`` (0..MAX_DEMO_GUIDANCE) and ``rerank`` (1..limits.max_rerank), else a
     ``LimitError``."""
-    guidance = 1.0 if guidance is None else float(guidance)
-    rerank = 1 if rerank is None else float(rerank)
+    guidance = 1.0 if guidance is None else _finite(guidance, "composer guidance")
+    rerank = 1 if rerank is None else _finite(rerank, "rerank")
     if not 0.0 <= guidance <= MAX_DEMO_GUIDANCE:
         raise LimitError(f"composer guidance must be between 0 and {MAX_DEMO_GUIDANCE:g}, not {guidance:g}")
     if rerank != int(rerank) or not 1 <= rerank <= limits.max_rerank:
@@ -144,7 +240,7 @@ def check_style(guidance: float | None, rerank: float | None, limits: DemoLimits
 
 def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     """Temperature in (0, 2] and top-p in (0, 1], else a ``LimitError``."""
-    temperature, top_p = float(temperature), float(top_p)
+    temperature, top_p = _finite(temperature, "temperature"), _finite(top_p, "top-p")
     if not 0.0 < temperature <= 2.0:
         raise LimitError(f"temperature must be in (0, 2], not {temperature:g}")
     if not 0.0 < top_p <= 1.0:
@@ -152,6 +248,6 @@ def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     return temperature, top_p
 
 
-__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "check_note_limits", "check_sampling",
-           "check_style",
-           "composer_picker", "composer_spec", "resolve_seed", "sampling_controls"]
+__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "RAW_INPUTS", "check_note_limits",
+           "check_instruments", "check_sampling", "check_style", "composer_picker", "composer_spec", "note_bounds", "resolve_seed",
+           "sampling_controls", "upload_path", "watch_bounds"]

@@ -1,4 +1,9 @@
-"""The files a generated piece becomes on the page: MIDI (download), WAV (player), piano roll (PNG).
+"""The files a generated piece becomes on the page: MIDI (download), WAV (player), piano roll (PNG)
+and its generation manifest (JSON, ``muse.manifest``).
+
+The WAV is rendered with the app's soundfont (``soundfont``; default: pretty_midi's General MIDI
+one) by FluidSynth when installed, else by the built-in SoundFont sampler (``muse.core.render``);
+``PieceFiles.audio`` says which, for the page.
 
 Files live in one working folder of the app (a fresh temporary folder unless given); files older
 than ``max_age`` seconds are removed as new ones are written, so a long-running demo does not fill
@@ -12,10 +17,12 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from muse.core.render import check_soundfont
 from muse.generate import MuseGenerator, Piece
+from muse.manifest import Manifest, write_manifest
 from muse.pianoroll import draw_piano_roll
 
 log = logging.getLogger(__name__)
@@ -23,18 +30,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PieceFiles:
-    """Where one piece was written: ``midi``, ``wav`` and the piano roll ``roll``."""
+    """Where one piece was written: ``midi``, ``wav``, the piano roll ``roll`` and (``with_manifest``)
+    its ``manifest``; ``audio``: how the WAV was made (``RenderResult.describe``), ``render_seconds``:
+    the wall time writing these files took."""
 
     midi: Path
     wav: Path
     roll: Path
+    audio: str = ""
+    render_seconds: float = 0.0
+    manifest: Path | None = None
 
 
 class MediaFolder:
     """Writes pieces' files into ``folder`` (a new temporary folder when None)."""
 
-    def __init__(self, generator: MuseGenerator, folder: str | Path | None = None, max_age: float = 2 * 3600.0) -> None:
+    def __init__(self, generator: MuseGenerator, folder: str | Path | None = None, max_age: float = 2 * 3600.0,
+                 soundfont: str | Path | None = None) -> None:
         self.generator = generator
+        self.soundfont = check_soundfont(soundfont) if soundfont is not None else None  # a bad file fails at startup
         self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="musebox-demo-"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_age = max_age
@@ -46,14 +60,20 @@ class MediaFolder:
 
     def write(self, piece: Piece, stem: str, *, boundary: float | None = None, span: tuple[float, float] | None = None,
               title: str | None = None) -> PieceFiles:
-        """Write ``stem.mid``, ``stem.wav`` (FluidSynth, else the built-in synth) and ``stem.png`` (``boundary``,
+        """Write ``stem.mid``, ``stem.wav`` (FluidSynth, else our SoundFont sampler) and ``stem.png`` (``boundary``,
         ``span``: marks on the piano roll, as ``draw_piano_roll``)."""
         self.prune()
+        started = time.monotonic()
         midi = self.generator.write_midi(piece, self.folder / f"{stem}.mid")
         wav = self.folder / f"{stem}.wav"
-        self.generator.write_wav(piece, wav)
+        rendered = self.generator.write_wav(piece, wav, self.soundfont)
         roll = draw_piano_roll(piece.score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
-        return PieceFiles(midi=midi, wav=wav, roll=roll)
+        return PieceFiles(midi=midi, wav=wav, roll=roll, audio=rendered.describe(),
+                          render_seconds=time.monotonic() - started)
+
+    def with_manifest(self, files: PieceFiles, manifest: Manifest, stem: str) -> PieceFiles:
+        """Write ``manifest`` to ``stem.json``; ``files`` with it."""
+        return replace(files, manifest=write_manifest(manifest, self.folder / f"{stem}.json"))
 
     def roll(self, score, stem: str, *, boundary: float | None = None, span: tuple[float, float] | None = None,
              title: str | None = None) -> Path:

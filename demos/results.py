@@ -1,11 +1,15 @@
 """The results of a generation on the page: one card per variation, with feedback controls.
 
-A card shows the piano roll, an audio player, a MIDI download and thumbs up / down. Under the
+A card shows the piano roll, an audio player, a MIDI download, the variation's JSON manifest (its
+model hash, settings, own seed and timings: ``muse generate --from-manifest`` makes it again) and
+thumbs up / down. ``summary`` adds to the status line how the audio was made (FluidSynth, our
+SoundFont sampler, or plain tones with a warning) and which variations came out empty. Under the
 cards, an A/B choice between two variations. The samples of the last generation live in the
 session's ``gr.State``; feedback stores them (settings, seed, model hash, tokens) in the
 ``FeedbackStore``. Both the Compose and the Continue tab use this panel.
 
-API names (for ``gradio_client``): ``/{prefix}_up_{k}``, ``/{prefix}_down_{k}`` rate variation
+Through the API a card is six values: caption, piano roll, audio, MIDI, manifest and the rating
+line. API names (for ``gradio_client``): ``/{prefix}_up_{k}``, ``/{prefix}_down_{k}`` rate variation
 ``k`` (1-based); ``/{prefix}_prefer_a`` and ``/{prefix}_prefer_b`` take the two variation numbers.
 """
 
@@ -13,15 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from demos.feedback import FeedbackStore, Sample
+from muse.feedback import FeedbackStore, Sample
 from demos.jobs import session_id, shown_errors
 from demos.limits import LimitError
 from demos.media import PieceFiles
 
 FEEDBACK_CONCURRENCY = "feedback"
+CARD_VALUES = 6  # what the API returns per card: caption, roll, audio, MIDI, manifest, rating line
+PLAIN_TONES = "plain tones"  # how a RenderResult describes audio made without a soundfont
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Card:
     roll: gr.Image
     audio: gr.Audio
     midi: gr.DownloadButton
+    manifest: gr.DownloadButton
     up: gr.Button
     down: gr.Button
     rated: gr.Markdown
@@ -47,6 +55,33 @@ class Card:
 
 def variation_label(k: int) -> str:
     return f"Variation {k}"
+
+
+def caption(k: int, piece: Any, length: str) -> str:
+    """A card's caption: variation ``k``, ``length`` (e.g. "12.0 s"), its notes and its own seed,
+    flagged when it stopped early or has no notes."""
+    text = f"**{variation_label(k)}** \u00b7 {length} \u00b7 {piece.n_notes} notes \u00b7 seed {piece.seed}"
+    if not getattr(piece, "ended", True):
+        text += " \u00b7 *stopped early*"
+    if not piece.n_notes:
+        text += " \u00b7 **no notes**"
+    return text
+
+
+def summary(done: str, variations: Sequence[Variation], new_notes: Sequence[int] | None = None) -> str:
+    """The status line after a job: ``done``, how the audio was made, and a warning for each variation
+    without new notes (``new_notes``: notes each one added; default: its caption's count)."""
+    lines = [done]
+    empty = [k for k, count in enumerate(new_notes or [], start=1) if count == 0]
+    if empty and len(empty) == len(variations):
+        lines.append("\u26a0 No variation has any new notes: the model generated only silence.")
+    elif empty:
+        lines.append(f"\u26a0 {', '.join(variation_label(k) for k in empty)}: no new notes, only silence.")
+    audio = sorted({v.files.audio for v in variations if v.files.audio})
+    for how in audio:
+        warn = "\u26a0 " if how.startswith(PLAIN_TONES) else ""
+        lines.append(f"{warn}Audio: {how}.")
+    return "\n\n".join(lines)
 
 
 class ResultsPanel:
@@ -81,10 +116,12 @@ class ResultsPanel:
                                  elem_id=f"{p}-audio-{k}")
                 with gr.Row():
                     midi = gr.DownloadButton("Download MIDI", size="sm", elem_id=f"{p}-midi-{k}")
+                    manifest = gr.DownloadButton("Manifest (JSON)", size="sm", visible=False,
+                                                 elem_id=f"{p}-manifest-{k}")
                     up = gr.Button("Thumbs up", size="sm", min_width=60, elem_id=f"{p}-up-{k}")
                     down = gr.Button("Thumbs down", size="sm", min_width=60, elem_id=f"{p}-down-{k}")
                 rated = gr.Markdown(elem_id=f"{p}-rated-{k}")
-        return Card(box, caption, roll, audio, midi, up, down, rated)
+        return Card(box, caption, roll, audio, midi, manifest, up, down, rated)
 
     # ---- filling the panel --------------------------------------------------------------------
 
@@ -93,7 +130,7 @@ class ResultsPanel:
         """Components that ``values`` fills, in order."""
         outs: list = [self.state]
         for card in self.cards:
-            outs += [card.box, card.caption, card.roll, card.audio, card.midi, card.rated]
+            outs += [card.box, card.caption, card.roll, card.audio, card.midi, card.manifest, card.rated]
         return outs + [self.ab_box, self.ab_a, self.ab_b, self.ab_status]
 
     def values(self, variations: Sequence[Variation]) -> list:
@@ -102,10 +139,14 @@ class ResultsPanel:
         for i, _card in enumerate(self.cards):
             if i < len(variations):
                 v = variations[i]
+                manifest = v.files.manifest
                 vals += [gr.Group(visible=True), v.caption, str(v.files.roll), str(v.files.wav),
-                         gr.DownloadButton(value=str(v.files.midi)), ""]
+                         gr.DownloadButton(value=str(v.files.midi)),
+                         gr.DownloadButton(value=str(manifest) if manifest else None, visible=manifest is not None),
+                         ""]
             else:
-                vals += [gr.Group(visible=False), "", None, None, gr.DownloadButton(value=None), ""]
+                vals += [gr.Group(visible=False), "", None, None, gr.DownloadButton(value=None),
+                         gr.DownloadButton(value=None, visible=False), ""]
         labels = [variation_label(k) for k in range(1, len(variations) + 1)]
         two = len(labels) >= 2
         vals += [gr.Group(visible=two),
@@ -161,4 +202,4 @@ def _variation_index(choice: str | int | None, n: int) -> int:
     return int(number) - 1
 
 
-__all__ = ["Card", "ResultsPanel", "Variation", "variation_label"]
+__all__ = ["CARD_VALUES", "Card", "ResultsPanel", "Variation", "caption", "summary", "variation_label"]

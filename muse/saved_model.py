@@ -12,8 +12,10 @@ checkpoint with the run's ``tokenizer.json``) or a checkpoint ``step_*`` folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,18 @@ def save_model(model: MuseModel, tokenizer: MidiTokenizer, folder: str | Path, *
     return folder
 
 
+def model_hash(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A short fingerprint (16 hex digits) of a model's weights: SHA-256 over names, dtypes,
+    shapes and bytes in name order, so the same weights always give the same hash (the demo shows
+    it; feedback rows and generation manifests record it)."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _resolve(path: Path) -> tuple[Path, Path, Path]:
     """(weights, config, tokenizer) files of a model folder, run folder or checkpoint folder."""
     if not path.exists():
@@ -132,4 +146,4 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return LoadedModel(model, tokenizer, config, path, read_note_limits(config_file.parent))
 
 
-__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "resolve_model_files", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]
+__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "model_hash", "resolve_model_files", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]

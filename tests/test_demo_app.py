@@ -1,8 +1,10 @@
 """The web demo as an API client sees it: gradio_client against a launched app on a tiny model.
 
 Compose, continue an uploaded real MIDI file, readable errors for corrupt uploads and requests over
-the limits, feedback rows in SQLite, the style map, cancellation, a long job that does not block
-other users, and a load of 8 concurrent clients x 3 requests with no lost feedback.
+the limits (the handler's own messages, never Gradio's), warnings for an empty prime, a seed and a
+manifest per variation that `muse generate --from-manifest` reproduces, how the audio was made,
+feedback rows in SQLite, the style map, cancellation, a long job that does not block other users,
+and a load of 8 concurrent clients x 3 requests with no lost feedback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from demo_support import launched_app, save_test_model
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from demos.results import CARD_VALUES
+from muse.cli import main as muse_main
+
 # compose inputs: composer, blend, mix, instruments, seconds, temperature, top-p, seed, variations
 SHORT = dict(blend="(none)", mix=0.7, instruments=["piano"], seconds=1, temperature=1.0, top_p=0.95)
 
@@ -36,10 +41,10 @@ def continue_args(path: Path, prime: float = 3, seconds: float = 1, n: int = 1, 
 
 
 def cards(outputs: tuple) -> list[tuple]:
-    """The per-variation outputs of /compose or /continue: (caption, roll, audio, midi, rated).
+    """The per-variation outputs of /compose or /continue: (caption, roll, audio, midi, manifest, rated).
     The API leaves out the session state and layout blocks: status, cards, then A, B and the A/B status."""
     body = outputs[1:-3]
-    return [tuple(body[i:i + 5]) for i in range(0, len(body), 5)]
+    return [tuple(body[i:i + CARD_VALUES]) for i in range(0, len(body), CARD_VALUES)]
 
 
 def midi_path(value) -> str:
@@ -71,18 +76,31 @@ def composed(client: Client) -> tuple:
     return client.predict(*compose_args(), api_name="/compose")
 
 
+def test_the_page_says_which_renderer_and_soundfont_make_the_audio(served) -> None:
+    from muse.core.render import fluidsynth_program
+
+    config = httpx.get(served[1] + "config", timeout=120).json()
+    line = next(c["props"]["value"] for c in config["components"] if c["props"].get("elem_id") == "audio-renderer")
+    renderer = "FluidSynth with" if fluidsynth_program() else "the built-in SoundFont sampler with"
+    assert line == f"Audio: {renderer}{' the soundfont' if fluidsynth_program() else ''} `TimGM6mb.sf2`.", line
+
+
 def test_compose_fills_one_card_per_variation(composed: tuple) -> None:
     status, shown = composed[0], cards(composed)
     assert status.startswith("Done: 2 variation")
-    for caption, roll, audio, midi, _rated in shown[:2]:
-        assert "Variation" in caption and "seed 3" in caption
+    assert "Audio: FluidSynth with the soundfont `TimGM6mb.sf2`" in status or "SoundFont sampler" in status
+    for k, (caption, roll, audio, midi, manifest, _rated) in enumerate(shown[:2], start=1):
+        assert f"Variation {k}" in caption and f"seed {2 + k}" in caption  # variation k: seed 3 + k - 1
         assert Path(roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         wav, rate = sf.read(audio)
         assert rate == 44100 and len(wav) > 0
         notes = int(re.search(r"(\d+) notes", caption).group(1))
         assert symusic.Score(midi_path(midi)).note_num() == notes  # the download is the piece shown
-    for caption, roll, audio, _midi, _rated in shown[2:]:  # variations 3 and 4 stay hidden
-        assert roll is None and audio is None and caption == ""
+        record = json.loads(Path(midi_path(manifest)).read_text())
+        assert record["seed"] == 2 + k and record["variation"] == k and record["batch"] == {"seed": 3, "n": 2}
+        assert record["timings"]["generate_seconds"] > 0 and record["result"]["notes"] == notes
+    for caption, roll, audio, _midi, manifest, _rated in shown[2:]:  # variations 3 and 4 stay hidden
+        assert roll is None and audio is None and caption == "" and midi_path(manifest) is None
     a, b = composed[-3], composed[-2]
     assert a["value"] == "Variation 1" and b["value"] == "Variation 2"
 
@@ -91,6 +109,21 @@ def test_same_seed_same_music(client: Client, composed: tuple) -> None:
     again = client.predict(*compose_args(), api_name="/compose")
     for first, second in zip(cards(composed)[:2], cards(again)[:2]):
         assert Path(midi_path(first[3])).read_bytes() == Path(midi_path(second[3])).read_bytes()
+
+
+def test_the_second_variation_comes_back_from_its_own_seed(client: Client, composed: tuple) -> None:
+    alone = client.predict(*compose_args(seed=4, n=1), api_name="/compose")
+    assert "seed 4" in cards(alone)[0][0]
+    assert Path(midi_path(cards(alone)[0][3])).read_bytes() == Path(midi_path(cards(composed)[1][3])).read_bytes()
+
+
+def test_the_cli_makes_a_manifests_variation_again(served, composed: tuple, tmp_path: Path, capsys) -> None:
+    _caption, _roll, _audio, midi, manifest, _rated = cards(composed)[1]
+    model = served[0].demo_context.generator.loaded.path
+    rc = muse_main(["generate", "--model", str(model), "--from-manifest", midi_path(manifest),
+                    "-o", str(tmp_path / "again.mid")])
+    assert rc == 0 and "the same tokens as recorded" in capsys.readouterr().out
+    assert (tmp_path / "again.mid").read_bytes() == Path(midi_path(midi)).read_bytes()
 
 
 def test_thumbs_up_is_stored_with_settings_seed_model_hash_and_tokens(served, composed: tuple) -> None:
@@ -131,12 +164,16 @@ def test_continue_an_uploaded_midi_file(served, client: Client, midi_dir: Path) 
     path = midi_dir / "one_track" / "POP909_008.mid"
     roll, summary = client.predict(handle_file(str(path)), 3, api_name="/load_midi")
     assert Path(roll).read_bytes()[:4] == b"\x89PNG" and "POP909_008.mid" in summary and "first 3 s" in summary
-    out = client.predict(*continue_args(path), api_name="/continue")
-    assert out[0].startswith("Done: 1 continuation")
-    caption, roll, audio, midi, _ = cards(out)[0]
-    assert "prime" in caption and Path(roll).is_file() and sf.info(audio).frames > 0
+    out = client.predict(*continue_args(path, n=2), api_name="/continue")
+    assert out[0].startswith("Done: 2 continuation")
+    caption, roll, audio, midi, manifest, _ = cards(out)[1]
+    assert "prime" in caption and "seed 6" in caption and Path(roll).is_file() and sf.info(audio).frames > 0
     score = symusic.Score(midi_path(midi), ttype="second")
     assert score.note_num() > 0 and score.end() > 2.0  # the prime's notes come first
+    from muse.manifest import read_manifest, replay  # the continuation's manifest makes it again from its prime
+
+    again, same = replay(served[0].demo_context.generator, read_manifest(midi_path(manifest)))
+    assert same and again.score.dumps_midi() == symusic.Score(midi_path(midi)).dumps_midi()
     assert client.predict(api_name="/continue_up_1").startswith("Thanks")
     mode, settings, prime = rows(served[2], "SELECT s.mode, s.settings, s.prime_tokens FROM ratings r "
                                             "JOIN samples s ON s.id = r.sample_id ORDER BY r.id DESC LIMIT 1")[0]
@@ -178,19 +215,41 @@ def test_guidance_and_rerank_in_the_advanced_settings(client: Client) -> None:
         client.predict(*compose_args(n=1), -1, -1, 1.0, 9, api_name="/compose")
 
 
-def test_requests_over_the_limits_are_refused(served, client: Client) -> None:
-    # the sliders' bounds are the limits, and the server checks them whatever the client sends
-    with pytest.raises(AppError, match="greater than maximum value 60"):
-        client.predict(*compose_args(seconds=600), api_name="/compose")
-    with pytest.raises(AppError, match="greater than maximum value 4"):
-        client.predict(*compose_args(n=5), api_name="/compose")
-    with pytest.raises(AppError, match="not in the list of choices"):
-        client.predict(*compose_args(instruments=["kazoo"]), api_name="/compose")
-    with pytest.raises(AppError, match="choose at least one instrument"):
-        client.predict(*compose_args(instruments=[]), api_name="/compose")
+def test_requests_over_the_limits_are_refused(served, client: Client, midi_dir: Path) -> None:
+    # the sliders' bounds are the limits, and the handlers check them whatever the client sends, with a
+    # message naming the field (the page shows the same one), never Gradio's generic range check
+    refused = {
+        "length must be between 0.5 and 60 seconds, not 600": compose_args(seconds=600),
+        "number of variations must be a whole number from 1 to 4, not 5": compose_args(n=5),
+        "unknown instrument 'kazoo'": compose_args(instruments=["kazoo"]),
+        "choose at least one instrument": compose_args(instruments=[]),
+        "unknown composer 'bahc': did you mean bach": compose_args(composer="bahc"),
+        "unknown composer to blend with 'chopn': did you mean chopin?": compose_args(blend="chopn"),
+        "seed must be a whole number": compose_args(seed=2.5),
+        "temperature must be in (0, 2], not 7": compose_args(temperature=7),
+    }
+    for message, args in refused.items():
+        with pytest.raises(AppError) as err:
+            client.predict(*args, api_name="/compose")
+        assert message in str(err.value) and "maximum value" not in str(err.value), str(err.value)
+    path = midi_dir / "one_track" / "POP909_008.mid"
+    with pytest.raises(AppError, match="prime length must be between 0 and 60 seconds, not 600"):
+        client.predict(*continue_args(path, prime=600), api_name="/continue")
+    roll, summary = client.predict(handle_file(str(path)), 600, api_name="/load_midi")  # the preview stays
+    assert Path(roll).is_file() and "not 600: the slider was set to 60 s" in summary
     # uploads over the size limit are refused by the server before any handler reads them
     answer = httpx.post(served[1] + "gradio_api/upload", files={"files": ("big.mid", b"\x00" * (3 * 2**20))})
     assert answer.status_code == 413 and "maximum allowed size" in answer.text
+
+
+def test_an_empty_prime_is_flagged_before_and_after_composing(client: Client, midi_dir: Path) -> None:
+    empty = midi_dir / "one_track" / "empty.mid"
+    _roll, summary = client.predict(handle_file(str(empty)), 3, api_name="/load_midi")
+    assert "has no notes: a continuation would start from silence" in summary
+    out = client.predict(*continue_args(empty), api_name="/continue")
+    assert out[0].startswith("Done: 1 continuation") and "has no notes" in out[0]
+    if "0 notes" in cards(out)[0][0]:  # the tiny model may well add nothing: then the page says so
+        assert "new notes" in out[0] and "**no notes**" in cards(out)[0][0]
 
 
 def test_style_map_and_neighbours(client: Client) -> None:
@@ -232,7 +291,9 @@ def test_load_8_clients_x_3_requests_no_lost_feedback(served) -> None:
     before = rows(db, "SELECT COUNT(*) FROM ratings")[0][0], rows(db, "SELECT COUNT(*) FROM choices")[0][0]
 
     def user(i: int) -> list[str]:
-        c = Client(url, verbose=False)
+        # 8 clients read the page's config (~0.4 MB) at once: on a busy 2-core machine that takes longer than
+        # gradio_client's default 5 s timeout, which is not what this test measures
+        c = Client(url, verbose=False, httpx_kwargs={"timeout": 300})
         status = c.predict(*compose_args(seed=100 + i, seconds=0.5), api_name="/compose")[0]
         return [status, c.predict(api_name="/compose_up_1"), c.predict("Variation 1", "Variation 2",
                                                                          api_name="/compose_prefer_a")]

@@ -1,8 +1,10 @@
-"""The demo's parts without a server: feedback store and export, limits, controls, piano roll, CLI errors."""
+"""The demo's parts without a server: feedback store and export, limits, controls (no silent corrections),
+the status line (how the audio was made, empty results), media files with the renderer, piano roll, CLI errors."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,12 +15,14 @@ import symusic
 import torch
 from matplotlib.image import imread
 
-from demos.controls import composer_spec, resolve_seed
+from demos.controls import check_instruments, composer_spec, note_bounds, resolve_seed, upload_path
 from demos.jobs import CancelRegistry
-from demos.feedback import FeedbackError, FeedbackStore, Sample, model_hash, open_existing
+from muse.feedback import FeedbackError, FeedbackStore, Sample, open_existing
+from muse.saved_model import model_hash
 from demos.limits import DemoLimits, LimitError
 from muse.pianoroll import draw_piano_roll, roll_tracks
 from muse.cli import main as muse_main
+from muse.core.errors import UserError
 
 
 def sample(i: int, **changes) -> Sample:
@@ -129,6 +133,73 @@ def test_composer_blend_becomes_the_style_mixing_syntax() -> None:
     with pytest.raises(LimitError, match="choose a composer"):
         composer_spec(None, "chopin", 0.5)
     assert resolve_seed(7) == 7 and 0 <= resolve_seed(-1) < 2**31 and 0 <= resolve_seed(None) < 2**31
+
+
+def test_unknown_or_malformed_values_are_refused_by_name_not_corrected() -> None:
+    known = ("bach", "chopin", "mozart")
+    with pytest.raises(LimitError, match="unknown composer 'bahc': did you mean bach"):
+        composer_spec("bahc", "(none)", 0.7, known)
+    with pytest.raises(LimitError, match="unknown composer to blend with 'Shostakovich': pick one"):
+        composer_spec("bach", "Shostakovich", 0.7, known)
+    with pytest.raises(LimitError, match="share of the first composer must be a number"):
+        composer_spec("bach", "chopin", "lots", known)
+    assert composer_spec(" bach ", "(none)", 0.7, known) == "bach"
+    for bad in (2.5, -5, "seven", 2**63):
+        with pytest.raises(LimitError, match="seed must be a whole number"):
+            resolve_seed(bad)
+    assert check_instruments(["piano"], ("piano", "strings")) == ["piano"]
+    with pytest.raises(LimitError, match="unknown instrument 'kazoo'; choose from piano, strings"):
+        check_instruments(["piano", "kazoo"], ("piano", "strings"))
+    assert upload_path({"path": "/tmp/x/a.mid", "orig_name": "mine.mid"}) == ("/tmp/x/a.mid", "mine.mid")
+    assert upload_path("/tmp/x/a.mid") == ("/tmp/x/a.mid", "a.mid") and upload_path(None) == (None, None)
+
+
+def test_a_slider_pulled_back_into_its_range_says_so() -> None:
+    assert note_bounds(20, 1, 60, "Length", "s") == ""
+    assert note_bounds(600, 1, 60, "Length", "s") == (
+        "**Length**: 600 s is more than the most allowed (60 s), so the slider was set to 60 s.")
+    assert "less than the least allowed (1)" in note_bounds(0, 1, 4, "Variations")
+    assert "is not a number" in note_bounds("lots", 1, 4, "Variations")
+
+
+def test_the_status_says_how_the_audio_was_made_and_flags_empty_results(tmp_path: Path) -> None:
+    from demos.media import PieceFiles
+    from demos.results import Variation, summary
+
+    def made(audio: str) -> Variation:
+        return Variation(sample(1), PieceFiles(tmp_path / "a.mid", tmp_path / "a.wav", tmp_path / "a.png", audio), "")
+
+    line = summary("Done.", [made("FluidSynth with the soundfont `TimGM6mb.sf2`")] * 2, [3, 0])
+    assert line.split("\n\n") == ["Done.", "\u26a0 Variation 2: no new notes, only silence.",
+                                  "Audio: FluidSynth with the soundfont `TimGM6mb.sf2`."]
+    tones = summary("Done.", [made("plain tones: no soundfont was found")], [0])
+    assert "No variation has any new notes" in tones and "\u26a0 Audio: plain tones" in tones
+
+
+def test_media_render_with_the_sampler_where_fluidsynth_is_missing(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    from demo_support import save_test_model
+
+    from demos.media import MediaFolder
+    from muse.core import render
+    from muse.generate import MuseGenerator
+
+    monkeypatch.setattr(render, "fluidsynth_program", lambda: None)
+    gen = MuseGenerator(save_test_model(tmp_path / "model"))
+    piece = gen.generate("bach", ["piano"], 1.0, seed=1)[0]
+    files = MediaFolder(gen, tmp_path / "media").write(piece, "p")
+    assert files.audio == "the built-in SoundFont sampler with `TimGM6mb.sf2`" and files.wav.is_file()
+    from demos.app import _audio_line
+
+    mine = tmp_path / "mine.sf2"  # the soundfont chosen with `muse demo --soundfont`
+    shutil.copyfile(render.default_soundfont(), mine)
+    assert MediaFolder(gen, tmp_path / "media", soundfont=mine).write(piece, "m").audio.endswith("`mine.sf2`")
+    assert _audio_line(mine) == "Audio: the built-in SoundFont sampler with `mine.sf2`."
+    monkeypatch.setattr(render, "default_soundfont", lambda: None)
+    assert MediaFolder(gen, tmp_path / "media").write(piece, "q").audio.startswith("plain tones")
+    assert _audio_line(None).startswith("\u26a0 Audio: plain tones")
+    with pytest.raises(UserError, match="not a SoundFont"):
+        MediaFolder(gen, tmp_path / "media", soundfont=tmp_path / "model" / "config.json")
 
 
 def test_a_job_stops_when_cancelled_or_at_its_time_limit(tmp_path: Path) -> None:

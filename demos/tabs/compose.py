@@ -2,28 +2,36 @@
 
 ``/compose`` (API) takes composer, blend, mix, instruments, seconds, temperature, top-p, seed,
 the number of variations and the note limits (longest note in seconds, most notes at once; None:
-the model's, 0: none); it fills the results panel (audio, MIDI, piano roll per variation).
+the model's, 0: none); it fills the results panel (audio, MIDI, piano roll and a JSON manifest per
+variation: variation k has the seed ``seed + k - 1``, and ``muse generate --from-manifest`` makes it
+again). Every value is checked by the handler (``demos.controls``): out of range, unknown or not
+a number, the request fails with a message naming it, on the page and through the API alike.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import gradio as gr
 
 from demos.context import DemoContext
 from demos.controls import (
+    RAW_INPUTS,
+    check_instruments,
     check_note_limits,
-    check_style,
     check_sampling,
+    check_style,
     composer_picker,
     composer_spec,
     resolve_seed,
     sampling_controls,
+    watch_bounds,
 )
-from demos.feedback import Sample
+from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
-from demos.results import ResultsPanel, Variation
+from demos.results import ResultsPanel, Variation, caption, summary
+from muse.manifest import make_manifest
 
 DEFAULT_INSTRUMENTS = ("piano",)
 
@@ -41,6 +49,11 @@ def build(ctx: DemoContext) -> ResultsPanel:
     with gr.Accordion("Sampling", open=False):
         sampling = sampling_controls(limits, elem_prefix="compose-", note_limits=gen.limits,
                                     guidance=gen.model.config.composer_dropout > 0)
+    notice = gr.Markdown(elem_id="compose-notice")  # a typed value the browser pulled into a slider's range
+    for slider, what, unit in ((seconds, "Length", "s"), (sampling.variations, "Variations", ""),
+                               (sampling.temperature, "Temperature", ""), (sampling.top_p, "Top-p", ""),
+                               (sampling.guidance, "Composer guidance", ""), (sampling.rerank, "Rerank", "")):
+        watch_bounds(slider, notice, what, unit)
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
@@ -57,34 +70,39 @@ def build(ctx: DemoContext) -> ResultsPanel:
             temperature, top_p = check_sampling(temperature, top_p)
             options = check_note_limits(max_note_seconds, max_polyphony)
             options.update(check_style(guidance, rerank, limits))
-            spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
+            spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)
+            chosen = check_instruments(chosen, gen.instruments)
+            call = {"composer": spec, "instruments": chosen, "seconds": length, "temperature": temperature,
+                    "top_p": top_p, **options}  # the facade's keyword arguments, as the manifest records them
+            started = time.monotonic()
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
-                pieces = gen.generate(spec, chosen or [], length, temperature=temperature, top_p=top_p, seed=seed,
-                                      n=n, callback=progress_callback(progress, "composing"), cancel=job,
-                                      **options)
-            settings = {"composer": spec, "instruments": list(chosen), "seconds": length,
-                        "temperature": temperature, "top_p": top_p, "n": n, **options}
+                pieces = gen.generate(**call, seed=seed, n=n, callback=progress_callback(progress, "composing"),
+                                      cancel=job)
+            timings = {"generate_seconds": time.monotonic() - started}
             progress(1.0, desc="rendering audio")
-            made = _variations(ctx, pieces, settings, spec)
-        return [ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job), *panel.values(made)]
+            made = _variations(ctx, pieces, call, spec, {"seed": seed, "n": n}, timings)
+        done = f"Done: {len(made)} variation(s) of about {length:g} s."
+        return [ctx.status(summary(done, made, [p.n_notes for p in pieces]), job), *panel.values(made)]
 
     event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs], [status, *panel.outputs],
                       api_name="compose", concurrency_id="generate", show_progress_on=[status],
-                      concurrency_limit=limits.concurrency)
+                      concurrency_limit=limits.concurrency, **RAW_INPUTS)
     cancel.click(ctx.cancel_handler, None, [status], api_name="compose_cancel", cancels=[event], queue=False)
     return panel
 
 
-def _variations(ctx: DemoContext, pieces: Sequence, settings: dict, spec: str) -> list[Variation]:
+def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch: dict,
+                timings: dict) -> list[Variation]:
     made = []
     for k, piece in enumerate(pieces, start=1):
         stem = ctx.media.new_stem("compose")
         files = ctx.media.write(piece, stem, title=f"{spec} \u00b7 variation {k}")
-        sample = Sample(id=stem, mode="compose", settings={**settings, "variation": k}, seed=piece.seed,
+        files = ctx.media.with_manifest(files, make_manifest(
+            ctx.generator, piece, "compose", call, variation=k, batch=batch, model_digest=ctx.model_hash,
+            timings={**timings, "render_seconds": files.render_seconds}), stem)
+        sample = Sample(id=stem, mode="compose", settings={**call, "n": batch["n"], "variation": k}, seed=piece.seed,
                         model_hash=ctx.model_hash, tokens=piece.ids.tolist(), prime_tokens=ctx.header_length(piece.ids))
-        caption = (f"**Variation {k}** \u00b7 {piece.seconds:.1f} s \u00b7 {piece.n_notes} notes "
-                   f"\u00b7 seed {piece.seed}" + ("" if piece.ended else " \u00b7 *stopped early*"))
-        made.append(Variation(sample, files, caption))
+        made.append(Variation(sample, files, caption(k, piece, f"{piece.seconds:.1f} s")))
     return made
 
 

@@ -5,12 +5,17 @@ variation shows the prime followed by the continuation, the boundary marked on i
 API: ``/load_midi`` (file, prime seconds -> preview image, summary) and ``/continue`` (file,
 prime seconds, composer, blend, mix, seconds, temperature, top-p, seed, variations, longest note in
 seconds, most notes at once; None: the model's limits, 0: none).
+
+Nothing is corrected silently: a prime over the limit is shown at the limit with a note saying so
+(the browser sets the slider there too), and ``/continue`` refuses it; a prime without notes is
+flagged in the summary before anything is composed, and again on the result.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -18,6 +23,7 @@ import symusic
 
 from demos.context import DemoContext
 from demos.controls import (
+    RAW_INPUTS,
     check_note_limits,
     check_style,
     check_sampling,
@@ -25,10 +31,14 @@ from demos.controls import (
     composer_spec,
     resolve_seed,
     sampling_controls,
+    upload_path,
+    watch_bounds,
 )
-from demos.feedback import Sample
+from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
-from demos.results import ResultsPanel, Variation
+from demos.limits import LimitError
+from demos.results import ResultsPanel, Variation, caption, summary
+from muse.manifest import make_manifest
 
 MIDI_TYPES = [".mid", ".midi"]
 
@@ -43,9 +53,11 @@ class Upload:
     n_notes: int
 
 
-def read_upload(ctx: DemoContext, path: str | None) -> Upload:
-    """Check and tokenize an upload; a ``UserError``/``TokenizerError`` names the file and the problem."""
-    name = Path(path).name if path else "upload"
+def read_upload(ctx: DemoContext, path: str | dict | None) -> Upload:
+    """Check and tokenize an upload (a path, or a file input's raw value); a ``UserError``/``TokenizerError``
+    names the file and the problem."""
+    path, name = upload_path(path)
+    name = name or "upload"
     data = ctx.limits.read_upload(path, name)
     tokenizer = ctx.generator.tokenizer
     enc = tokenizer.encode(data, name=name)
@@ -56,6 +68,18 @@ def read_upload(ctx: DemoContext, path: str | None) -> Upload:
 def prime_of(upload: Upload, seconds: float) -> symusic.Score:
     """The first ``seconds`` of the upload (notes sounding at the cut end there), in seconds."""
     return upload.score.to("second").clip(0.0, float(seconds), clip_end=True)
+
+
+def empty_prime_warning(upload: Upload, prime: symusic.Score, seconds: float) -> str:
+    """The warning for a prime without notes ("" when it has some): what the model would do, and what to change."""
+    if prime.note_num():
+        return ""
+    if not upload.n_notes:
+        return (f"\u26a0 **{upload.name}** has no notes: a continuation would start from silence, as Compose "
+                "does. Upload a piece with notes, or use Compose.")
+    first = min(float(t.notes[0].time) for t in upload.score.to("second").tracks if len(t.notes))
+    return (f"\u26a0 The first {seconds:g} s of **{upload.name}** have no notes (its first note starts at "
+            f"{first:.1f} s): a continuation would start from silence. Choose a longer prime.")
 
 
 def build(ctx: DemoContext) -> ResultsPanel:
@@ -71,31 +95,36 @@ def build(ctx: DemoContext) -> ResultsPanel:
         with gr.Column(scale=3):
             preview = gr.Image(type="filepath", format="png", label="Your file (the shaded part primes the model)",
                                interactive=False, elem_id="continue-preview")
-            summary = gr.Markdown(elem_id="continue-summary")
+            summary_md = gr.Markdown(elem_id="continue-summary")
     picker = composer_picker(gen.composers, default="mozart", elem_prefix="continue-")
     seconds = gr.Slider(limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
                         step=1, label="Continue for (seconds)", elem_id="continue-seconds")
     with gr.Accordion("Sampling", open=False):
         sampling = sampling_controls(limits, elem_prefix="continue-", note_limits=gen.limits,
                                     guidance=gen.model.config.composer_dropout > 0)
+    notice = gr.Markdown(elem_id="continue-notice")  # a typed value the browser pulled into a slider's range
     with gr.Row():
         run = gr.Button("Continue", variant="primary", elem_id="continue-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="continue-cancel")
     status = gr.Markdown(elem_id="continue-status", min_height=64, padding=True)  # the progress bar shows here
     panel = ResultsPanel("continue", limits.max_variations, ctx.store)
 
-    def load_midi(path: str | None, prime_seconds: float) -> tuple[str | None, str]:
-        if not path:
+    def load_midi(path: str | dict | None, prime_seconds: float) -> tuple[str | None, str]:
+        if not upload_path(path)[0]:
             return None, ""
         with shown_errors("reading the upload"):
             piece = read_upload(ctx, path)
-            cut = min(limits.check_prime_seconds(prime_seconds), piece.seconds)
+            try:
+                prime_seconds, note = limits.check_prime_seconds(prime_seconds), ""
+            except LimitError as err:  # previewed at the slider's bound, where the browser puts it, and said so
+                prime_seconds = limits.max_prime_seconds if _number(prime_seconds) > 0 else float(prime.minimum)
+                note = f"\u26a0 The {err}: the slider was set to {prime_seconds:g} s, and the preview shows that."
+            cut = min(prime_seconds, piece.seconds)
             roll = ctx.media.roll(piece.score, ctx.media.new_stem("upload"), boundary=cut,
                                   title=f"{piece.name} \u00b7 {piece.seconds:.1f} s")
-        if not piece.n_notes:
-            return str(roll), f"**{piece.name}** has no notes: the model will start from silence."
-        return str(roll), (f"**{piece.name}**: {piece.seconds:.1f} s, {piece.n_notes} notes; "
-                           f"the first {cut:.0f} s prime the model.")
+        lines = [f"**{piece.name}**: {piece.seconds:.1f} s, {piece.n_notes} notes; the first {cut:g} s prime the model.",
+                 empty_prime_warning(piece, prime_of(piece, cut), cut), note]
+        return str(roll), "\n\n".join(line for line in lines if line)
 
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
                   temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
@@ -107,41 +136,61 @@ def build(ctx: DemoContext) -> ResultsPanel:
             temperature, top_p = check_sampling(temperature, top_p)
             options = check_note_limits(max_note_seconds, max_polyphony)
             options.update(check_style(guidance, rerank, limits))
-            spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
+            spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)
             piece = read_upload(ctx, path)
             prime_seconds = limits.check_prime_seconds(prime_seconds)
             score = prime_of(piece, prime_seconds)
+            warning = empty_prime_warning(piece, score, prime_seconds)
+            if warning:
+                gr.Warning(warning.replace("**", "").lstrip("\u26a0 "))  # on the page before composing starts
             prime_ids = np.asarray(gen.tokenizer.encode(score, composer=None, name=piece.name).ids)
             n_prime = len(prime_ids) - int(len(prime_ids) > 0 and prime_ids[-1] == gen.vocab.end_id)
+            call = {"composer": spec, "seconds": length, "temperature": temperature, "top_p": top_p, **options}
+            started = time.monotonic()
             with ctx.cancels.job(session_id(request), limits.time_limit) as job:
-                pieces = gen.continue_midi(score, spec, length, temperature=temperature, top_p=top_p, seed=seed, n=n,
-                                           callback=progress_callback(progress, "continuing"), cancel=job,
-                                           **options)
+                pieces = gen.continue_midi(score, **call, seed=seed, n=n,
+                                           callback=progress_callback(progress, "continuing"), cancel=job)
+            timings = {"generate_seconds": time.monotonic() - started}
             progress(1.0, desc="rendering audio")
             settings = {"composer": spec, "upload": piece.name, "prime_seconds": prime_seconds, "seconds": length,
                         "temperature": temperature, "top_p": top_p, "n": n, **options}
-            made = []
+            made, new_notes = [], []
             for k, out in enumerate(pieces, start=1):
                 boundary = gen.tokenizer.seconds(out.ids[:n_prime])
                 stem = ctx.media.new_stem("continue")
                 files = ctx.media.write(out, stem, boundary=boundary, title=f"{piece.name} \u2192 {spec} \u00b7 {k}")
+                files = ctx.media.with_manifest(files, make_manifest(
+                    gen, out, "continue", call, prime=out.ids[:n_prime], variation=k, batch={"seed": seed, "n": n},
+                    model_digest=ctx.model_hash, timings={**timings, "render_seconds": files.render_seconds}), stem)
                 sample = Sample(id=stem, mode="continue", settings={**settings, "variation": k}, seed=out.seed,
                                 model_hash=ctx.model_hash, tokens=out.ids.tolist(), prime_tokens=n_prime)
-                caption = (f"**Variation {k}** \u00b7 prime {boundary:.1f} s + {out.seconds - boundary:.1f} s new "
-                           f"\u00b7 seed {out.seed}")
-                made.append(Variation(sample, files, caption))
-        return [ctx.status(f"Done: {len(made)} continuation(s) of {piece.name}.", job), *panel.values(made)]
+                made.append(Variation(sample, files, caption(
+                    k, out, f"prime {boundary:.1f} s + {out.seconds - boundary:.1f} s new")))
+                new_notes.append(out.n_notes - score.note_num())
+        done = "\n\n".join(x for x in (f"Done: {len(made)} continuation(s) of {piece.name}.", warning) if x)
+        return [ctx.status(summary(done, made, new_notes), job), *panel.values(made)]
 
     preview_inputs = [upload, prime]
-    upload.change(load_midi, preview_inputs, [preview, summary], api_name="load_midi", concurrency_id="preview",
-                  concurrency_limit=4)
-    prime.release(load_midi, preview_inputs, [preview, summary], api_visibility="private", concurrency_id="preview",
-                  concurrency_limit=4)
+    upload.change(load_midi, preview_inputs, [preview, summary_md], api_name="load_midi", concurrency_id="preview",
+                  concurrency_limit=4, **RAW_INPUTS)
+    prime.release(load_midi, preview_inputs, [preview, summary_md], api_visibility="private",
+                  concurrency_id="preview", concurrency_limit=4, **RAW_INPUTS)
+    for slider, what, unit in ((seconds, "Continue for", "s"), (sampling.variations, "Variations", ""),
+                               (sampling.temperature, "Temperature", ""), (sampling.top_p, "Top-p", ""),
+                               (sampling.guidance, "Composer guidance", ""), (sampling.rerank, "Rerank", "")):
+        watch_bounds(slider, notice, what, unit)
     event = run.click(continue_, [upload, prime, *picker.inputs, seconds, *sampling.inputs], [status, *panel.outputs],
                       api_name="continue", concurrency_id="generate", show_progress_on=[status],
-                      concurrency_limit=limits.concurrency)
+                      concurrency_limit=limits.concurrency, **RAW_INPUTS)
     cancel.click(ctx.cancel_handler, None, [status], api_name="continue_cancel", cancels=[event], queue=False)
     return panel
 
 
-__all__ = ["Upload", "build", "prime_of", "read_upload"]
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+__all__ = ["Upload", "build", "empty_prime_warning", "prime_of", "read_upload"]

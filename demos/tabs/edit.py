@@ -40,7 +40,7 @@ from demos.controls import (
     resolve_seed,
     sampling_controls,
 )
-from demos.feedback import Sample
+from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.limits import LimitError
 from demos.results import ResultsPanel, Variation

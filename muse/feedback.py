@@ -12,11 +12,14 @@ connection inside one process-wide lock, so concurrent requests never lose a row
 
 where a sample is ``{"id", "mode", "settings", "seed", "model_hash", "tokens", "prime_tokens"}``
 (``tokens[:prime_tokens]`` were given to the model: the header, or the header and the prime).
+``muse.prefs`` turns these events into preference pairs (``muse feedback export --pairs``).
+
+The store lives in the library (the demo, ``muse feedback export`` and ``muse tune`` use it); it
+imports nothing from ``demos``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -26,10 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muse.core.checkpoint import atomic_path
 from muse.core.errors import UserError
+
+if TYPE_CHECKING:
+    from muse.prefs import ExportSummary
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +96,6 @@ class Sample:
         return cls(id=str(data["id"]), mode=str(data["mode"]), settings=dict(data["settings"]),
                    seed=int(data["seed"]), model_hash=str(data["model_hash"]),
                    tokens=[int(t) for t in data["tokens"]], prime_tokens=int(data.get("prime_tokens", 0)))
-
-
-def model_hash(state_dict: Mapping[str, Any]) -> str:
-    """A short fingerprint (16 hex digits) of a model's weights: SHA-256 over names, dtypes,
-    shapes and bytes in name order, so the same weights always give the same hash."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        tensor = state_dict[name].detach().to("cpu").contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _now() -> str:
@@ -203,6 +196,22 @@ class FeedbackStore:
         log.info("wrote %d feedback events to %s", len(events), path)
         return len(events)
 
+    def preference_pairs(self) -> ExportSummary:
+        """The preference pairs of ``events()`` (``muse.prefs.pairs_from_events``: every A/B choice,
+        and every sample rated up against every sample of the same prompt rated down)."""
+        from muse.prefs import pairs_from_events
+
+        return pairs_from_events(self.events())
+
+    def export_pairs(self, path: str | Path) -> ExportSummary:
+        """Write ``preference_pairs()`` to ``path`` as JSON lines (atomically); returns their summary."""
+        from muse.prefs import write_prefs
+
+        summary = self.preference_pairs()
+        write_prefs(summary.pairs, path)
+        log.info("wrote %s to %s", summary.describe(), path)
+        return summary
+
 
 def _sample_dict(row: sqlite3.Row) -> dict[str, Any]:
     return {"id": row["id"], "mode": row["mode"], "settings": json.loads(row["settings"]), "seed": row["seed"],
@@ -224,4 +233,4 @@ def open_existing(path: str | Path) -> FeedbackStore:
     return FeedbackStore(path)
 
 
-__all__ = ["DEFAULT_DB", "FeedbackError", "FeedbackStore", "Sample", "model_hash", "open_existing"]
+__all__ = ["DEFAULT_DB", "FeedbackError", "FeedbackStore", "Sample", "open_existing"]

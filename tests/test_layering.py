@@ -113,18 +113,10 @@ def violations(rule: Rule, root: Path = REPO) -> list[str]:
     return found
 
 
-# Issue 21 moves the feedback store from demos/feedback.py into muse/feedback.py; until that lands,
-# `muse feedback export` reads it from demos: the one edge tolerated, and only while it is pending.
-PENDING_MOVE = "muse/commands/feedback.py imports demos.feedback"
-
-
 @pytest.mark.parametrize("rule", RULES, ids=[r.folder for r in RULES])
 def test_layering(rule: Rule) -> None:
     assert (REPO / rule.folder).is_dir()
-    found = violations(rule)
-    if found == [PENDING_MOVE] and not (REPO / "muse" / "feedback.py").is_file():
-        pytest.skip(f"the feedback store is not yet in muse (issue 21): {PENDING_MOVE}")
-    assert found == [], rule.name
+    assert violations(rule) == [], rule.name
 
 
 PLANTED = {  # one forbidden import per rule, in a copy of the layout

@@ -27,6 +27,7 @@ import torch
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import USER_ERRORS
 from muse.core.token_shards import TokenDataset
+from muse.fim import model_data_tokenizer
 from muse.saved_model import LoadedModel, load_model
 
 DEFAULT_COMPOSERS = "bach,mozart,beethoven,chopin,haydn,schubert,schumann,debussy"
@@ -46,8 +47,7 @@ def posterior_rows(model: str | Path | LoadedModel, data: str | Path, composers:
     """Per-composer recovery rows over the real pieces of ``split``, and the number of candidates."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     dataset = TokenDataset(data)
-    if dataset.load_tokenizer().vocab.fingerprint != loaded.tokenizer.vocab.fingerprint:
-        raise SystemExit(f"{data}: the dataset's vocabulary differs from the model's")
+    model_data_tokenizer(dataset.load_tokenizer(), loaded.tokenizer, str(data))  # the same vocabulary, or an error
     scorer = ComposerScorer(loaded, include_header=False, max_tokens=max_tokens)
     rows = []
     for composer in composers:

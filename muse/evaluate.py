@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from muse.clock import Clock
 from muse.core.errors import UserError
 from muse.core.token_shards import Split, TokenDataset
-from muse.fim import with_fim_markers
+from muse.fim import model_data_tokenizer
 from muse.saved_model import LoadedModel, load_model
 from muse.train_data import WindowDataset
 
@@ -79,12 +79,7 @@ def evaluate(model: str | Path | LoadedModel, data: str | Path, *, split: Split 
     """Score ``model`` (a folder or a loaded model) on ``split`` of the dataset folder ``data``."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
     dataset = TokenDataset(data)
-    tokenizer = dataset.load_tokenizer()
-    if loaded.tokenizer.vocab.has_fim_markers:  # a FIM run's vocabulary: its dataset's plus the marker block
-        tokenizer = with_fim_markers(tokenizer)
-    if tokenizer.vocab.fingerprint != loaded.tokenizer.vocab.fingerprint:
-        raise UserError(f"{data}: the dataset's vocabulary differs from the model's ({loaded.path}); "
-                        "evaluate on a dataset built with the model's tokenizer, or score MIDI files with --midi")
+    tokenizer = model_data_tokenizer(dataset.load_tokenizer(), loaded.tokenizer, str(data))
     pieces = dataset.split_indices(split)
     if max_pieces is not None:
         pieces = pieces[:max_pieces]

@@ -36,6 +36,7 @@ from musetok.vocab import FIM_MARKERS, Vocab
 from torch import Tensor
 
 from muse.clock import Clock
+from muse.core.errors import UserError
 from muse.excerpt import Excerpt, padded_item
 
 SUFFIX, PREFIX = FIM_MARKERS
@@ -47,6 +48,18 @@ def with_fim_markers(tokenizer: MidiTokenizer) -> MidiTokenizer:
     if tokenizer.vocab.has_fim_markers:
         return tokenizer
     return MidiTokenizer(dataclasses.replace(tokenizer.config, fim_markers=True))
+
+
+def model_data_tokenizer(data_tokenizer: MidiTokenizer, model_tokenizer: MidiTokenizer, data: str) -> MidiTokenizer:
+    """The tokenizer of the dataset ``data`` as the model reads its shards: with the marker block when the
+    model's vocabulary has it (a FIM run's vocabulary is its dataset's plus the markers, no id moves).
+    A dataset built with another vocabulary is a ``UserError`` naming ``data``."""
+    if model_tokenizer.vocab.has_fim_markers:
+        data_tokenizer = with_fim_markers(data_tokenizer)
+    if data_tokenizer.vocab.fingerprint != model_tokenizer.vocab.fingerprint:
+        raise UserError(f"{data}: the dataset's vocabulary differs from the model's; use a dataset built with the "
+                        "model's tokenizer (or score MIDI files with 'muse eval --midi')")
+    return data_tokenizer
 
 
 def step_boundaries(ids: np.ndarray, vocab: Vocab, start: int) -> np.ndarray:
@@ -111,5 +124,5 @@ def fim_item(ids: np.ndarray, clock: Clock, total_us: int, header: int, window: 
     return spm_item(Excerpt(np.asarray(ids, np.int64), clock, header, header, total_us), layout, window, vocab)
 
 
-__all__ = ["SUFFIX", "PREFIX", "FimLayout", "fim_item", "fim_layout", "spm_item", "step_boundaries",
+__all__ = ["SUFFIX", "PREFIX", "FimLayout", "fim_item", "fim_layout", "model_data_tokenizer", "spm_item", "step_boundaries",
            "with_fim_markers"]

@@ -18,12 +18,13 @@ from musetok.vocab import Kind
 from muse.cli import main
 from muse.clock import Clock, ClockState
 from muse.config import MuseConfig
+from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
 from muse.core.transformer import TransformerConfig
 from muse.data.build import BuildOptions, build_dataset
 from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate
-from muse.fim import PREFIX, SUFFIX, fim_item, with_fim_markers
+from muse.fim import PREFIX, SUFFIX, fim_item, model_data_tokenizer, with_fim_markers
 from muse.generate import MuseGenerator
 from muse.saved_model import build_model, load_model, save_model
 from muse.span_decoding import SpanDecoder
@@ -106,6 +107,17 @@ def test_markers_are_appended_without_moving_an_id(tmp_path: Path) -> None:
     assert MidiTokenizer.load(tmp_path / "old.json").vocab.fingerprint == old.vocab.fingerprint
     assert MidiTokenizer.load(tmp_path / "new.json").vocab.has_fim_markers
     assert with_fim_markers(new) is new
+
+
+def test_a_fim_model_reads_its_datasets_shards_and_no_other_vocabulary() -> None:
+    data = MidiTokenizer(TokenizerConfig(composers=COMPOSERS))
+    fim_model = with_fim_markers(data)
+    assert model_data_tokenizer(data, fim_model, "DATA").vocab.fingerprint == fim_model.vocab.fingerprint
+    assert model_data_tokenizer(data, data, "DATA") is data
+    other = MidiTokenizer(TokenizerConfig(composers=COMPOSERS[:-1]))
+    for model in (other, with_fim_markers(other)):
+        with pytest.raises(UserError, match="^DATA: the dataset's vocabulary differs from the model's"):
+            model_data_tokenizer(data, model, "DATA")
 
 
 def test_plain_generation_never_writes_a_marker(fim: MuseGenerator) -> None:

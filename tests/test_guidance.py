@@ -16,8 +16,9 @@ from muse.config import MuseConfig
 from muse.core.errors import UserError
 from muse.core.sampling import GuidedDecoder, guide_logits
 from muse.core.transformer import TransformerConfig
+import muse.generate as generate_module
 from muse.generate import MuseGenerator
-from muse.rerank import best_by_style, style_scores
+from muse.rerank import best_by_style, best_of_groups, style_scores
 from muse.saved_model import build_model, save_model
 
 COMPOSERS = ("bach", "chopin", "mozart")
@@ -111,14 +112,26 @@ def test_guidance_is_refused_where_it_means_nothing(gen: MuseGenerator, tmp_path
         unguided.generate("bach", ["piano"], seconds=2.0, guidance=2.0)
 
 
-def test_rerank_keeps_the_best_scored_candidate_of_each_group(gen: MuseGenerator) -> None:
-    candidates = gen.generate("chopin", ["piano"], seconds=3.0, seed=11, n=6)
+def test_rerank_keeps_the_best_scored_candidate_of_each_group(gen: MuseGenerator,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def spy(candidates, scores, k):
+        seen.append((list(candidates), np.asarray(scores), k))
+        return best_of_groups(candidates, scores, k)
+
+    monkeypatch.setattr(generate_module, "best_of_groups", spy)
     kept = gen.generate("chopin", ["piano"], seconds=3.0, seed=11, n=2, rerank=3)
+    (candidates, scores, k), = seen
+    assert k == 3 and len(candidates) == 6
     mix = parse_composer_mix("chopin", gen.composers)
-    scores = style_scores(gen._composer_scorer(), [c.ids for c in candidates], mix)
+    np.testing.assert_allclose(scores, style_scores(gen._composer_scorer(), [c.ids for c in candidates], mix))
     for g, piece in enumerate(kept):
-        best = candidates[3 * g + int(np.argmax(scores[3 * g:3 * g + 3]))]
-        assert np.array_equal(piece.ids, best.ids)
+        assert np.array_equal(piece.ids, candidates[3 * g + int(np.argmax(scores[3 * g:3 * g + 3]))].ids)
+        # a group's first candidate is the piece its seed makes alone (row_seeds), the others differ
+        alone = gen.generate("chopin", ["piano"], seconds=3.0, seed=11 + g)[0]
+        assert np.array_equal(candidates[3 * g].ids, alone.ids) and piece.seed == 11 + g
+    assert len({c.ids.tobytes() for c in candidates}) == 6
     assert scores.min() >= 0 and scores.max() <= 1
 
 

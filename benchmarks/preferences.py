@@ -1,4 +1,4 @@
-"""Does preference tuning learn a taste? DPO and reranking on pairs labelled by scripted raters, judged by the same raters.
+"""Does preference tuning learn a taste? DPO and reranking on pairs labelled by scripted raters, judged by them.
 
 For each rater of ``benchmarks/raters.py`` ((a) fewer repeated 4-bar patterns, (b) a given key,
 (c) what a critic finds more real) and each number of pairs N in ``--pairs``:
@@ -141,7 +141,8 @@ def prompts_of(data: Path, split: str, tokenizer) -> list[tuple[str | None, tupl
     return found
 
 
-def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int, **options) -> list[list[Sample]]:  # noqa: ANN001
+def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int,  # noqa: ANN001
+         **options) -> list[list[Sample]]:
     """``per_prompt`` samples for each prompt; prompts with the same header are drawn in one batch
     (the same call on another model with the same seed gives the rows the same seeds: piece i of
     a call draws from its seed + i, ``muse.core.sampling.row_seeds``). ``options``: more
@@ -414,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is None:
             shutil.rmtree(work, ignore_errors=True)
     timings["total"] = time.perf_counter() - began
-    critic = "" if auc is None else f"; critic {args.critic if args.out else '(trained here)'}: held-out ROC AUC {auc:.3f}"
+    which = args.critic if args.out else "(trained here)"
+    critic = "" if auc is None else f"; critic {which}: held-out ROC AUC {auc:.3f}"
     print(f"\n$ {args.command}\n\n{args.model}: pairs of {args.seconds:g}-s samples at default settings, DPO "
           f"{args.steps} steps (lr {args.lr:g}, beta {args.beta:g}, batch {args.batch_size}), reranking K = "
           f"{args.rerank}, {args.eval_prompts} blind A/B comparisons per row on valid-split prompts{critic}; "

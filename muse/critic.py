@@ -106,7 +106,8 @@ class CriticNet(nn.Module):
         return self.head(pooled)[:, 0]
 
 
-def critic_ids(ids: np.ndarray | Sequence[int], tokenizer: MidiTokenizer, clock: TokenClock, seconds: float) -> np.ndarray:
+def critic_ids(ids: np.ndarray | Sequence[int], tokenizer: MidiTokenizer, clock: TokenClock,
+               seconds: float) -> np.ndarray:
     """What the critic reads of a piece (see the module doc): composer unknown, no ``end`` or
     padding, only the tokens before ``seconds`` seconds."""
     vocab = tokenizer.vocab

@@ -219,7 +219,8 @@ class CriticCrops(Dataset):
 class FirstWindows(Dataset):
     """The first window of each of ``pieces`` with its label (the Trainer's evaluation data)."""
 
-    def __init__(self, pieces: Sequence[np.ndarray], labels: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int) -> None:
+    def __init__(self, pieces: Sequence[np.ndarray], labels: Sequence[int], tokenizer: MidiTokenizer,
+                 n_ctx: int) -> None:
         self.pieces, self.labels, self.vocab, self.n_ctx = list(pieces), list(labels), tokenizer.vocab, n_ctx
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
 

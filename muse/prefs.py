@@ -77,7 +77,8 @@ class ExportSummary:
 
     def describe(self) -> str:
         skipped = f", {self.skipped_choices} choices across prompts skipped" if self.skipped_choices else ""
-        return f"{len(self.pairs)} pairs ({self.from_choices} from A/B choices, {self.from_ratings} from thumbs{skipped})"
+        return (f"{len(self.pairs)} pairs ({self.from_choices} from A/B choices, {self.from_ratings} from "
+                f"thumbs{skipped})")
 
 
 def _ids(values: Any) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""The check before a preference run (``muse critic train``, ``muse critic reward``, ``muse tune``) writes to its folder.
+"""The check before a preference run (``muse critic train|reward``, ``muse tune``) writes to its folder.
 
 A new run refuses a folder that already holds checkpoints (it would mix two runs); a ``--resume``
 compares the settings the run recorded in its JSON file with the ones given now and refuses any

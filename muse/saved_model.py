@@ -146,4 +146,5 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return LoadedModel(model, tokenizer, config, path, read_note_limits(config_file.parent))
 
 
-__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "model_hash", "resolve_model_files", "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]
+__all__ = ["LoadedModel", "build_model", "save_model", "load_model", "model_hash", "resolve_model_files",
+           "WEIGHTS_FILE", "CONFIG_FILE", "TOKENIZER_FILE"]

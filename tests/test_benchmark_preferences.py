@@ -32,8 +32,8 @@ def test_quick_mode_reports_every_figure(setup: tuple[Path, Path], tmp_path: Pat
     model, data = setup
     out = tmp_path / "prefs.json"
     args = ["--model", str(model), "--data", str(data), "--quick", "--pairs", "2,3", "--eval-prompts", "3",
-            "--seconds", "2", "--steps", "2", "--lr", "1e-4", "--reward-steps", "2", "--val-pieces", "2", "--threads", "1",
-            "--json", str(out), "--out", str(tmp_path / "work")]
+            "--seconds", "2", "--steps", "2", "--lr", "1e-4", "--reward-steps", "2", "--val-pieces", "2",
+            "--threads", "1", "--json", str(out), "--out", str(tmp_path / "work")]
     assert bench.main(args) == 0
     printed = capsys.readouterr().out
     assert "| rater | method | pairs |" in printed and "benchmarks/preferences.py --model" in printed

@@ -67,8 +67,8 @@ TOY_FILES = (  # 14 readable pieces of four composers
     "bach-bwv001-_400_chorales-003907b.mid", "bach-bwv001-_400_chorales-004003b.mid",
     "bach-bwv001-_400_chorales-004006b.mid", "bach-bwv001-_400_chorales-016806b.mid",
     "bach-bwv001-_400_chorales-019705b.mid", "scarlatti-k054.mid", "scarlatti-k087.mid", "mozart-contradance_n1.mid",
-    "mozart-contradance_n2.mid", "mozart-the_chelsea_notebook-early_pieces_n8_minuet.mid", "chopin-ecossaise_no2_in_g.mid",
-    "mendelsonn-choral_4.mid",
+    "mozart-contradance_n2.mid", "mozart-the_chelsea_notebook-early_pieces_n8_minuet.mid",
+    "chopin-ecossaise_no2_in_g.mid", "mendelsonn-choral_4.mid",
 )
 
 

@@ -83,10 +83,19 @@ def test_demo_feedback_exports_as_pairs_that_muse_tune_accepts(session, tmp_path
 
 
 def test_feedback_export_does_not_import_the_demo(session, tmp_path: Path) -> None:
+    """The export reads the library's store: the command imports nothing of demos; through `muse`, only the
+    `muse demo` registration (demos.command) is loaded, never the app, its tabs or gradio."""
     _model, db, _exported = session
-    code = ("import sys\nfrom muse.cli import main\n"
-            f"assert main(['feedback', 'export', '--pairs', '-o', {str(tmp_path / 'p.jsonl')!r}, '--db', {str(db)!r}]) == 0\n"
-            "assert not [m for m in sys.modules if m == 'demos' or m.startswith('demos.')], 'demos imported'\n"
+    demo_modules = "sorted(m for m in sys.modules if m == 'demos' or m.startswith('demos.'))"
+    direct = f"argparse.Namespace(db={str(db)!r}, output={str(tmp_path / 'a.jsonl')!r}, pairs=True)"
+    cli = ["feedback", "export", "--pairs", "-o", str(tmp_path / "b.jsonl"), "--db", str(db)]
+    code = ("import argparse, sys\nfrom muse.commands.feedback import run_export\n"
+            f"assert run_export({direct}) == 0\n"
+            f"assert {demo_modules} == [], {demo_modules}\n"
+            "from muse.cli import main\n"
+            f"assert main({cli!r}) == 0\n"
+            f"assert set({demo_modules}) <= {{'demos', 'demos.command'}}, {demo_modules}\n"
             "assert 'gradio' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
-    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 3
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 3

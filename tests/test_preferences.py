@@ -65,7 +65,8 @@ def test_roc_auc_is_the_share_of_correctly_ordered_pairs() -> None:
 def test_wilson_interval_matches_the_formula() -> None:
     low, high = wilson_interval(8, 10)
     assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
-    assert wilson_interval(0, 20)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(20, 20)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 20)[0] == pytest.approx(0.0, abs=1e-12)
+    assert wilson_interval(20, 20)[1] == pytest.approx(1.0)
     assert wilson_interval(0, 0) == (0.0, 1.0)
     a, b = wilson_interval(50, 100)
     # centre 0.5; half width z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n) with z = 1.959964
@@ -119,7 +120,8 @@ def test_a_prime_is_part_of_the_prompt() -> None:
     assert pair.prompt == (5, 60, 1, 400, 401) and pair.chosen == (402, 2)
     header_only = _sample(3, [5, 60, 1], [404], prime=0).to_dict()  # prime_tokens 0: the header is the prompt
     other = _sample(4, [5, 60, 1], [405], prime=0).to_dict()
-    assert pairs_from_events([{"type": "preference", "chosen": header_only, "rejected": other}]).pairs[0].prompt == (5, 60, 1)
+    pair = pairs_from_events([{"type": "preference", "chosen": header_only, "rejected": other}]).pairs[0]
+    assert pair.prompt == (5, 60, 1)
 
 
 def test_bad_preference_files_are_one_line_errors(model_dir: Path, tmp_path: Path, capsys) -> None:

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--data", required=True, metavar="DATA", help="dataset built with the model's tokenizer")
     t.add_argument("--out", required=True, metavar="RUN", help="run folder (the critic goes to RUN/critic)")
     t.add_argument("--samples", metavar="FOLDER", help="MIDI files to use as the generated class instead of sampling")
-    t.add_argument("--split", choices=("valid", "train"), default="valid", help="split of the real pieces (default: valid)")
+    t.add_argument("--split", choices=("valid", "train"), default="valid",
+                   help="split of the real pieces (default: valid)")
     t.add_argument("--max-pieces", type=int, default=0, metavar="N", help="use N real pieces at most (default: all)")
     t.add_argument("--n-samples", type=int, default=0, metavar="N",
                    help="samples to generate (default: one per real piece)")

@@ -27,12 +27,10 @@ import os
 import statistics
 import tempfile
 import time
-
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-
 from torch.profiler import ProfilerActivity, profile
 
 from muse.core.attention import attend, pattern_mask

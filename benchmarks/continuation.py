@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 from musetok.vocab import Kind
 
 from muse.core.errors import USER_ERRORS, UserError
@@ -203,7 +204,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model, run or checkpoint folder (default: the bundled model)")
     parser.add_argument("--data", required=True, help="dataset folder built by `muse data build`")
-    parser.add_argument("--composers", default=DEFAULT_COMPOSERS, help=f"comma-separated (default: {DEFAULT_COMPOSERS})")
+    parser.add_argument("--composers", default=DEFAULT_COMPOSERS,
+                        help=f"comma-separated (default: {DEFAULT_COMPOSERS})")
     parser.add_argument("--n", type=int, default=20, help="pieces to continue (default: 20)")
     parser.add_argument("--split", choices=("all", "train", "valid"), default="valid",
                         help="where the pieces come from (default: valid)")

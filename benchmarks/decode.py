@@ -20,7 +20,6 @@ import statistics
 import time
 
 import torch
-
 from torch import nn
 
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 import symusic
+
 from musetok.vocab import Kind
 
 from muse.core.errors import USER_ERRORS, UserError

@@ -110,7 +110,8 @@ def main() -> None:
     kinds = tuple(args.cases.split(","))
     with torch.no_grad():
         for batch in (int(b) for b in args.batches.split(",")):
-            runs = {k: [run_case(k, loaded, batch, args.tokens, args.top_p) for _ in range(args.repeats)] for k in kinds}
+            runs = {k: [run_case(k, loaded, batch, args.tokens, args.top_p) for _ in range(args.repeats)]
+                    for k in kinds}
             wall = {k: batch * args.tokens / min(w for w, _ in v) for k, v in runs.items()}
             cpu = {k: batch * args.tokens / min(c for _, c in v) for k, v in runs.items()}
             rows.append((batch, wall, cpu))

@@ -462,7 +462,7 @@ def vqvae_section(run: Run, record: dict[str, Any]) -> None:
                 record[f"level{level}_{op}"] = {"skipped": "no codes (encode did not run)"}
                 continue
             run.measure(record, f"level{level}_{op}", case)
-    del model
+    model = None  # drop the reference so cleanup() frees it (not `del`: the cases above close over the name)
     cleanup()
 
 
@@ -595,7 +595,7 @@ def muse_section(run: Run, record: dict[str, Any]) -> None:
 
         run.measure(record["training"], key, case)
     model.transformer.config = tc
-    del optimizer
+    optimizer = None  # drop the reference so cleanup() frees it (not `del`: the cases above close over the name)
     for p in model.parameters():
         p.grad = None
     cleanup()
@@ -625,7 +625,7 @@ def muse_section(run: Run, record: dict[str, Any]) -> None:
                     "peak_gib": run.peak_gib()}
 
         run.measure(record["sampling"], str(batch), sample_case)
-    del model
+    model = None  # drop the reference so cleanup() frees it (not `del`: the cases above close over the name)
     cleanup()
 
 
@@ -700,7 +700,7 @@ def attention_section(run: Run, record: dict[str, Any]) -> None:
             entry["dense_over"] = {k: dense / c["seconds"] for k, c in entry["cases"].items()
                                    if k != "dense_causal" and "seconds" in c}
             entry["dense_over_pair"] = entry["dense_over"].get("strided_pair")
-        del a, b, grad, x
+        a = b = grad = x = None  # drop the references so cleanup() frees them (not `del`: the cases use them)
         cleanup()
 
 

@@ -6,7 +6,7 @@ in chunks, not timed), then ``--tokens`` new codes are sampled with ``JukeboxPri
 timed. The original implementation needs about 0.22 s/token for the 1b_lyrics top prior at one
 CPU thread; the target is at most half of that.
 
-    python benchmarks/prior_sampling.py                              # 1b_lyrics, CPU, 1 thread, batch 1 and 3, fp32 and int8
+    python benchmarks/prior_sampling.py              # 1b_lyrics, CPU, 1 thread, batch 1 and 3, fp32 and int8
     python benchmarks/prior_sampling.py --preset prior_tiny --tokens 256
     python benchmarks/prior_sampling.py --device cuda --dtype fp32 bf16
 """
@@ -83,7 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    where = f"{args.device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu, {args.threads} thread(s)"
+    where = (f"{args.device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
+             else f"cpu, {args.threads} thread(s)")
     original = ORIGINAL_CPU_S_PER_TOKEN.get(args.preset) if device.type == "cpu" and args.threads == 1 else None
     n_params = sum(p.numel() for p in build_config_params(args.preset))
     rows = []

@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 

@@ -30,9 +30,9 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from musetok import MidiTokenizer, TokenizerConfig
 from torch.utils.data import default_collate
+
+from musetok import MidiTokenizer, TokenizerConfig
 
 from muse.config import load_run_config
 from muse.core.attention import pattern_mask
@@ -127,7 +128,8 @@ def main() -> int:
           f"{n_ctx} tokens, {args.threads} threads, {'real crops' if args.data else 'random ids'}\n")
     print("| | value |\n|---|---|")
     print(f"| training tokens/s (median step incl. loading) | {tok_s:,.0f} |")
-    print(f"| step: compute / data loading (s) | {compute:.3f} / {load:.3f} ({100 * load / (compute + load):.1f}% loading) |")
+    print(f"| step: compute / data loading (s) | {compute:.3f} / {load:.3f} "
+          f"({100 * load / (compute + load):.1f}% loading) |")
     print(f"| model FLOPs per token | {flops / 1e6:.1f} M |")
     print(f"| model FLOP/s | {flops * tok_s / 1e9:.1f} G |")
     print(f"| peak float32 matmul FLOP/s (model shapes) | {peak / 1e9:.1f} G |")

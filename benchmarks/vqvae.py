@@ -5,7 +5,8 @@ VQ-VAE (configs/jukebox/vqvae_official.yaml, random weights: speed does not depe
 makes ``--seconds`` of audio, runs the operation once (warm-up; its peak resident memory minus
 the resident memory just before it is the "peak MB" column), then times ``--repeats`` runs and
 reports the median wall time (and, for one thread, the median CPU time: on a busy machine it
-is close to what the wall time would be on an idle one). Encoding is one level's encoder + nearest-code search; decoding is that
+is close to what the wall time would be on an idle one). Encoding is one level's encoder +
+nearest-code search; decoding is that
 level's decoder from codes. Threads: 1 and all cores (``torch.set_num_threads``).
 
     python benchmarks/vqvae.py                  # 5 s of audio, levels 0 1 2, 1 and all threads
@@ -109,7 +110,8 @@ def main() -> None:
             one = measure(level, op, 1, args.seconds, args.repeats)
             many = measure(level, op, all_threads, args.seconds, args.repeats)
             rt = one["audio_s"]
-            print(f"{level:>5} {op:>6} | {one['seconds']:>10.2f} {one['cpu_seconds']:>6.2f} {rt / one['seconds']:>11.2f} | "
+            print(f"{level:>5} {op:>6} | {one['seconds']:>10.2f} {one['cpu_seconds']:>6.2f} "
+                  f"{rt / one['seconds']:>11.2f} | "
                   f"{many['seconds']:>11.2f} {rt / many['seconds']:>11.2f} | "
                   f"{one['seconds'] / many['seconds']:>8.2f} | {max(one['peak_mb'], many['peak_mb']):>7.0f}")
 

@@ -22,17 +22,16 @@ if __package__ in (None, ""):  # `python demos/app.py`: import from the checkout
 
 import gradio as gr
 
+from demos.context import DemoContext
+from demos.limits import DemoLimits
+from demos.media import MediaFolder
+from demos.request_limits import launch_options
+from demos.tabs import compose, continuation, edit, feedback_summary, style_map
 from muse.core.errors import USER_ERRORS
 from muse.core.render import describe_renderer, planned_renderer
 from muse.feedback import DEFAULT_DB, FeedbackStore
 from muse.generate import BUNDLED_MODEL, MuseGenerator
 from muse.saved_model import model_hash
-
-from demos.context import DemoContext
-from demos.limits import DemoLimits
-from demos.request_limits import launch_options
-from demos.media import MediaFolder
-from demos.tabs import compose, continuation, edit, feedback_summary, style_map
 
 log = logging.getLogger(__name__)
 

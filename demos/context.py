@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 import gradio as gr
 import numpy as np
 
-from muse.feedback import FeedbackStore
-from muse.generate import MuseGenerator
-
 from demos.jobs import CancelRegistry, Job, session_id
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
+from muse.feedback import FeedbackStore
+from muse.generate import MuseGenerator
 
 
 @dataclass

@@ -248,6 +248,8 @@ def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     return temperature, top_p
 
 
-__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "RAW_INPUTS", "check_note_limits",
-           "check_instruments", "check_sampling", "check_style", "composer_picker", "composer_spec", "note_bounds", "resolve_seed",
+__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "RAW_INPUTS",
+           "check_note_limits",
+           "check_instruments", "check_sampling", "check_style", "composer_picker", "composer_spec", "note_bounds",
+           "resolve_seed",
            "sampling_controls", "upload_path", "watch_bounds"]

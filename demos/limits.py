@@ -50,7 +50,8 @@ class DemoLimits:
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= min(self.max_seconds, self.max_continue_seconds):
             raise ValueError("limits: need 0 < min_seconds <= max_seconds and max_continue_seconds")
-        for name in ("max_variations", "max_rerank", "max_upload_bytes", "queue_size", "concurrency", "max_request_bytes",
+        for name in ("max_variations", "max_rerank", "max_upload_bytes", "queue_size", "concurrency",
+                     "max_request_bytes",
                      "max_text_chars", "max_name_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limits: {name} must be at least 1")
@@ -62,7 +63,8 @@ class DemoLimits:
     def describe(self) -> str:
         """One line for the page: every limit a user can run into."""
         return (f"Limits: pieces of {self.min_seconds:g} to {self.max_seconds:g} s, continuations up to "
-                f"{self.max_continue_seconds:g} s, up to {self.max_variations} variations (each the best of up to {self.max_rerank}), MIDI uploads up to "
+                f"{self.max_continue_seconds:g} s, up to {self.max_variations} variations "
+                f"(each the best of up to {self.max_rerank}), MIDI uploads up to "
                 f"{self.max_upload_bytes / 2**20:g} MB and {self.max_upload_seconds / 60:g} minutes (primes up to "
                 f"{self.max_prime_seconds:g} s), edits of spans up to {self.max_infill_seconds:g} s and accompaniments "
                 f"of pieces up to {self.max_accompany_seconds:g} s, file names up to {self.max_name_chars} characters, "

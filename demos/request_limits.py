@@ -21,9 +21,8 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from muse.core.ranges import quote
-
 from demos.limits import DemoLimits
+from muse.core.ranges import quote
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -21,10 +21,10 @@ from typing import Any
 
 import gradio as gr
 
-from muse.feedback import FeedbackStore, Sample
 from demos.jobs import session_id, shown_errors
 from demos.limits import LimitError
 from demos.media import PieceFiles
+from muse.feedback import FeedbackStore, Sample
 
 FEEDBACK_CONCURRENCY = "feedback"
 CARD_VALUES = 6  # what the API returns per card: caption, roll, audio, MIDI, manifest, rating line

@@ -120,10 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from demos.app import build_app
     from muse.core.errors import USER_ERRORS
     from muse.generate import MuseGenerator
-
-    from demos.app import build_app
 
     try:
         app = build_app(MuseGenerator(args.model), feedback_store=Path(tempfile.mkdtemp()) / "feedback.sqlite")

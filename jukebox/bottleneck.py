@@ -68,10 +68,12 @@ class Codebook(nn.Module):
             else:
                 self._non_persistent_buffers_set.add(name)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # noqa: ANN001
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,  # noqa: ANN001
+                              unexpected_keys, error_msgs):
         """Load the codebook; the EMA state too when saved with it, else restore it from the codebook
         (so training a loaded model continues from its codebook instead of re-initialising it)."""
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
         if prefix + "k_sum" in state_dict and prefix + "k_elem" in state_dict:
             self.initialised = True
         else:

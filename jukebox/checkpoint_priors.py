@@ -182,7 +182,8 @@ def _rename_layer(rest: str, cross_layers: set[int]) -> str:
     if m is None:
         raise KeyError(rest)
     n, tail = int(m.group(1)), m.group(2)
-    attn = {"attn.c_attn": "attn.q" if n in cross_layers else "attn.qkv", "attn.c_enc_kv": "attn.kv", "attn.c_proj": "attn.proj"}
+    attn = {"attn.c_attn": "attn.q" if n in cross_layers else "attn.qkv", "attn.c_enc_kv": "attn.kv",
+            "attn.c_proj": "attn.proj"}
     for old, new in attn.items():
         if tail.startswith(old + "."):
             tail = new + tail[len(old):]

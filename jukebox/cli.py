@@ -5,7 +5,8 @@ from __future__ import annotations
 from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
-COMMAND_MODULES: list[str] = ["jukebox.commands.data", "jukebox.commands.vqvae", "jukebox.commands.train_vqvae", "jukebox.commands.sample", "jukebox.commands.train_prior"]
+COMMAND_MODULES: list[str] = ["jukebox.commands.data", "jukebox.commands.vqvae", "jukebox.commands.train_vqvae",
+                              "jukebox.commands.sample", "jukebox.commands.train_prior"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,8 @@ class LabelConfig:
 
     def __post_init__(self) -> None:
         if self.timing and not 0 <= self.min_duration < self.max_duration:
-            raise ValueError(f"labels: need 0 <= min_duration < max_duration, got {self.min_duration}, {self.max_duration}")
+            raise ValueError(f"labels: need 0 <= min_duration < max_duration, "
+                             f"got {self.min_duration}, {self.max_duration}")
         if min(self.n_artists, self.n_genres, self.max_bow_genre_size) < 1:
             raise ValueError("labels: n_artists, n_genres and max_bow_genre_size must be >= 1")
 
@@ -102,7 +103,8 @@ class RangeEmbedding(nn.Module):
     def forward(self, start: torch.Tensor, end: torch.Tensor | None = None, n_time: int = 1) -> torch.Tensor:
         """start, end: (B, 1) float32 -> (B, n_time, W)."""
         if not bool(((start >= self.lo) & (start < self.hi)).all()):
-            raise UserError(f"{self.name} {start.flatten().tolist()} is outside the model's range [{self.lo}, {self.hi})")
+            raise UserError(f"{self.name} {start.flatten().tolist()} is outside the model's range "
+                            f"[{self.lo}, {self.hi})")
         if n_time == 1:
             position = start
         else:
@@ -110,7 +112,8 @@ class RangeEmbedding(nn.Module):
             if self.clamp_end:
                 end = end.clamp(self.lo, self.hi)
             if not bool(((end >= self.lo) & (end <= self.hi)).all()):
-                raise UserError(f"{self.name} end {end.flatten().tolist()} is outside the model's range [{self.lo}, {self.hi}]")
+                raise UserError(f"{self.name} end {end.flatten().tolist()} is outside the model's range "
+                                f"[{self.lo}, {self.hi}]")
             steps = torch.arange(n_time, dtype=torch.float32, device=start.device).view(1, n_time) / n_time
             position = start + (end - start) * steps
         normalised = (position - self.lo) / (self.hi - self.lo)
@@ -181,7 +184,8 @@ class UpsampleStage(nn.Module):
         scale = 1.0 / math.sqrt(config.depth) if config.res_scale else 1.0
         cycle = config.dilation_cycle
         self.blocks = nn.ModuleList(
-            ScaledResBlock(config.width, hidden, config.dilation_growth_rate ** (d if cycle is None else d % cycle), scale)
+            ScaledResBlock(config.width, hidden, config.dilation_growth_rate ** (d if cycle is None else d % cycle),
+                           scale)
             for d in range(config.depth)
         )
         self.up = nn.ConvTranspose1d(config.width, out_width, 2 * stride, stride, stride // 2)

@@ -80,7 +80,8 @@ def load_models(files: ModelFiles, device: str | torch.device = "cpu",
                 f"{level} of {files.vqvae} ({vqvae.config.l_bins} codes, hop {hops[level]})"
             )
         if c.upsampler is not None and hops[level] * c.upsampler.factor != hops[level + 1]:
-            raise CheckpointError(f"{path}: the upsampler's factor {c.upsampler.factor} does not match the VQ-VAE hops {hops}")
+            raise CheckpointError(f"{path}: the upsampler's factor {c.upsampler.factor} "
+                                  f"does not match the VQ-VAE hops {hops}")
         priors[level] = prior
         log.info("loaded level-%d prior from %s", level, path)
     return codec, priors

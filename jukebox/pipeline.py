@@ -31,6 +31,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from musetok.labels import LabelIds, resolve_artist, resolve_genres
+from musetok.lyrics import LyricsProcessor
+
 from jukebox.alignment import align_lyrics, lyric_timings, write_timings
 from jukebox.audio import save_audio
 from jukebox.codec import Codec, EncodedAudio
@@ -42,8 +45,6 @@ from muse.core.checkpoint import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import ConfigError, UserError
 from muse.core.sampling import SamplingConfig
-from musetok.labels import LabelIds, resolve_artist, resolve_genres
-from musetok.lyrics import LyricsProcessor
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ def _read_codes(path: Path, n_samples: int, max_length: int, n_bins: int) -> np.
     try:
         codes = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise _Damaged(f"unreadable ({str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__})") from None
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise _Damaged(f"unreadable ({reason})") from None
     if not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.shape[0] != n_samples:
         raise _Damaged(f"shape {getattr(codes, 'shape', None)}, expected ({n_samples}, codes so far)")
     if codes.shape[1] > max_length:

@@ -53,7 +53,8 @@ class LyricsConfig:
         if self.n_tokens < 1:
             raise ValueError("lyrics: n_tokens must be >= 1")
         if self.encoder is not None and self.encoder.blocks and self.n_tokens % self.encoder.blocks:
-            raise ValueError(f"lyrics: n_tokens={self.n_tokens} is not a multiple of encoder.blocks={self.encoder.blocks}")
+            raise ValueError(f"lyrics: n_tokens={self.n_tokens} is not a multiple of "
+                             f"encoder.blocks={self.encoder.blocks}")
 
 
 @dataclass(frozen=True)

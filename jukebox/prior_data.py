@@ -24,13 +24,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from musetok.labels import LabelIds, read_id_file, resolve_artist, resolve_genres
+from musetok.lyrics import LyricsProcessor
+
 from jukebox.codec import Codec, EncodedAudio
 from jukebox.prior_config import PriorConfig
 from jukebox.windows import upper_window, window_labels, window_starts
 from muse.core.checkpoint import write_json
 from muse.core.errors import UserError
-from musetok.labels import LabelIds, read_id_file, resolve_artist, resolve_genres
-from musetok.lyrics import LyricsProcessor
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def load_index(codes_dir: str | Path) -> list[SongEntry]:
         data = json.loads(path.read_text())
         return [SongEntry(**item) for item in data["songs"]]
     except FileNotFoundError:
-        raise UserError(f"{codes_dir}: not an encoded dataset ({INDEX_FILE} not found; run `jukebox encode-dataset`)") from None
+        raise UserError(f"{codes_dir}: not an encoded dataset ({INDEX_FILE} not found; "
+                        "run `jukebox encode-dataset`)") from None
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise UserError(f"{path}: unreadable dataset index ({err})") from None
 
@@ -117,7 +119,8 @@ def write_label_ids(songs: list[SongEntry], out_dir: str | Path, version: str) -
     for kind, names in (("artist", artists), ("genre", genres)):
         lines = ["unknown;0"] + [f"{name};{i}" for i, name in enumerate(names, start=1)]
         (out / f"{version}_{kind}_ids.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return LabelIds(version, read_id_file(out / f"{version}_artist_ids.txt"), read_id_file(out / f"{version}_genre_ids.txt"))
+    return LabelIds(version, read_id_file(out / f"{version}_artist_ids.txt"),
+                    read_id_file(out / f"{version}_genre_ids.txt"))
 
 
 class PriorWindows(Dataset):
@@ -145,7 +148,8 @@ class PriorWindows(Dataset):
         for i, song in enumerate(self.songs):
             encoded = EncodedAudio.load(self.root / song.codes)
             if encoded.hop_lengths[c.level] != c.hop_length:
-                raise UserError(f"{song.codes}: codes at hop {encoded.hop_lengths[c.level]}, the prior expects {c.hop_length}")
+                raise UserError(f"{song.codes}: codes at hop {encoded.hop_lengths[c.level]}, "
+                                f"the prior expects {c.hop_length}")
             codes = encoded.codes[c.level]
             if len(codes) < c.n_ctx or not self._fits(song.samples):
                 skipped += 1

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
+from musetok.labels import LabelIds
+
 from jukebox.checkpoint_priors import save_prior
 from jukebox.prior import JukeboxPrior
 from jukebox.prior_config import PriorConfig
 from jukebox.prior_data import PriorWindows, load_index, write_label_ids
-from muse.core.train import LossOutput, Trainer, TrainConfig, TrainResult
-from musetok.labels import LabelIds
+from muse.core.train import LossOutput, TrainConfig, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ Sampling one code reads every weight of the prior once, so on a CPU it is bound 
 bandwidth: the 1b_lyrics top prior reads 3.8 GB of fp32 weights per code. ``quantize_int8``
 replaces each ``nn.Linear`` with torch's dynamically quantized linear layer (weights int8 with one
 scale per output channel, activations quantized per call, fbgemm kernels): a quarter of the bytes
-and 1.8x faster per code at batch 1, 4.9x at batch 3 for the 1b_lyrics top prior (docs/BENCHMARKS.md). Embeddings, norms,
+and 1.8x faster per code at batch 1, 4.9x at batch 3 for the 1b_lyrics top prior (docs/BENCHMARKS.md).
+Embeddings, norms,
 convolutions and the tied output head stay fp32. CPU only; sampling, not training.
 """
 

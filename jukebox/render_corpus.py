@@ -29,12 +29,13 @@ from typing import Callable, Literal
 import numpy as np
 import soundfile as sf
 
+from musetok.errors import TokenizerError
+from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
+
 from muse.core.checkpoint import write_json
 from muse.core.errors import UserError
 from muse.core.render import render_midi
 from muse.core.token_shards import TokenDataset
-from musetok.errors import TokenizerError
-from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 
 log = logging.getLogger(__name__)
 

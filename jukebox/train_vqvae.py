@@ -125,7 +125,8 @@ def measure_bandwidth(data: AudioCrops, seconds: float, sample_rate: int) -> dic
     count = 0
     for i in range(0, step * n_items, step):
         x = data[i].double()
-        total, total_abs, total_sq = total + x.sum().item(), total_abs + x.abs().sum().item(), total_sq + (x**2).sum().item()
+        total, total_abs, total_sq = (total + x.sum().item(), total_abs + x.abs().sum().item(),
+                                      total_sq + (x**2).sum().item())
         count += x.numel()
         spec += torch.linalg.vector_norm(stft_magnitude(x.float()[None], *DEFAULT_STFT)).item()
     mean = total / count
@@ -164,8 +165,10 @@ def train_vqvae(
     crop = model_config.sample_length
     train_data = AudioCrops(train_files, model_config.sample_rate, crop, seed=config.train.seed)
     val_data = AudioCrops(val_files, model_config.sample_rate, crop, seed=config.train.seed + 1) if val_files else None
-    log.info("training on %d files (%d crops), validating on %d files", len(train_files), len(train_data), len(val_files))
-    model_config = with_bandwidth(model_config, measure_bandwidth(train_data, config.bandwidth_seconds, model_config.sample_rate))
+    log.info("training on %d files (%d crops), validating on %d files", len(train_files), len(train_data),
+             len(val_files))
+    model_config = with_bandwidth(model_config,
+                                  measure_bandwidth(train_data, config.bandwidth_seconds, model_config.sample_rate))
     torch.manual_seed(config.train.seed)
     model = VQVAE(model_config)
     model.bottleneck.keep_ema_in_state_dict(True)  # checkpoints carry the codebook EMA: exact resume

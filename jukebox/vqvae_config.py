@@ -45,7 +45,8 @@ class VQVAELossConfig:
     def __post_init__(self) -> None:
         n = len(self.multispec_n_fft)
         if n == 0 or len(self.multispec_hop_length) != n or len(self.multispec_window_size) != n:
-            raise ValueError("multispec_n_fft, multispec_hop_length and multispec_window_size need the same (>0) length")
+            raise ValueError("multispec_n_fft, multispec_hop_length and multispec_window_size "
+                             "need the same (>0) length")
         if self.linf_k < 1:
             raise ValueError("linf_k must be >= 1")
         for name in ("bandwidth_l1", "bandwidth_l2", "bandwidth_spec"):

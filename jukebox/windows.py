@@ -12,9 +12,10 @@ from typing import Sequence
 
 import torch
 
-from jukebox.prior_config import PriorConfig
 from musetok.labels import label_row
 from musetok.lyrics import LyricWindow, lyric_window
+
+from jukebox.prior_config import PriorConfig
 
 
 def window_starts(total: int, n_ctx: int, hop: int) -> list[int]:
@@ -26,7 +27,9 @@ def window_starts(total: int, n_ctx: int, hop: int) -> list[int]:
     return list(range(0, total - n_ctx, hop)) + [total - n_ctx]
 
 
-def window_lyrics(config: PriorConfig, song_samples: int, start: int, lyric_tokens: Sequence[int]) -> LyricWindow | None:
+def window_lyrics(
+    config: PriorConfig, song_samples: int, start: int, lyric_tokens: Sequence[int]
+) -> LyricWindow | None:
     """The lyric tokens conditioning the window at code ``start`` (None for a prior without lyrics)."""
     if config.lyrics is None:
         return None

@@ -12,7 +12,8 @@ import importlib.util
 from muse.core.cli import build_parser, run_cli
 
 # Order is the order shown by --help.
-COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train", "muse.commands.model",
+COMMAND_MODULES: list[str] = ["muse.commands.tokenize", "muse.commands.data", "muse.commands.train",
+                               "muse.commands.model",
                                "muse.commands.generate", "muse.commands.edit", "muse.commands.composers",
                                "demos.command", "muse.commands.feedback", "muse.commands.critic",
                                "muse.commands.tune"]

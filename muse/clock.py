@@ -91,7 +91,8 @@ class TokenClock(torch.nn.Module):
         chord = torch.where(note.bool(), seen - base, 0)
         after_wait = last_wait[:, -1] >= 0
         notes_total = note.sum(1)
-        end_chord = torch.where(after_wait, notes_total - torch.cumsum(note, 1).gather(1, last_wait[:, -1:].clamp_min(0))[:, 0],
+        end_chord = torch.where(after_wait,
+                                notes_total - torch.cumsum(note, 1).gather(1, last_wait[:, -1:].clamp_min(0))[:, 0],
                                 state.chord + notes_total)
         end = ClockState(
             ticks=state.ticks + waits.sum(1),

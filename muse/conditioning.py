@@ -55,7 +55,8 @@ class HeaderConditioning(nn.Module):
         composer_row[torch.as_tensor(tables.composer_ids, dtype=torch.long)] = torch.arange(n_composers)
         composer_row[tables.unknown_composer_id] = n_composers
         instrument_row = torch.full((tables.size,), -1, dtype=torch.long)
-        instrument_row[torch.as_tensor(tables.instrument_ids, dtype=torch.long)] = torch.arange(len(tables.instrument_ids))
+        instrument_row[torch.as_tensor(tables.instrument_ids, dtype=torch.long)] = torch.arange(
+            len(tables.instrument_ids))
         self.register_buffer("composer_row", composer_row, persistent=False)
         self.register_buffer("instrument_row", instrument_row, persistent=False)
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import symusic
 import torch
+
 from musetok.errors import TokenizerError
 from musetok.instruments import key_to_program, program_to_key
 from musetok.quantize import to_grid

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from musetok.augment import Augmentation, stretch_tempo
 from musetok.vocab import Kind, Vocab
-from torch import Tensor
 
 from muse.clock import DEFAULT_BPM, Clock, ClockState, TokenClock
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from musetok import MidiTokenizer
 from musetok.vocab import FIM_MARKERS, Vocab
-from torch import Tensor
 
 from muse.clock import Clock
 from muse.core.errors import UserError
@@ -124,5 +125,6 @@ def fim_item(ids: np.ndarray, clock: Clock, total_us: int, header: int, window: 
     return spm_item(Excerpt(np.asarray(ids, np.int64), clock, header, header, total_us), layout, window, vocab)
 
 
-__all__ = ["SUFFIX", "PREFIX", "FimLayout", "fim_item", "fim_layout", "model_data_tokenizer", "spm_item", "step_boundaries",
+__all__ = ["SUFFIX", "PREFIX", "FimLayout", "fim_item", "fim_layout", "model_data_tokenizer", "spm_item",
+           "step_boundaries",
            "with_fim_markers"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 import torch
+
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
@@ -33,11 +34,11 @@ from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
 from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
+from muse.core.render import RenderResult, render_midi
 from muse.core.sampling import GuidedDecoder, SamplingConfig, generate, row_seeds
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.note_limits import NoteLimits, key_limits
-from muse.core.render import RenderResult, render_midi
 from muse.rerank import RERANK_BY, best_of_groups, combined_scores, style_scores
 from muse.saved_model import LoadedModel, load_model
 

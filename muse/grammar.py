@@ -28,8 +28,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from musetok.vocab import Kind, Vocab
 from torch import Tensor
+
+from musetok.vocab import Kind, Vocab
 
 from muse.clock import ClockState, TokenClock
 from muse.core.errors import UserError
@@ -72,7 +73,8 @@ class MusicGrammar:
             allowed &= ~is_note | np.isin(key, list(instruments))
         self.base = torch.from_numpy(allowed)
         self.off_ids = torch.from_numpy(np.flatnonzero(is_note & (np.asarray(vocab.velocity) == 0)))
-        self.off_slot = torch.from_numpy(key[self.off_ids.numpy()] * 128 + np.asarray(vocab.pitch, np.int64)[self.off_ids.numpy()])
+        off_ids = self.off_ids.numpy()
+        self.off_slot = torch.from_numpy(key[off_ids] * 128 + np.asarray(vocab.pitch, np.int64)[off_ids])
         on = is_note & np.asarray(vocab.is_on)
         self.on_slot = torch.from_numpy(np.where(on, key * 128 + np.asarray(vocab.pitch, np.int64), -1))
         self.off_slot_of = torch.from_numpy(np.where(is_note & (np.asarray(vocab.velocity) == 0),
@@ -102,7 +104,8 @@ class MusicGrammar:
         if not (np.array_equal(self.wait_ids.numpy(), np.arange(vocab.wait_base, vocab.note_base))
                 and vocab.drum_key == self.n_melodic and len(block) == self.n_melodic * bins * 128
                 and np.array_equal(key[block], np.repeat(np.arange(self.n_melodic), bins * 128))
-                and np.array_equal(np.asarray(vocab.velocity)[block], np.tile(np.repeat(np.arange(bins), 128), self.n_melodic))
+                and np.array_equal(np.asarray(vocab.velocity)[block],
+                                   np.tile(np.repeat(np.arange(bins), 128), self.n_melodic))
                 and np.array_equal(np.asarray(vocab.pitch)[block], np.tile(np.arange(128), self.n_melodic * bins))):
             raise ValueError("MusicGrammar: unexpected vocabulary layout (waits, then notes by key, velocity, pitch)")
         self.end_id = vocab.end_id

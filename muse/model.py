@@ -112,7 +112,8 @@ class MuseModel(nn.Module):
         c = self.config
         x = self.token_embedding(ids, composer_mix) + self.pos(ids.shape[1], offset)
         if self.header_cond is not None:
-            mix = None if composer_mix is None else composer_mix.reshape(-1, composer_mix.shape[-1]).expand(ids.shape[0], -1)
+            mix = (None if composer_mix is None
+                   else composer_mix.reshape(-1, composer_mix.shape[-1]).expand(ids.shape[0], -1))
             cond, state = self.header_cond(ids, None if cache is None else cache.header, mix)
             x = x + cond
             if cache is not None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from musetok.vocab import Kind, Vocab
 
 from muse.clock import TokenClock
@@ -106,7 +107,8 @@ class NoteLimits:
         for name in sorted(self.note_seconds, key=lambda n: -self.notes.get(n, 0)):
             lines.append(f"  {name:<24} {self.note_seconds[name]:7.2f} s  {self.polyphony[name]:3d} notes"
                          f"  ({self.notes.get(name, 0):,} notes)")
-        lines.append(f"  {'(other instruments)':<24} {self.default_note_seconds:7.2f} s  {self.default_polyphony:3d} notes")
+        lines.append(f"  {'(other instruments)':<24} {self.default_note_seconds:7.2f} s  "
+                     f"{self.default_polyphony:3d} notes")
         return "\n".join(lines)
 
 
@@ -278,7 +280,8 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         notes={names[k]: int(sum(len(d) for d in durations[k])) for k in seen},
         pieces=len(pieces), source=str(ds.folder))
     log.info("note limits from %d pieces: %s", len(pieces),
-             ", ".join(f"{n} {limits.note_seconds[n]:.2f} s / {limits.polyphony[n]} notes" for n in limits.note_seconds))
+             ", ".join(f"{n} {limits.note_seconds[n]:.2f} s / {limits.polyphony[n]} notes"
+                       for n in limits.note_seconds))
     return limits
 
 
@@ -301,4 +304,5 @@ def attach_note_limits(model: str | Path, data: str | Path, **options: Any) -> t
 
 __all__ = ["NoteLimits", "NOTE_LIMITS_FILE", "NO_LIMIT_US", "NO_LIMIT_NOTES", "PieceNotes", "attach_note_limits",
            "check_override",
-           "compute_note_limits", "key_limits", "piece_notes", "read_note_limits", "weighted_quantile", "write_note_limits"]
+           "compute_note_limits", "key_limits", "piece_notes", "read_note_limits", "weighted_quantile",
+           "write_note_limits"]

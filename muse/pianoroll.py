@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
 from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 
 from muse.core.checkpoint import atomic_path

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from musetok import MidiTokenizer
 
 from muse.config import MuseConfig

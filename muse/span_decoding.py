@@ -31,7 +31,8 @@ class SpanDecoder:
     must keep the head at the front of every window (``keep_prefix=head_len``); it announces each
     window through ``start_window``, so the prompt may be fed in chunks of any size."""
 
-    def __init__(self, model: MuseModel, prompt: Tensor, head_len: int, segments: Sequence[tuple[int, ClockState | None]],
+    def __init__(self, model: MuseModel, prompt: Tensor, head_len: int,
+                 segments: Sequence[tuple[int, ClockState | None]],
                  body_start: ClockState, total_seconds: float | None) -> None:
         if not segments or segments[0][0] != 0:
             raise ValueError("the first head segment must start at 0")

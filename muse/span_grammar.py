@@ -9,7 +9,8 @@ note limits of ``muse.note_limits``) and adds, all in grid ticks:
   no wait may pass the next one (see ``fold``), and once the clock is at its tick it is the only allowed token;
 - protected notes: a fixed note that sounds may not be released nor re-struck by the model;
 - an exact end: no wait may pass ``t2`` (``fold``, a logit filter, gives the probability of the waits
-  too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs of the generated notes still
+  too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs
+  of the generated notes still
   sounding (at that instant), then ``end``. ``end`` is never allowed before. So the span lasts
   exactly ``t2 - t1`` ticks and every note it opens is closed by ``t2``; fixed notes held across
   ``t2`` keep sounding (their note-off lies after the span).
@@ -24,8 +25,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from musetok.vocab import Kind, Vocab
 from torch import Tensor
+
+from musetok.vocab import Kind, Vocab
 
 from muse.grammar import MusicGrammar
 

@@ -26,16 +26,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from musetok import MidiTokenizer
-from musetok.augment import AugmentConfig, Augmentation
-from musetok.vocab import Kind
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from musetok import MidiTokenizer
+from musetok.augment import Augmentation, AugmentConfig
+from musetok.vocab import Kind
+
 from muse.clock import Clock, TokenClock
 from muse.core.errors import UserError
-from muse.core.train import LossOutput
 from muse.core.token_shards import TokenDataset
+from muse.core.train import LossOutput
 from muse.excerpt import CHECKPOINT_EVERY, IndexedPiece, PieceIndex, WholePiece, padded_item
 from muse.fim import fim_layout, spm_item
 from muse.token_tables import TokenTables
@@ -56,7 +57,8 @@ class CropDataset(Dataset):
         self.composer_dropout = composer_dropout
         self.fim_rate = fim_rate  # share of crops in the fill-in-the-middle layout (muse.fim)
         if fim_rate > 0 and not tokenizer.vocab.has_fim_markers:
-            raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers (muse.fim.with_fim_markers)")
+            raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers "
+                            "(muse.fim.with_fim_markers)")
         self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
         self._indices: dict[int, PieceIndex] = {}  # of the long pieces, built on first use
@@ -119,7 +121,8 @@ class WindowDataset(Dataset):
                 continue
             body = self.window - rec.header
             if body < 2:
-                raise UserError(f"{data.folder}: piece {rec.id} has a {rec.header}-token header, too long for n_ctx={n_ctx}")
+                raise UserError(f"{data.folder}: piece {rec.id} has a {rec.header}-token header, "
+                                f"too long for n_ctx={n_ctx}")
             n = max(1, math.ceil((rec.length - rec.header - 1) / (body - 1)))
             windows.extend((int(p), k) for k in range(n))
         self.windows = windows

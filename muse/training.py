@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from musetok import MidiTokenizer
 
 from muse.config import MuseRunConfig, load_run_config
 from muse.core.checkpoint import CHECKPOINTS_DIR, checkpoint_step, latest_checkpoint
 from muse.core.config import save_config
 from muse.core.errors import UserError
-from muse.core.train import Trainer, TrainResult
 from muse.core.token_shards import TokenDataset
+from muse.core.train import Trainer, TrainResult
 from muse.fim import with_fim_markers
 from muse.note_limits import compute_note_limits
 from muse.run_record import check_resumed_run, write_data_record

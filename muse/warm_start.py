@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from musetok import MidiTokenizer
 
 from muse.core.errors import UserError

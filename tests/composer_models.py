@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from musetok import MidiTokenizer, TokenizerConfig
 
 from muse.config import MuseConfig, load_run_config

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 import skip_policy
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,8 @@ def train_muse(work: Path, out: Path, strategy: str) -> None:
     from muse.training import train
 
     run = load_run_config(REPO / "configs" / "muse" / "tiny.yaml")
-    run = dataclasses.replace(run, train=steps(run.train, strategy), data=dataclasses.replace(run.data, crops_per_epoch=8))
+    run = dataclasses.replace(run, train=steps(run.train, strategy),
+                              data=dataclasses.replace(run.data, crops_per_epoch=8))
     train(run, work / "midi_data", out, progress=False)
 
 

@@ -61,11 +61,10 @@ def wait_for_http(url: str, timeout: float = 60.0, process=None) -> None:
 @contextmanager
 def launched_app(model: Path, db: Path, **limits: object) -> Iterator[tuple[object, str]]:
     """``build_app`` on ``model`` served on 127.0.0.1 and a free port, in this process; yields (app, url)."""
-    from muse.generate import MuseGenerator
-
     from demos.app import build_app
     from demos.limits import DemoLimits
     from demos.request_limits import launch_options
+    from muse.generate import MuseGenerator
 
     app = build_app(MuseGenerator(model), feedback_store=db, limits=DemoLimits(**limits))
     port = free_port()

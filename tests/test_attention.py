@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,7 +91,8 @@ def test_pattern_masks_match_the_jukebox_definitions() -> None:
     assert rows("block_transpose") == [[0], [1], [0, 2], [1, 3], [0, 2, 4], [1, 3, 5]]
     assert rows("prev_block") == [[], [], [0, 1], [0, 1], [2, 3], [2, 3]]
     assert rows("summary") == [[0], [0, 1], [1, 2], [1, 2, 3], [1, 3, 4], [1, 3, 4, 5]]
-    assert rows("summary_spread", spread=2) == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5]]
+    assert rows("summary_spread", spread=2) == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4],
+                                                [0, 1, 2, 3, 4, 5]]
     assert rows("prime", prime_len=3) == [[0], [0, 1], [0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2]]
     assert pattern_mask("cross", 3, S=4).all() and pattern_mask("cross", 3, S=4).shape == (3, 4)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import symusic
-from test_editing import tiny_model_dir
 
 from muse.data.build import BuildOptions, build_dataset
 from muse.data.sources import midi_dir_sources
+from test_editing import tiny_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from preference_models import tiny_dataset, tiny_model
 
 from muse.core.token_shards import TokenDataset
 from muse.metrics import wilson_interval
+from preference_models import tiny_dataset, tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

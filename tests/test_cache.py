@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from torch import nn
 
 from muse.core.attention import PATTERNS, FactorizedAttention, pattern_mask
 from muse.core.cache import LayerKVCache
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig
-
 
 BATCH, T, VOCAB, BLOCK = 3, 29, 11, 6  # T is not a multiple of the block length
 PROMPTS = {

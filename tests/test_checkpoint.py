@@ -94,7 +94,8 @@ def test_apply_key_map_reports_every_problem() -> None:
 
 # ----------------------------------------------------------------------- nested training state
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False), st.text(max_size=5))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
+                    st.text(max_size=5))
 tensors = st.integers(0, 4).map(lambda n: torch.arange(n, dtype=torch.float32) * 0.5)
 nested = st.recursive(
     st.one_of(scalars, tensors),

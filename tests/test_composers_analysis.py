@@ -10,8 +10,8 @@ import stat
 
 import numpy as np
 import pytest
-from composer_models import random_model
 
+from composer_models import random_model
 from muse.composers import (
     analyse,
     cluster_order,

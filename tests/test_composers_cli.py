@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from composer_models import saved_random_model
 
+from composer_models import saved_random_model
 from muse.cli import main
 
 COMPOSERS = ("bach", "chopin", "satie", "paganini", "mozart")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from composer_models import loaded, random_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from composer_models import loaded, random_model
 from muse.composers import ComposerMix, parse_composer_mix
 from muse.core.errors import UserError
 from muse.generate import MuseGenerator

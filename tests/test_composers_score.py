@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from composer_models import HELD_OUT, TRAIN_FILES, fit_two_composers, loaded, random_model
 
+from composer_models import HELD_OUT, TRAIN_FILES, fit_two_composers, loaded, random_model
 from muse.composers import ComposerScorer, style_adherence, write_posteriors
 from muse.core.errors import UserError
 from muse.generate import MuseGenerator

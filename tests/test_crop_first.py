@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from musetok.augment import AugmentConfig, Augmentation, augment
+
+from musetok.augment import Augmentation, AugmentConfig, augment
 
 from muse.clock import TokenClock
 from muse.core.token_shards import TOKENIZER_FILE, ShardWriter, TokenDataset, write_index

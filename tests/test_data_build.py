@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from musetok import MidiTokenizer, TokenizerConfig
+
 from muse.core.errors import UserError
 from muse.data import BuildOptions, TokenDataset, build_dataset, collect_sources, format_report
 from muse.data.build import split_of

@@ -9,7 +9,14 @@ import pytest
 
 from muse.core.errors import UserError
 from muse.data.music21_corpus import (
-    _flat_parts, _to_midi, assign_instruments, close_open_repeats, corpus_root, has_repeats, load_score, piece_to_midi,
+    _flat_parts,
+    _to_midi,
+    assign_instruments,
+    close_open_repeats,
+    corpus_root,
+    has_repeats,
+    load_score,
+    piece_to_midi,
     unshare_elements,
 )
 from muse.data.sources import PieceSource

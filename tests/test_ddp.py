@@ -33,7 +33,8 @@ def launch(out_dir: Path, *args: str, processes: int = 1) -> subprocess.Popen:
     if processes == 1:
         cmd = [sys.executable, str(SCRIPT)]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", str(SCRIPT)]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               str(SCRIPT)]
     return subprocess.Popen([*cmd, str(out_dir), *COMMON, *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

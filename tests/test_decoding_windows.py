@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
+
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind
-from torch import Tensor
 
 import muse.editing
 import muse.generate

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import soundfile as sf
 import symusic
-from demo_support import launched_app, save_test_model
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from demo_support import launched_app, save_test_model
 from demos.results import CARD_VALUES
 from muse.cli import main as muse_main
 

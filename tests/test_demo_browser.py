@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from demo_support import REPO, free_port, save_test_model, wait_for_http
 
+from demo_support import REPO, free_port, save_test_model, wait_for_http
 from demos.screenshots import CHROMIUM, VIEWPORT, compose, edit_file, launch_chromium, open_tab, set_number
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -109,8 +109,9 @@ def test_upload_and_regenerate_a_span_in_chromium(server, midi_dir: Path) -> Non
             page.wait_for_selector("#compose-generate", timeout=120_000)
             edit_file(page, midi_dir / "classical" / "bach-bwv001-_400_chorales-004003b.mid", start=2, end=4)
             expect(page.locator("#edit-caption-1")).to_contain_text("2.0\u20134.0 s regenerated")
-            expect(page.locator("#edit-summary")).to_contain_text(re.compile(r"Regenerating (1\.9|2\.0)\d\u2013(3\.9|4\.0)\d s"),
-                                                                  timeout=30_000)  # the span, shaded on the preview
+            expect(page.locator("#edit-summary")).to_contain_text(
+                re.compile(r"Regenerating (1\.9|2\.0)\d\u2013(3\.9|4\.0)\d s"),
+                timeout=30_000)  # the span, shaded on the preview
             assert page.locator("#edit-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "demo_browser_edit.png"), full_page=True)

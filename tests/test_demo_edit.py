@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import symusic
-from demo_support import launched_app, save_test_model
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from demo_support import launched_app, save_test_model
 from demos.limits import LimitError
 from demos.tabs.edit import ACCOMPANY, INFILL, parse_bars
 

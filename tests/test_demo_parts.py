@@ -17,12 +17,12 @@ from matplotlib.image import imread
 
 from demos.controls import check_instruments, composer_spec, note_bounds, resolve_seed, upload_path
 from demos.jobs import CancelRegistry
-from muse.feedback import FeedbackError, FeedbackStore, Sample, open_existing
-from muse.saved_model import model_hash
 from demos.limits import DemoLimits, LimitError
-from muse.pianoroll import draw_piano_roll, roll_tracks
 from muse.cli import main as muse_main
 from muse.core.errors import UserError
+from muse.feedback import FeedbackError, FeedbackStore, Sample, open_existing
+from muse.pianoroll import draw_piano_roll, roll_tracks
+from muse.saved_model import model_hash
 
 
 def sample(i: int, **changes) -> Sample:
@@ -179,7 +179,6 @@ def test_the_status_says_how_the_audio_was_made_and_flags_empty_results(tmp_path
 def test_media_render_with_the_sampler_where_fluidsynth_is_missing(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     from demo_support import save_test_model
-
     from demos.media import MediaFolder
     from muse.core import render
     from muse.generate import MuseGenerator
@@ -204,7 +203,6 @@ def test_media_render_with_the_sampler_where_fluidsynth_is_missing(monkeypatch: 
 
 def test_a_job_stops_when_cancelled_or_at_its_time_limit(tmp_path: Path) -> None:
     from demo_support import save_test_model
-
     from muse.generate import MuseGenerator
 
     jobs = CancelRegistry()
@@ -260,7 +258,6 @@ def test_piano_roll_of_an_empty_score(tmp_path: Path) -> None:
 def test_demo_without_a_bundled_model_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     import muse.generate
-
     from demos.app import main as app_main
 
     monkeypatch.setattr(muse.generate, "BUNDLED_MODEL", tmp_path / "no-model")

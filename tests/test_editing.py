@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import symusic
 import torch
 import yaml
+
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.instruments import program_to_key
 from musetok.vocab import Kind
@@ -231,7 +231,8 @@ def test_training_with_fim_rate_exports_a_model_with_markers(dataset: Path, tmp_
     loaded = load_model(tmp_path / "run")
     assert loaded.tokenizer.vocab.has_fim_markers
     assert loaded.tokenizer.vocab.size == TokenDataset(dataset).load_tokenizer().vocab.size + 2
-    assert np.isfinite(evaluate(loaded, dataset, split="train", batch_size=2, max_pieces=1).overall.bits_per_token)  # its marker-less dataset
+    # its marker-less dataset
+    assert np.isfinite(evaluate(loaded, dataset, split="train", batch_size=2, max_pieces=1).overall.bits_per_token)
     gen = MuseGenerator(loaded)
     piece = gen.infill(midi_dir / "classical" / CHORALE, 3.0, 4.0, seed=1)[0]
     assert piece.mode == "fim"

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from demo_support import REPO, launched_app, save_test_model
 from gradio_client import Client
 
+from demo_support import REPO, launched_app, save_test_model
 from demos.app import build_app
-
 from muse.cli import main
 from muse.composers.scoring import ComposerScorer
 from muse.generate import MuseGenerator

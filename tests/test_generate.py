@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import symusic
 import torch
+
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind
 

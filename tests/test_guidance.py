@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind
 
+import muse.generate as generate_module
 from muse.composers.mixing import parse_composer_mix
 from muse.config import MuseConfig
 from muse.core.errors import UserError
 from muse.core.sampling import GuidedDecoder, guide_logits
 from muse.core.transformer import TransformerConfig
-import muse.generate as generate_module
 from muse.generate import MuseGenerator
 from muse.rerank import best_by_style, best_of_groups, style_scores
 from muse.saved_model import build_model, save_model

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+
 from musetok.vocab import Kind
 
 from muse.cli import main
 from muse.core.errors import UserError
-from muse.data.build import BuildOptions, build_dataset
 from muse.core.token_shards import TokenDataset
+from muse.data.build import BuildOptions, build_dataset
 from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate, evaluate_midi
 from muse.generate import MuseGenerator
@@ -176,7 +177,8 @@ def test_eval_midi_scores_a_folder_with_the_models_vocabulary(trained: Path, mid
                                                               capsys) -> None:
     """``muse eval --midi``: files tokenized with the model's vocabulary, labelled by folder; a label the
     model does not know is the unknown composer; the baseline is fit on the files themselves."""
-    for folder, name in (("bach", "bach-bwv001-_400_chorales-003706b.mid"), ("chopin", "chopin-ecossaise_no2_in_g.mid")):
+    for folder, name in (("bach", "bach-bwv001-_400_chorales-003706b.mid"),
+                         ("chopin", "chopin-ecossaise_no2_in_g.mid")):
         (tmp_path / folder).mkdir(exist_ok=True)
         shutil.copy(midi_dir / "classical" / name, tmp_path / folder / name)
     assert main(["eval", "--model", str(trained), "--midi", str(tmp_path)]) == 0

@@ -277,7 +277,8 @@ def test_copying_is_found_for_64_shared_notes_and_not_for_63() -> None:
     assert index.shares(*piece(64, shift=3), transpose=True) >= 1  # ... but the same intervals
     assert index.shares(*piece(0)) == 0
     # runs across two training pieces do not count: piece 0's end followed by piece 1's start
-    seam = (np.r_[train[0][0][-32:], train[0][0][-1] + 5 + train[1][0][:32]], np.r_[train[0][1][-32:], train[1][1][:32]])
+    seam = (np.r_[train[0][0][-32:], train[0][0][-1] + 5 + train[1][0][:32]],
+            np.r_[train[0][1][-32:], train[1][1][:32]])
     assert index.shares(*seam) == 0
 
 

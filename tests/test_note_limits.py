@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import symusic
 import torch
+
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind
 
@@ -155,7 +156,8 @@ class TestGrammar:
         g = MusicGrammar(vocab, 3)  # no requested length, no limits
         assert not g(self.ids(vocab, "bach piano start piano:v64:C4 wait:4"))[0, vocab.end_id]
         assert g(self.ids(vocab, "bach piano start piano:v64:C4 wait:4 piano:v0:C4"))[0, vocab.end_id]
-        assert g(self.ids(vocab, "bach drums start drums:v64:C2 wait:4"))[0, vocab.end_id]  # drum hits end by themselves
+        # drum hits end by themselves
+        assert g(self.ids(vocab, "bach drums start drums:v64:C2 wait:4"))[0, vocab.end_id]
 
     def test_the_grammar_never_dead_ends(self, vocab) -> None:
         """Random walks through the grammar with tight limits: some token is always allowed, and

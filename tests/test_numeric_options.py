@@ -74,7 +74,8 @@ def test_jukebox_sample_refuses_out_of_range_numbers(tmp_path, capsys) -> None:
                "--seed": BAD_INTS, "--samples": BAD_INTS + ["0"], "--hop-fractions": ["nan,0.5,0.5", "0.5,inf,0.5"]}
     for option, values in options.items():
         for value in values:
-            rc, err = run(jukebox_main, ["sample", "--model", "small", "--out", str(tmp_path / "run"), f"{option}={value}"],
+            rc, err = run(jukebox_main,
+                          ["sample", "--model", "small", "--out", str(tmp_path / "run"), f"{option}={value}"],
                           capsys)
             assert_one_line_error(rc, err, "jukebox")
     rc, err = run(jukebox_main, ["sample", "--model", "small", "--out", str(tmp_path / "run"), "--device", "cuda:7"],

@@ -50,6 +50,15 @@ def test_console_scripts_help(prog: str) -> None:
         assert "COMMAND" in out.stdout or "usage" in out.stdout
 
 
+def test_ci_runs_the_linter_before_the_tests() -> None:
+    """.ci/run lints with ruff (configured in pyproject.toml, installed by the dev extra) before pytest."""
+    ci = (REPO / ".ci" / "run").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert "[tool.ruff]" in pyproject and re.search(r'"ruff[>=<]', pyproject), "ruff: configured and a dev dependency"
+    lint, tests = ci.find(".venv/bin/ruff check ."), ci.find(".venv/bin/python -m pytest")
+    assert 0 <= lint < tests, "CI must run `ruff check .` before the tests"
+
+
 def test_readme_test_command_is_what_ci_runs() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()

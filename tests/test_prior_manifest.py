@@ -43,7 +43,8 @@ def manifest_shapes(data: dict) -> dict[str, list[int]]:
 @pytest.mark.parametrize("name", RELEASED)
 def test_preset_equals_released_hyper_parameters(jukebox_ref: Path, name: str) -> None:
     data = manifest(jukebox_ref, name)
-    assert load_config(PriorConfig, PRESETS / f"{name}.yaml") == config_from_official(data["hps"], manifest_shapes(data))
+    assert load_config(PriorConfig, PRESETS / f"{name}.yaml") == config_from_official(data["hps"],
+                                                                                      manifest_shapes(data))
 
 
 @pytest.mark.parametrize("name", RELEASED)

@@ -12,6 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from musetok.errors import TokenizerError
+
 from jukebox.checkpoint import save_vqvae
 from jukebox.checkpoint_priors import load_prior, save_prior
 from jukebox.cli import main as jukebox_main
@@ -22,7 +24,6 @@ from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import load_vqvae_config
 from muse.core.config import load_config
 from muse.core.errors import UserError
-from musetok.errors import TokenizerError
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "jukebox"
 SECONDS = 0.05
@@ -50,7 +51,8 @@ def pipeline(checkpoints: Path) -> JukeboxPipeline:
 
 
 def settings(checkpoints: Path, **changes) -> SampleSettings:
-    base = SampleSettings(model="small", checkpoints=str(checkpoints), artist="3", genre="2", lyrics="la la la, oh yeah",
+    base = SampleSettings(model="small", checkpoints=str(checkpoints), artist="3", genre="2",
+                          lyrics="la la la, oh yeah",
                           seconds=SECONDS, seed=7, n_samples=2, sampling=SAMPLING)
     return replace(base, **changes)
 

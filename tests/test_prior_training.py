@@ -116,7 +116,8 @@ def test_train_resume_export_and_sample(dataset: Path, workspace: Path, tmp_path
     assert result.complete and result.codes[1].shape == (1, 0.05 * RATE // 128 * 4)
 
 
-def test_training_errors_are_clear(dataset: Path, workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_training_errors_are_clear(dataset: Path, workspace: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture) -> None:
     base = ["train-prior", "--config", str(PRESETS / "prior_tiny.yaml"), "--data", str(dataset), "--out", str(tmp_path)]
     assert jukebox_main(base + ["--level", "1", "--steps", "1", "--batch-size", "1"]) == 2
     assert "describes a level-2 prior, not level 1" in capsys.readouterr().err

@@ -118,7 +118,8 @@ def test_main_family_follows_the_tokenizers_family_table() -> None:
 
     from jukebox.render_corpus import main_family
 
-    for program, family in ((52, "voice"), (40, "strings"), (48, "ensemble"), (68, "reed"), (19, "organ"), (0, "piano")):
+    for program, family in ((52, "voice"), (40, "strings"), (48, "ensemble"), (68, "reed"), (19, "organ"),
+                            (0, "piano")):
         score = symusic.Score(480)
         track = symusic.Track(program=program)
         track.notes.append(symusic.Note(0, 480, 60, 80))

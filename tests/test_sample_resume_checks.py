@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_prior_pipeline import SECONDS, checkpoints, pipeline, settings  # noqa: F401 - fixtures
 
 from jukebox.cli import main as jukebox_main
 from jukebox.pipeline import JukeboxPipeline, load_codes
+from test_prior_pipeline import SECONDS, checkpoints, pipeline, settings  # noqa: F401 - fixtures
 
 
 def counting_progress(windows: list[int], cancel: threading.Event | None = None, stop_after: int = 0):
@@ -83,13 +83,15 @@ def test_resume_with_a_new_seconds_or_seed_is_refused(checkpoints: Path, tmp_pat
             "--levels", "2", "--hop-fractions", "0.5,0.5,0.5", "--out", str(out)]
     assert jukebox_main(args) == 0
     capsys.readouterr()
-    for extra, difference in ((["--seconds", "0.1"], f"--seconds: {SECONDS} -> 0.1"), (["--seed", "8"], "--seed: 7 -> 8"),
+    for extra, difference in ((["--seconds", "0.1"], f"--seconds: {SECONDS} -> 0.1"),
+                              (["--seed", "8"], "--seed: 7 -> 8"),
                               (["--samples", "2", "--seed", "9"], "--samples: 1 -> 2; --seed: 7 -> 9")):
         assert jukebox_main(["sample", "--resume", str(out), *extra]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err and difference in err, err
     # the run's own values, and options that do not change the music, are accepted
-    assert jukebox_main(["sample", "--resume", str(out), "--seed", "7", "--seconds", str(SECONDS), "--device", "cpu"]) == 0
+    assert jukebox_main(["sample", "--resume", str(out), "--seed", "7", "--seconds", str(SECONDS),
+                         "--device", "cpu"]) == 0
     assert jukebox_main(["sample", "--resume", str(out)]) == 0
 
 

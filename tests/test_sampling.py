@@ -268,7 +268,8 @@ def test_logprobs_are_under_the_filtered_distribution() -> None:
     assert bool((forced.model_logprobs < 0).all())
     # recompute one step by hand
     step0 = model.step(prompt, model.new_cache(1))[0, -1]
-    assert math.isclose(float(plain.model_logprobs[0, 0]), float(step0.log_softmax(-1)[plain.new_ids[0, 0]]), rel_tol=1e-6)
+    assert math.isclose(float(plain.model_logprobs[0, 0]), float(step0.log_softmax(-1)[plain.new_ids[0, 0]]),
+                        rel_tol=1e-6)
 
 
 def test_each_row_stops_at_its_own_stop_token_and_the_loop_ends_when_all_are_done() -> None:
@@ -330,7 +331,8 @@ def test_windowed_continuation_goes_past_n_ctx_keeping_the_header() -> None:
         # every window is the two header tokens followed by a contiguous run of the sequence
         assert torch.equal(window[:, :2], seq[:, :2])
         tail = window[:, 2:]
-        starts = [s for s in range(2, seq.shape[1] - tail.shape[1] + 1) if torch.equal(seq[:, s:s + tail.shape[1]], tail)]
+        starts = [s for s in range(2, seq.shape[1] - tail.shape[1] + 1)
+                  if torch.equal(seq[:, s:s + tail.shape[1]], tail)]
         assert starts, f"window of {width} tokens is not header + contiguous tail"
     # after each slide, half of the 10 non-header positions are free again: re-primed with 12 - 5 = 7
     reprimes = [c for c in model.calls[1:] if c > 1]

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tokenizer_reference import make_midi, off, on, program, tempo
 
 from musetok import Kind, MidiTokenizer
 from musetok.augment import AugmentConfig, augment, scale_velocity, stretch_tempo, transpose
+
+from test_tokenizer_reference import make_midi, off, on, program, tempo
 
 TOK = MidiTokenizer()
 V = TOK.vocab

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tokenizer_reference import make_midi, off, on, tempo
 
 from musetok import MidiTokenizer, TokenizerConfig, TokenizerError
+
+from test_tokenizer_reference import make_midi, off, on, tempo
 
 TOK = MidiTokenizer()
 V = TOK.vocab

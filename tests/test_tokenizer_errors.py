@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import symusic
-from test_tokenizer_reference import make_midi, off, on, tempo
 
 from musetok import MidiTokenizer, TokenizerConfig, TokenizerError
+
+from test_tokenizer_reference import make_midi, off, on, tempo
 
 TOK = MidiTokenizer()
 STRICT = MidiTokenizer(TokenizerConfig(recover=False))

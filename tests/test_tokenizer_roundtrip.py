@@ -16,11 +16,19 @@ import pytest
 import symusic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tokenizer_reference import (
-    canon_of_decoded, make_midi, off, on, pedal, program, quantize_reference, tempo,
-)
 
 from musetok import Kind, MidiTokenizer, TokenizerConfig
+
+from test_tokenizer_reference import (
+    canon_of_decoded,
+    make_midi,
+    off,
+    on,
+    pedal,
+    program,
+    quantize_reference,
+    tempo,
+)
 
 CONFIGS = {
     "default": TokenizerConfig(),

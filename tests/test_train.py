@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import pytest
 import torch
 from torch import nn
-from tiny_train_script import TinyLM, loss_fn, sequences
 
 from muse.core.batching import BatchOrder, StepBatchSampler, eval_batches, stream_batches, to_device
 from muse.core.config import load_config
 from muse.core.errors import ConfigError, UserError
 from muse.core.optim import lr_at, param_groups
 from muse.core.train import LossOutput, TrainConfig, Trainer
+from tiny_train_script import TinyLM, loss_fn, sequences
 
 
 def read_metrics(out_dir) -> list[dict]:
@@ -184,13 +184,15 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path) -> None:
     small = Trainer(tiny(), loss_fn, data, None, config(batch_size=2, grad_accum=4), tmp_path / "small", progress=False)
     small.fit()
     for a, b in zip(read_metrics(tmp_path / "big"), read_metrics(tmp_path / "small")):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6) and a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
     for p, q in zip(big.model.parameters(), small.model.parameters()):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
 
 
 def test_gradients_are_clipped_before_the_optimizer_step(tmp_path) -> None:
-    trainer = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(grad_clip=0.05, steps=3), tmp_path, progress=False)
+    trainer = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(grad_clip=0.05, steps=3), tmp_path,
+                      progress=False)
     seen = []
 
     def norm_at_step(optimizer, args, kwargs) -> None:
@@ -266,12 +268,14 @@ def test_fsdp_outside_torchrun_is_a_config_error(tmp_path) -> None:
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path) -> None:
-    result = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=2), tmp_path, progress=False).fit(resume=True)
+    trainer = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=2), tmp_path, progress=False)
+    result = trainer.fit(resume=True)
     assert result.step == 2 and [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
 
 
 def test_bf16_autocast_runs_on_cpu_when_asked(tmp_path) -> None:
-    trainer = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=2, precision="bf16"), tmp_path, progress=False)
+    trainer = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=2, precision="bf16"), tmp_path,
+                      progress=False)
     assert trainer.autocast_dtype == torch.bfloat16
     assert math.isfinite(trainer.fit().train_loss)
     auto = Trainer(tiny(), loss_fn, sequences(16, 0), None, config(steps=1), tmp_path / "auto", progress=False)

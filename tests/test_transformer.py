@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from muse.core.attention import JUKEBOX_ATTN_TYPES, jukebox_prime_len
 from muse.core.checkpoint import load_official
 from muse.core.config import ConfigError, load_config, save_config
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig, quick_gelu
-
 
 TINY = dict(width=16, depth=4, heads=2, n_ctx=24, attn_order=("block_local", "block_transpose"), blocks=4)
 
@@ -144,7 +142,8 @@ def load_prior(ref: Path, name: str) -> tuple[OfficialPrior, dict, dict[str, tor
     meta = json.loads((ref / "priors" / f"{name}.json").read_text())
     hps = meta["hps"]
     vectors = load_file(str(ref / "priors" / f"{name}_vectors.safetensors"))
-    state = {k[len("prior."):]: v.float() for k, v in load_official(ref / "priors" / f"{name}.pth.tar").state_dict.items()
+    official = load_official(ref / "priors" / f"{name}.pth.tar").state_dict
+    state = {k[len("prior."):]: v.float() for k, v in official.items()
              if k.startswith("prior.")}
     n_tokens = hps["n_tokens"] if hps["single_enc_dec"] else 0
     length = hps["n_ctx"] + n_tokens

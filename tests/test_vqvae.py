@@ -197,7 +197,7 @@ def test_official_checkpoint_errors_name_the_file_and_keys(tmp_path: Path, jukeb
     missing = dict(state)
     key = next(k for k in missing if k.startswith("decoders.1."))
     del missing[key]
-    with pytest.raises(CheckpointError, match=rf"missing\.pth\.tar.*missing keys.*1 *\)"):
+    with pytest.raises(CheckpointError, match=r"missing\.pth\.tar.*missing keys.*1 *\)"):
         load_vqvae(_save_official(tmp_path / "missing.pth.tar", missing, hps))
     extra = dict(state, **{"encoders.9.surplus": torch.zeros(1)})
     with pytest.raises(CheckpointError, match=r"extra\.pth\.tar.*unexpected keys.*encoders\.9\.surplus"):

@@ -48,7 +48,8 @@ def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
 
 def test_encode_then_decode_every_level(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path, capsys) -> None:
     codes_path = tmp_path / "codes.npz"
-    code, out, _ = run(["vqvae", "encode", str(rendered_wav), "-o", str(codes_path), "--checkpoint", str(tiny_ckpt)], capsys)
+    code, out, _ = run(["vqvae", "encode", str(rendered_wav), "-o", str(codes_path), "--checkpoint", str(tiny_ckpt)],
+                       capsys)
     assert code == 0 and "codes.npz" in out
     encoded = EncodedAudio.load(codes_path)
     codec = Codec.load(tiny_ckpt)
@@ -56,7 +57,8 @@ def test_encode_then_decode_every_level(tmp_path: Path, rendered_wav: Path, tiny
     assert encoded.length == len(audio) and encoded.sample_rate == codec.sample_rate
     expected = codec.encode(audio)
     for level, hop in enumerate(codec.model.hop_lengths):
-        assert len(encoded.codes[level]) == -(-len(audio) // codec.model.hop_lengths[-1]) * codec.model.hop_lengths[-1] // hop
+        padded = -(-len(audio) // codec.model.hop_lengths[-1]) * codec.model.hop_lengths[-1]
+        assert len(encoded.codes[level]) == padded // hop
         assert np.array_equal(encoded.codes[level], expected.codes[level])
         wav = tmp_path / f"l{level}.wav"
         code, _, _ = run(["vqvae", "decode", str(codes_path), "--level", str(level), "-o", str(wav),
@@ -67,7 +69,8 @@ def test_encode_then_decode_every_level(tmp_path: Path, rendered_wav: Path, tiny
         np.testing.assert_allclose(decoded, np.clip(codec.decode(expected, level), -1, 1), atol=2.0 / 2**15)
 
 
-def test_reconstruct_writes_each_level_and_prints_metrics(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path, capsys) -> None:
+def test_reconstruct_writes_each_level_and_prints_metrics(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path,
+                                                         capsys) -> None:
     code, out, _ = run(["vqvae", "reconstruct", str(rendered_wav), "-o", str(tmp_path / "rec"),
                         "--checkpoint", str(tiny_ckpt)], capsys)
     assert code == 0
@@ -104,12 +107,14 @@ def test_evaluate_averages_files_and_reports_codebook_usage(tmp_path: Path, rend
     assert code_usage(np.array([5, 5, 5]), 8) == (1, pytest.approx(1.0))
 
 
-def test_our_safetensors_checkpoint_and_config_override(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path, capsys) -> None:
+def test_our_safetensors_checkpoint_and_config_override(tmp_path: Path, rendered_wav: Path, tiny_ckpt: Path,
+                                                        capsys) -> None:
     codec = Codec.load(tiny_ckpt)
     ours = tmp_path / "model" / "codec.safetensors"
     config_json = save_vqvae(codec.model, ours)
     run(["vqvae", "encode", str(rendered_wav), "-o", str(tmp_path / "a.npz"), "--checkpoint", str(tiny_ckpt)], capsys)
-    code, _, _ = run(["vqvae", "encode", str(rendered_wav), "-o", str(tmp_path / "b.npz"), "--checkpoint", str(ours)], capsys)
+    code, _, _ = run(["vqvae", "encode", str(rendered_wav), "-o", str(tmp_path / "b.npz"), "--checkpoint", str(ours)],
+                     capsys)
     assert code == 0
     config_yaml = tmp_path / "elsewhere.json"
     config_json.rename(config_yaml)
@@ -125,7 +130,8 @@ def test_our_safetensors_checkpoint_and_config_override(tmp_path: Path, rendered
 def test_unreadable_audio_names_the_file(tmp_path: Path, tiny_ckpt: Path, capsys) -> None:
     bad = tmp_path / "broken.flac"
     bad.write_bytes(b"\x00" * 64)
-    code, out, err = run(["vqvae", "encode", str(bad), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(tiny_ckpt)], capsys)
+    code, out, err = run(["vqvae", "encode", str(bad), "-o", str(tmp_path / "x.npz"), "--checkpoint", str(tiny_ckpt)],
+                         capsys)
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and "broken.flac" in err and "not a readable audio file" in err
     code, _, err = run(["vqvae", "reconstruct", str(tmp_path / "absent.wav"), "-o", str(tmp_path), "--checkpoint",
@@ -137,16 +143,20 @@ def test_bad_codes_and_levels_are_clear_errors(tmp_path: Path, rendered_wav: Pat
     ckpt = ["--checkpoint", str(tiny_ckpt)]
     codes_path = tmp_path / "codes.npz"
     run(["vqvae", "encode", str(rendered_wav), "-o", str(codes_path), "--levels", "1", *ckpt], capsys)
-    code, _, err = run(["vqvae", "decode", str(codes_path), "--level", "0", "-o", str(tmp_path / "x.wav"), *ckpt], capsys)
+    code, _, err = run(["vqvae", "decode", str(codes_path), "--level", "0", "-o", str(tmp_path / "x.wav"), *ckpt],
+                       capsys)
     assert code == 2 and "codes.npz: has no codes for level 0" in err
-    code, _, err = run(["vqvae", "decode", str(codes_path), "--level", "5", "-o", str(tmp_path / "x.wav"), *ckpt], capsys)
+    code, _, err = run(["vqvae", "decode", str(codes_path), "--level", "5", "-o", str(tmp_path / "x.wav"), *ckpt],
+                       capsys)
     assert code == 2 and "level 5 does not exist" in err
     (tmp_path / "junk.npz").write_text("junk")
-    code, _, err = run(["vqvae", "decode", str(tmp_path / "junk.npz"), "--level", "0", "-o", str(tmp_path / "x.wav"), *ckpt], capsys)
+    code, _, err = run(["vqvae", "decode", str(tmp_path / "junk.npz"), "--level", "0", "-o", str(tmp_path / "x.wav"),
+                        *ckpt], capsys)
     assert code == 2 and "junk.npz: not a codes file" in err
     other = EncodedAudio({0: np.zeros(10, dtype=np.int64)}, 22050, 80, (8, 32, 128), 64)
     other.save(tmp_path / "other.npz")
-    code, _, err = run(["vqvae", "decode", str(tmp_path / "other.npz"), "--level", "0", "-o", str(tmp_path / "x.wav"), *ckpt], capsys)
+    code, _, err = run(["vqvae", "decode", str(tmp_path / "other.npz"), "--level", "0", "-o", str(tmp_path / "x.wav"),
+                        *ckpt], capsys)
     assert code == 2 and "22050 Hz" in err
     code, _, err = run(["vqvae", "encode", str(rendered_wav), "-o", str(tmp_path / "y.npz"), "--checkpoint",
                         str(tmp_path / "missing.pth.tar")], capsys)

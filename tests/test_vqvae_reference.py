@@ -89,7 +89,8 @@ def test_dequantised_and_decoded_match(ref: dict, loaded) -> None:
     vectors = ref["vectors"]
     for level in range(loaded.config.levels):
         codes = vectors[f"codes.l{level}"]
-        torch.testing.assert_close(loaded.model.dequantise(codes, level), vectors[f"dequantised.l{level}"], atol=ATOL, rtol=0)
+        torch.testing.assert_close(loaded.model.dequantise(codes, level), vectors[f"dequantised.l{level}"],
+                                   atol=ATOL, rtol=0)
         decoded = loaded.model.decode(codes, level)
         torch.testing.assert_close(decoded, vectors[f"decoded.l{level}"][..., 0], atol=ATOL, rtol=0)
 

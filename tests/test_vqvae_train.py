@@ -38,7 +38,8 @@ def metrics(run: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def trained(audio_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "tiny"
-    assert main(["train-vqvae", "--config", str(CONFIG), "--data", str(audio_dir), "--out", str(out), "--no-progress"]) == 0
+    assert main(["train-vqvae", "--config", str(CONFIG), "--data", str(audio_dir), "--out", str(out),
+                 "--no-progress"]) == 0
     return out
 
 
@@ -72,7 +73,8 @@ def test_resume_continues_exactly(trained: Path, audio_dir: Path, tmp_path: Path
         shutil.rmtree(later)
     (resumed / "checkpoints" / "latest").write_text(checkpoints[0].name)
     (resumed / "vqvae.safetensors").unlink()
-    argv = ["train-vqvae", "--config", str(CONFIG), "--data", str(audio_dir), "--out", str(resumed), "--resume", "--no-progress"]
+    argv = ["train-vqvae", "--config", str(CONFIG), "--data", str(audio_dir), "--out", str(resumed), "--resume",
+            "--no-progress"]
     assert main(argv) == 0
     drop = {"tokens_per_s"}
     strip = [{k: v for k, v in r.items() if k not in drop} for r in metrics(resumed)]

@@ -25,7 +25,8 @@ class TinyLM(nn.Module):
         super().__init__()
         self.emb = nn.Embedding(VOCAB, width)
         self.drop = nn.Dropout(dropout)
-        self.layers = nn.ModuleList([nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.Tanh()) for _ in range(2)])
+        self.layers = nn.ModuleList([nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.Tanh())
+                                     for _ in range(2)])
         self.head = nn.Linear(width, VOCAB)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

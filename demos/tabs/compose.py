@@ -28,9 +28,9 @@ from demos.controls import (
     sampling_controls,
     watch_bounds,
 )
-from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.results import ResultsPanel, Variation, caption, summary
+from muse.feedback import Sample
 from muse.manifest import make_manifest
 
 DEFAULT_INSTRUMENTS = ("piano",)

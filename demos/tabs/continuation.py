@@ -25,8 +25,8 @@ from demos.context import DemoContext
 from demos.controls import (
     RAW_INPUTS,
     check_note_limits,
-    check_style,
     check_sampling,
+    check_style,
     composer_picker,
     composer_spec,
     resolve_seed,
@@ -34,10 +34,10 @@ from demos.controls import (
     upload_path,
     watch_bounds,
 )
-from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.limits import LimitError
 from demos.results import ResultsPanel, Variation, caption, summary
+from muse.feedback import Sample
 from muse.manifest import make_manifest
 
 MIDI_TYPES = [".mid", ".midi"]
@@ -122,7 +122,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
             cut = min(prime_seconds, piece.seconds)
             roll = ctx.media.roll(piece.score, ctx.media.new_stem("upload"), boundary=cut,
                                   title=f"{piece.name} \u00b7 {piece.seconds:.1f} s")
-        lines = [f"**{piece.name}**: {piece.seconds:.1f} s, {piece.n_notes} notes; the first {cut:g} s prime the model.",
+        lines = [f"**{piece.name}**: {piece.seconds:.1f} s, {piece.n_notes} notes; "
+                 f"the first {cut:g} s prime the model.",
                  empty_prime_warning(piece, prime_of(piece, cut), cut), note]
         return str(roll), "\n\n".join(line for line in lines if line)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import gradio as gr
 import symusic
+
 from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 from musetok.reader import read_midi
 
@@ -40,12 +41,12 @@ from demos.controls import (
     resolve_seed,
     sampling_controls,
 )
-from muse.feedback import Sample
 from demos.jobs import progress_callback, session_id, shown_errors
 from demos.limits import LimitError
 from demos.results import ResultsPanel, Variation
 from muse.core.errors import USER_ERRORS
 from muse.core.ranges import quote
+from muse.feedback import Sample
 
 MIDI_TYPES = [".mid", ".midi"]
 INFILL, ACCOMPANY = "Regenerate a span", "Accompany tracks"

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from muse.composers import ComposerAnalysis, ComposerEmbeddings, analyse, neighbours, plot_map
-from muse.core.errors import UserError
-
 from demos.context import DemoContext
 from demos.jobs import shown_errors
+from muse.composers import ComposerAnalysis, ComposerEmbeddings, analyse, neighbours, plot_map
+from muse.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""``jukebox data render-midi``: real audio to train on, rendered offline from a token dataset (jukebox.render_corpus)."""
+"""``jukebox data render-midi``: real audio to train on, rendered offline from a token dataset
+(jukebox.render_corpus)."""
 
 from __future__ import annotations
 

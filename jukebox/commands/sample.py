@@ -25,7 +25,8 @@ def _fractions(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fractions like 0.5,0.5,0.125, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated fractions like 0.5,0.5,0.125, got {text!r}") from None
     return values
 
 
@@ -40,7 +41,8 @@ def _add_model_args(parser: argparse.ArgumentParser, required: bool) -> None:
 
 def _add_song_args(parser: argparse.ArgumentParser) -> None:
     _add_model_args(parser, required=False)
-    parser.add_argument("--ids-dir", help="folder with the official artist/genre id files ({v2,v3}_{artist,genre}_ids.txt)")
+    parser.add_argument("--ids-dir",
+                        help="folder with the official artist/genre id files ({v2,v3}_{artist,genre}_ids.txt)")
     parser.add_argument("--artist", help="artist name (looked up in --ids-dir) or id (default: 0, unknown)")
     parser.add_argument("--genre", help="genre name (looked up in --ids-dir) or id(s) (default: 0)")
     parser.add_argument("--lyrics", help="UTF-8 text file with the lyrics")
@@ -57,7 +59,8 @@ def _add_song_args(parser: argparse.ArgumentParser) -> None:
                         help="classifier-free guidance toward the artist/genre (1 = off, the default); only for "
                              "priors trained with label dropout, which neither the official nor the bundled ones are")
     parser.add_argument("--hop-fractions", type=_fractions,
-                        help="new codes per window as a fraction of the context, for levels 0,1,2 (default: 0.5,0.5,0.125)")
+                        help="new codes per window as a fraction of the context, for levels 0,1,2 "
+                             "(default: 0.5,0.5,0.125)")
     parser.add_argument("--resume", metavar="DIR",
                         help="continue the run in DIR where it stopped (its settings are read from it; a different "
                              "--seconds, --seed or other song option is refused, listed)")
@@ -217,14 +220,14 @@ def run_sample(args: argparse.Namespace) -> int:
                                         settings.levels, args.device, args.dtype)
         return _report(pipeline.resume(args.resume, _progress()))
     settings = _settings(args)
-    pipeline = JukeboxPipeline.load(settings.model, settings.checkpoints, settings.ids_dir, settings.levels, args.device,
+    pipeline = JukeboxPipeline.load(settings.model, settings.checkpoints, settings.ids_dir, settings.levels,
+                                    args.device,
                                     args.dtype)
     return _report(pipeline.sample(settings, args.out, _progress()))
 
 
 def run_upsample(args: argparse.Namespace) -> int:
     from jukebox.pipeline import JukeboxPipeline, read_settings
-
     from muse.core.ranges import check_device
 
     check_device(args.device)

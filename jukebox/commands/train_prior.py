@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--config", required=True, help="prior config YAML (e.g. configs/jukebox/prior_tiny.yaml)")
     train.add_argument("--data", required=True, help="dataset folder written by `jukebox encode-dataset`")
     train.add_argument("--out", required=True, help="run folder (checkpoints, metrics, exported model)")
-    train.add_argument("--val-data", help="held-out dataset from `jukebox encode-dataset` (loss every eval_every steps)")
+    train.add_argument("--val-data",
+                       help="held-out dataset from `jukebox encode-dataset` (loss every eval_every steps)")
     train.add_argument("--train-config", help="training YAML (muse.core.train.TrainConfig); flags below override it")
     train.add_argument("--steps", type=int, help="optimizer steps")
     train.add_argument("--batch-size", type=int, help="windows per micro-batch")
@@ -73,5 +74,6 @@ def run_train_prior(args: argparse.Namespace) -> int:
         train = TrainConfig(**overrides)
     result = train_prior(config, args.data, args.out, train, ids_dir=args.ids_dir, val_dir=args.val_data,
                          resume=args.resume)
-    print(f"step {result.step}: loss {result.train_loss:.4f}; model in {args.out}/prior_level_{config.level}.safetensors")
+    print(f"step {result.step}: loss {result.train_loss:.4f}; "
+          f"model in {args.out}/prior_level_{config.level}.safetensors")
     return 0

@@ -7,7 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train-vqvae", help="train a VQ-VAE codec on a folder of audio files")
-    parser.add_argument("--config", required=True, help="training config (YAML), e.g. configs/jukebox/train_vqvae_small.yaml")
+    parser.add_argument("--config", required=True,
+                        help="training config (YAML), e.g. configs/jukebox/train_vqvae_small.yaml")
     parser.add_argument("--data", required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--out", required=True, help="run folder (metrics, checkpoints, final vqvae.safetensors)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")

@@ -51,7 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from jukebox.train_vqvae import list_audio
@@ -59,7 +58,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     files = list_audio(args.input) if Path(args.input).is_dir() else [Path(args.input)]
     results = _codec(args).evaluate(files, args.levels)
     print(f"{len(files)} file(s) from {args.input}")
-    print(f"{'level':>5}  {'spectral conv.':>14}  {'MR-STFT dist.':>13}  {'SI-SDR (dB)':>11}  {'codes used':>12}  perplexity")
+    print(f"{'level':>5}  {'spectral conv.':>14}  {'MR-STFT dist.':>13}  {'SI-SDR (dB)':>11}  {'codes used':>12}  "
+          "perplexity")
     for q in results:
         print(f"{q.level:>5}  {q.spectral_convergence:>14.4f}  {q.mr_stft_distance:>13.4f}  {q.si_sdr_db:>11.2f}  "
               f"{q.codes_used:>5} / {q.l_bins:<4}  {q.perplexity:.1f}")

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "'muse train' does this itself when it exports a model.")
     lim.add_argument("--model", required=True, metavar="MODEL", help="model folder or training run folder")
     lim.add_argument("--data", required=True, metavar="DATA", help="dataset folder (muse data build)")
-    lim.add_argument("--split", choices=("train", "valid"), default="train", help="split to learn from (default: train)")
+    lim.add_argument("--split", choices=("train", "valid"), default="train",
+                     help="split to learn from (default: train)")
     lim.add_argument("--duration-quantile", type=float, default=0.995, metavar="Q",
                      help="quantile of note durations taken as the limit (default: 0.995)")
     lim.add_argument("--polyphony-quantile", type=float, default=0.95, metavar="Q",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from musetok.config import normalize_composer
 
 from muse.composers.scoring import ComposerPosterior, ComposerScorer

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
 from musetok.config import normalize_composer
 
 from muse.composers.files import write_output

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from musetok.config import normalize_composer
 
 from muse.core.errors import UserError
@@ -78,7 +79,8 @@ def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
         try:
             weight = float(weight_text) if sep else 1.0
         except ValueError:
-            raise UserError(f"weight {quote(weight_text.strip())} of {name!r} in {quote(text)} is not a number") from None
+            raise UserError(f"weight {quote(weight_text.strip())} of {name!r} in {quote(text)} "
+                            "is not a number") from None
         if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
             raise UserError(f"weight of {name!r} in {quote(text)} must be a positive number up to {MAX_WEIGHT:g}, "
                             f"not {quote(weight_text.strip())}")

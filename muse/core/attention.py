@@ -29,13 +29,11 @@ internally. Logits are scaled by ``1/sqrt(head_dim)``.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 import torch.nn.functional as F
-
 from torch import Tensor, nn
 
 if TYPE_CHECKING:

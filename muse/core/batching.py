@@ -29,13 +29,15 @@ from muse.core.errors import UserError
 
 def is_map_style(data: Any) -> bool:
     """True for indexable data with a length (a torch ``Dataset``, a list...), not for streams."""
-    return hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, torch.utils.data.IterableDataset)
+    return (hasattr(data, "__len__") and hasattr(data, "__getitem__")
+            and not isinstance(data, torch.utils.data.IterableDataset))
 
 
 class BatchOrder:
     """The items each micro-batch of each process reads (map-style data)."""
 
-    def __init__(self, n_items: int, batch_size: int, grad_accum: int, world_size: int, rank: int, seed: int, shuffle: bool) -> None:
+    def __init__(self, n_items: int, batch_size: int, grad_accum: int, world_size: int, rank: int, seed: int,
+                 shuffle: bool) -> None:
         self.n_items, self.batch_size, self.grad_accum = n_items, batch_size, grad_accum
         self.world_size, self.rank, self.seed, self.shuffle = world_size, rank, seed, shuffle
         self.global_batch = batch_size * grad_accum * world_size
@@ -95,7 +97,9 @@ def stream_batches(source: Iterable[Any], world_size: int, rank: int, start: int
             raise UserError("the training data stream is empty")
 
 
-def eval_batches(data: Any, batch_size: int, limit: int, world_size: int, rank: int, collate: Any) -> Iterator[tuple[Any, float]]:
+def eval_batches(
+    data: Any, batch_size: int, limit: int, world_size: int, rank: int, collate: Any
+) -> Iterator[tuple[Any, float]]:
     """This process's evaluation batches with their weight, in order: batch ``i`` goes to rank
     ``i % world``; every process yields the same number of batches (a collective such as an FSDP
     forward must run on all of them), the short ones repeating a batch with weight 0.
@@ -139,7 +143,8 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device) for f in dataclasses.fields(batch) if f.init})
+        return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device)
+                                             for f in dataclasses.fields(batch) if f.init})
     return batch
 
 

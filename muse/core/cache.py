@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from torch import Tensor
 
 from muse.core.attention import (

@@ -161,7 +161,8 @@ def apply_key_map(
         if missing:
             parts.append(f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''} ({len(missing)})")
         if unexpected:
-            parts.append(f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''} ({len(unexpected)})")
+            parts.append(f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''} "
+                         f"({len(unexpected)})")
         if bad_shape:
             parts.append(f"shape mismatches {bad_shape[:10]}")
         raise CheckpointError(f"{source}: does not match the model: " + "; ".join(parts))
@@ -307,7 +308,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     if (path / META_FILE).is_file():
         raise CheckpointError(f"{path}: not a complete checkpoint (a part is missing)")
-    raise CheckpointError(f"{path}: no checkpoint found (expected a run folder, a checkpoints folder or a step_* folder)")
+    raise CheckpointError(f"{path}: no checkpoint found "
+                          "(expected a run folder, a checkpoints folder or a step_* folder)")
 
 
 def save_training_checkpoint(

@@ -182,7 +182,8 @@ def full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict
 
 
 def load_full_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer | None, model_state: dict[str, torch.Tensor], optim_state: dict[str, Any] | None
+    model: nn.Module, optimizer: torch.optim.Optimizer | None, model_state: dict[str, torch.Tensor],
+    optim_state: dict[str, Any] | None,
 ) -> None:
     """Inverse of :func:`full_state` (collective). Under a process group only rank 0's dicts are
     read and broadcast; the other ranks may pass empty dicts."""

@@ -220,7 +220,7 @@ def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return out
 
 
-# ---- plain tones: the additive synth of last resort -------------------------------------------------------------------
+# ---- plain tones: the additive synth of last resort ------------------------------------------------------------
 
 _ATTACK, _RELEASE = 0.01, 0.25  # seconds
 
@@ -273,4 +273,5 @@ def synthesize(score: symusic.Score, sample_rate: int = DEFAULT_SAMPLE_RATE, tai
 
 
 __all__ = ["RenderResult", "render_midi", "synthesize", "load_midi", "default_soundfont", "fluidsynth_program",
-           "choose_renderer", "check_soundfont", "describe_renderer", "planned_renderer", "Backend", "RENDERERS", "DEFAULT_SAMPLE_RATE", "SYSTEM_SOUNDFONTS"]
+           "choose_renderer", "check_soundfont", "describe_renderer", "planned_renderer", "Backend", "RENDERERS",
+           "DEFAULT_SAMPLE_RATE", "SYSTEM_SOUNDFONTS"]

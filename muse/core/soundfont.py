@@ -234,7 +234,8 @@ def _zones(bags: list[tuple], gens: list[tuple], first: int, stop: int, link_gen
 def _split_global(zones: list[Zone]) -> tuple[dict, list[Zone]]:
     """The global zone's generators (those of a first zone without a link) and the other zones."""
     if zones and zones[0].link is None:
-        return {g: v for g, v in zones[0].gens.items() if g not in _RANGES}, [z for z in zones[1:] if z.link is not None]
+        return ({g: v for g, v in zones[0].gens.items() if g not in _RANGES},
+                [z for z in zones[1:] if z.link is not None])
     return {}, [z for z in zones if z.link is not None]
 
 

@@ -85,7 +85,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_every", "eval_batches", "eval_batch_size", "checkpoint_every", "num_workers"):
+        for name in ("warmup_steps", "eval_every", "eval_batches", "eval_batch_size", "checkpoint_every",
+                     "num_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1 or self.weight_decay < 0 or self.grad_clip < 0:
@@ -213,7 +214,8 @@ class Trainer:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}")
-            if self.val_data is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps):
+            due = (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps
+            if self.val_data is not None and due:
                 eval_loss = self.evaluate()["eval_loss"]
             if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == cfg.steps:
                 self.save_checkpoint()
@@ -240,7 +242,8 @@ class Trainer:
                 names = names or sorted(metrics)
                 w = weight * (n_tokens or 1)
                 row = torch.stack([loss.detach().float() * w, torch.tensor(float(w), device=self.device)]
-                                  + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device) * w for k in names])
+                                  + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device) * w
+                                     for k in names])
                 sums = row if sums is None else sums + row
         finally:
             self.runner.train()
@@ -298,7 +301,8 @@ class Trainer:
                 (loss.float() / cfg.grad_accum).backward()
             names = names or sorted(metrics)
             row = torch.stack([loss.detach().float(), torch.tensor(float(n_tokens), device=self.device)]
-                              + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device).detach() for k in names])
+                              + [torch.as_tensor(metrics[k], dtype=torch.float32, device=self.device).detach()
+                                 for k in names])
             sums = row if sums is None else sums + row
         assert sums is not None
         params = [p for p in self.model.parameters() if p.grad is not None]

@@ -12,13 +12,11 @@ is the learned table they share.
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 

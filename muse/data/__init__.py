@@ -7,9 +7,9 @@
 Numpy only (no torch): a torch ``Dataset`` for training wraps ``TokenDataset``.
 """
 
+from muse.core.token_shards import PieceRecord, TokenDataset, describe_dataset
 from muse.data.build import BuildOptions, BuildReport, LabelStats, build_dataset, format_report
 from muse.data.collect import collect_sources
-from muse.core.token_shards import PieceRecord, TokenDataset, describe_dataset
 from muse.data.sources import PieceSource, Skip, SourceList, midi_dir_sources
 
 __all__ = [

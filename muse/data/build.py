@@ -34,13 +34,22 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind, Vocab
+
 from muse.core.errors import UserError
+from muse.core.token_shards import (
+    SKIPPED_FILE,
+    STATS_FILE,
+    TOKENIZER_FILE,
+    PieceRecord,
+    ShardWriter,
+    Split,
+    token_dtype,
+    write_index,
+    write_json,
+)
 from muse.data.cache import BuildCache, Encoded, source_key
 from muse.data.encode import encode_source, init_worker
 from muse.data.pool import run_tasks
-from muse.core.token_shards import (
-    SKIPPED_FILE, STATS_FILE, TOKENIZER_FILE, PieceRecord, ShardWriter, Split, token_dtype, write_index, write_json,
-)
 from muse.data.sources import PieceSource, Skip, SkipKind, SourceList, piece_order
 
 log = logging.getLogger(__name__)
@@ -284,7 +293,8 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
         notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
         vocab_size=tokenizer.vocab.size, dtype=token_dtype(tokenizer.vocab.size).str, composers=composers,
         labels=_label_stats(records, [enc.cpu for _, enc in kept], sources, skipped, merged),
-        merged=merged, skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings), encoded=len(sources) - cached,
+        merged=merged, skipped=skipped, recovered=sum(1 for _, enc in kept if enc.warnings),
+        encoded=len(sources) - cached,
         cached=cached, elapsed=time.monotonic() - start,
     )
     write_json(options.out / STATS_FILE, report.to_dict())

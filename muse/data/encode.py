@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from musetok import Kind, MidiTokenizer, TokenizerConfig, TokenizerError
+
 from muse.data.cache import Encoded
 from muse.data.sources import PieceSource
 

@@ -26,7 +26,8 @@ ALIASES: dict[str, str] = {
     "vaughan": "vaughan_williams",
     "mussorgski": "mussorgsky",
     "rimsky": "rimsky_korsakov",
-    "schumann_robert": "schumann",  # music21 folder schumann_robert; the classical corpus writes schumann (Clara stays apart)
+    # music21 folder schumann_robert; the classical corpus writes schumann (Clara stays apart)
+    "schumann_robert": "schumann",
 }
 
 #: Labels meaning "composer not given": pieces carrying them get the unknown-composer token.

@@ -14,12 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from musetok.config import TokenizerConfig
-    from musetok.decoder import DecodeResult
-    from musetok.errors import TokenizerError
-    from musetok.tokenizer import Encoding, MidiTokenizer
-    from musetok.vocab import Kind, Vocab
+if TYPE_CHECKING:  # what type checkers see of the lazy re-exports below (`__all__` is built from _EXPORTS)
+    from musetok.config import TokenizerConfig  # noqa: F401 (re-export)
+    from musetok.decoder import DecodeResult  # noqa: F401 (re-export)
+    from musetok.errors import TokenizerError  # noqa: F401 (re-export)
+    from musetok.tokenizer import Encoding, MidiTokenizer  # noqa: F401 (re-export)
+    from musetok.vocab import Kind, Vocab  # noqa: F401 (re-export)
 
 _EXPORTS = {
     "DecodeResult": "musetok.decoder",

@@ -177,4 +177,5 @@ def label_row(
     if not 0 <= offset < total_length:
         raise TokenizerError(f"window offset {offset} is outside the song length {total_length}")
     genres = list(genre_ids) + [EMPTY_GENRE] * (max_bow_genre_size - len(genre_ids))
-    return [int(total_length), int(offset), int(sample_length), int(artist_id), *map(int, genres), *map(int, lyric_tokens)]
+    return [int(total_length), int(offset), int(sample_length), int(artist_id), *map(int, genres),
+            *map(int, lyric_tokens)]

@@ -37,9 +37,10 @@ from typing import Any, Literal
 import numpy as np
 import symusic
 import torch
+from torch import Tensor, nn
+
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
-from torch import Tensor, nn
 
 from muse.clock import Clock, TokenClock
 from muse.config import MuseConfig

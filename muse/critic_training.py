@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from musetok import MidiTokenizer
-from musetok.vocab import Kind
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+
+from musetok import MidiTokenizer
+from musetok.vocab import Kind
 
 from muse.clock import TokenClock
 from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained, write_json

@@ -26,9 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from musetok import MidiTokenizer
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+
+from musetok import MidiTokenizer
 
 from muse.clock import Clock, TokenClock
 from muse.core.train import LossOutput

@@ -28,8 +28,17 @@ from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_traine
 from muse.core.config import to_dict
 from muse.core.errors import UserError
 from muse.core.train import LossOutput, TrainConfig, Trainer
-from muse.critic import (CRITIC_DIR, Critic, CriticConfig, CriticNet, batch_logits, critic_ids, critic_windows,
-                         save_critic, window_batch)
+from muse.critic import (
+    CRITIC_DIR,
+    Critic,
+    CriticConfig,
+    CriticNet,
+    batch_logits,
+    critic_ids,
+    critic_windows,
+    save_critic,
+    window_batch,
+)
 from muse.critic_training import SAFE_OVERRIDES, split_held_out
 from muse.prefs import PreferencePair, check_vocabulary, read_prefs
 from muse.run_folder import check_run_folder

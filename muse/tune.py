@@ -30,7 +30,7 @@ from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_traine
 from muse.core.config import to_dict
 from muse.core.distributed import default_device
 from muse.core.errors import UserError
-from muse.core.train import Trainer, TrainConfig
+from muse.core.train import TrainConfig, Trainer
 from muse.dpo import DPOLoss, PairDataset, collate_pairs, pair_margins, reference_margins
 from muse.model import MuseModel
 from muse.prefs import PreferencePair, check_vocabulary, read_prefs

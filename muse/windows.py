@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 import torch
-from musetok.vocab import Vocab
 from torch import Tensor
+
+from musetok.vocab import Vocab
 
 from muse.clock import Clock, TokenClock
 from muse.core.errors import UserError

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 import torch
+
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 

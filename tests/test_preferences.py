@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from muse.feedback import FeedbackStore, Sample
 from muse.cli import main
 from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
 from muse.dpo import PairDataset, pair_margins, reference_margins
+from muse.feedback import FeedbackStore, Sample
 from muse.generate import MuseGenerator
 from muse.metrics import roc_auc, wilson_interval
 from muse.prefs import PreferencePair, pairs_from_events, read_prefs, write_prefs

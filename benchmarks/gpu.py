@@ -58,7 +58,6 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -67,6 +66,8 @@ from contextlib import contextmanager  # noqa: E402
 from typing import Any, Callable, Iterator  # noqa: E402
 
 import torch  # noqa: E402
+
+from muse.core.atomic import write_text  # noqa: E402
 
 JUKEBOX_CONFIGS = REPO / "configs" / "jukebox"
 MUSE_CONFIGS = REPO / "configs" / "muse"
@@ -182,10 +183,7 @@ class Run:
         self.results["meta"]["elapsed_s"] = round(time.perf_counter() - self.start, 1)
         if self.out is None:
             return
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        tmp.write_text(json.dumps(self.results, indent=1))
-        os.replace(tmp, self.out)
+        write_text(self.out, json.dumps(self.results, indent=1))
 
     # -- device helpers ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import torch
 
 from jukebox.prior import JukeboxPrior
 from jukebox.windows import window_labels, window_lyrics, window_starts
-from muse.core.checkpoint import write_json
+from muse.core.atomic import write_json
 from muse.core.errors import UserError
 
 

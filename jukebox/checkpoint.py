@@ -19,7 +19,8 @@ import torch
 
 from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import VQVAEConfig, config_from_hps, load_vqvae_config
-from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import CheckpointError, ConfigError
 

@@ -23,8 +23,9 @@ import torch
 
 from jukebox.conditioning import LabelConfig, UpsamplerConfig
 from jukebox.prior_config import LyricEncoderConfig, LyricsConfig, PriorConfig
+from muse.core.atomic import write_json
 from muse.core.attention import Pattern
-from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights, write_json
+from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import CheckpointError, ConfigError
 

@@ -41,7 +41,7 @@ from jukebox.model_files import find_model_files, load_models
 from jukebox.prior import JukeboxPrior
 from jukebox.quantize import quantize_int8
 from jukebox.windows import upper_window, window_labels, window_starts
-from muse.core.checkpoint import atomic_path, write_json
+from muse.core.atomic import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import ConfigError, UserError
 from muse.core.sampling import SamplingConfig

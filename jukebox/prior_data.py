@@ -30,7 +30,7 @@ from musetok.lyrics import LyricsProcessor
 from jukebox.codec import Codec, EncodedAudio
 from jukebox.prior_config import PriorConfig
 from jukebox.windows import upper_window, window_labels, window_starts
-from muse.core.checkpoint import write_json
+from muse.core.atomic import write_json
 from muse.core.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ name and renamed, so a killed run never leaves a truncated file.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
 from collections import Counter
@@ -32,7 +31,7 @@ import soundfile as sf
 from musetok.errors import TokenizerError
 from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 
-from muse.core.checkpoint import write_json
+from muse.core.atomic import atomic_path, write_json
 from muse.core.errors import UserError
 from muse.core.render import render_midi
 from muse.core.token_shards import TokenDataset
@@ -176,13 +175,14 @@ def _render_piece(tokenizer, ids: np.ndarray, record, wav: Path, *, max_seconds:
         result = render_midi(score, Path(scratch) / "piece.wav", soundfont=soundfont, sample_rate=sample_rate,
                              max_seconds=max_seconds)
         audio, rate = sf.read(str(result.path), dtype="float32", always_2d=True)
-    part = wav.with_name(wav.name + ".part")  # not an audio suffix: never picked up as training audio
-    sf.write(str(part), audio.mean(axis=1) if mono else audio, rate, format="WAV", subtype="PCM_16")
-    write_json(wav.with_suffix(".json"), {
-        "artist": record.composer or "unknown", "genre": main_family(score), "lyrics": "",
-        "source": record.source, "id": record.id, "split": record.split, "seconds": round(result.seconds, 3),
-        "backend": result.backend,
-    })
-    os.replace(part, wav)
+    # the audio goes under a hidden temporary name (not an audio suffix: never picked up as training audio)
+    # and takes its final name after its labels are written
+    with atomic_path(wav) as part:
+        sf.write(str(part), audio.mean(axis=1) if mono else audio, rate, format="WAV", subtype="PCM_16")
+        write_json(wav.with_suffix(".json"), {
+            "artist": record.composer or "unknown", "genre": main_family(score), "lyrics": "",
+            "source": record.source, "id": record.id, "split": record.split, "seconds": round(result.seconds, 3),
+            "backend": result.backend,
+        })
     return result.seconds
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from muse.core.checkpoint import write_json
+from muse.core.atomic import write_json
 from muse.core.errors import UserError
 from muse.saved_model import model_hash
 

@@ -43,7 +43,6 @@ training set's hashes kept sorted, so a look-up is a binary search.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,8 @@ import numpy as np
 import symusic
 
 from musetok.vocab import Kind
+
+from muse.core.atomic import atomic_path
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
@@ -468,10 +469,8 @@ class CopyIndex:
 
     def save(self, path: str | Path) -> None:
         """Write the index as a ``.npz`` (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, hashes=self.hashes, transposed=self.transposed, length=np.int64(self.length))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:  # a file object: numpy adds no ".npz"
+            np.savez(fh, hashes=self.hashes, transposed=self.transposed, length=np.int64(self.length))
 
     @classmethod
     def load(cls, path: str | Path) -> CopyIndex:

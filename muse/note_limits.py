@@ -31,7 +31,7 @@ import torch
 from musetok.vocab import Kind, Vocab
 
 from muse.clock import TokenClock
-from muse.core.checkpoint import write_json
+from muse.core.atomic import write_json
 from muse.core.errors import CheckpointError, UserError
 from muse.core.token_shards import Split, TokenDataset
 from muse.token_tables import TokenTables

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 
 from musetok.instruments import FAMILIES, PROGRAM_TO_FAMILY
 
-from muse.core.checkpoint import atomic_path
+from muse.core.atomic import atomic_path
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 DRUM_COLOUR = "#7f7f7f"

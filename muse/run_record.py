@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from muse.core.checkpoint import write_json
+from muse.core.atomic import write_json
 from muse.core.config import to_dict
 from muse.core.errors import UserError
 from muse.core.resume_check import check_same_settings

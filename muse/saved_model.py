@@ -24,13 +24,13 @@ import torch
 from musetok import MidiTokenizer
 
 from muse.config import MuseConfig
+from muse.core.atomic import write_json
 from muse.core.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
     latest_checkpoint,
     load_weights,
     save_weights,
-    write_json,
 )
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import CheckpointError, ConfigError

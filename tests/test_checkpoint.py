@@ -16,20 +16,6 @@ from muse.core import checkpoint as ck
 from muse.core.errors import CheckpointError
 
 
-def test_atomic_path_replaces_only_on_success(tmp_path) -> None:
-    target = tmp_path / "sub" / "file.txt"
-    with ck.atomic_path(target) as tmp:
-        tmp.write_text("one")
-        assert not target.exists()
-    assert target.read_text() == "one"
-    with pytest.raises(RuntimeError):
-        with ck.atomic_path(target) as tmp:
-            tmp.write_text("half-written")
-            raise RuntimeError("killed")
-    assert target.read_text() == "one"
-    assert os.listdir(target.parent) == ["file.txt"]  # no temporary file left behind
-
-
 def test_weights_round_trip_and_clear_errors(tmp_path) -> None:
     shared = torch.randn(3, 4)
     tensors = {"a": shared, "b": shared, "c": torch.arange(5)}  # shared storage is fine
@@ -220,19 +206,6 @@ def test_resaving_a_step_replaces_it(tmp_path) -> None:
     ck.save_training_checkpoint(root, 5, {"model": {"w": torch.zeros(1)}})
     assert torch.equal(ck.load_weights(root / "step_00000005" / "model.safetensors")["w"], torch.zeros(1))
     assert ck.load_checkpoint_config(root / "step_00000005") is None
-
-
-def test_atomic_files_get_ordinary_permissions(tmp_path) -> None:
-    import os
-
-    from muse.core.checkpoint import write_json
-
-    mask = os.umask(0o022)
-    try:
-        write_json(tmp_path / "a.json", {"x": 1})
-    finally:
-        os.umask(mask)
-    assert (os.stat(tmp_path / "a.json").st_mode & 0o777) == 0o644
 
 
 def test_pruning_renames_a_folder_away_before_deleting_it(tmp_path, monkeypatch) -> None:

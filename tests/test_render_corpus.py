@@ -69,7 +69,7 @@ def test_rendered_files_are_real_audio_with_sidecars(rendered: Path, dataset: Pa
         assert is_music21_source(meta["source"])
     manifest = json.loads((rendered / "render.json").read_text())
     assert len(manifest["files"]) == 2 and manifest["sample_rate"] == 22050
-    assert not list(rendered.rglob("*.part"))
+    assert not list(rendered.rglob("*.tmp"))  # no temporary audio left behind
 
 
 @pytest.mark.skipif(fluidsynth_program() is None, reason="needs the fluidsynth program (.ci/run installs it)")

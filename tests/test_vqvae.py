@@ -13,7 +13,8 @@ from jukebox.losses import vqvae_loss
 from jukebox.resnet import stack_dilations
 from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import VQVAEConfig, load_vqvae_config
-from muse.core.checkpoint import save_weights, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import save_weights
 from muse.core.config import to_dict
 from muse.core.errors import CheckpointError, ConfigError
 

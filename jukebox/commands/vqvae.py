@@ -66,7 +66,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        from muse.core.checkpoint import write_json
+        from muse.core.atomic import write_json
 
         write_json(args.json, {"input": str(args.input), "files": len(files), "levels": [asdict(q) for q in results]})
     return 0

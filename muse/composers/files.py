@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from muse.core.checkpoint import atomic_path
+from muse.core.atomic import atomic_path
 from muse.core.errors import UserError
 
 

@@ -1,7 +1,7 @@
 """Checkpoint I/O: our weights as safetensors (+ JSON beside them), official pickles read safely.
 
 - ``save_weights`` / ``load_weights``: a model's tensors as ``.safetensors`` plus an optional JSON
-  config written beside it, both atomically (temporary file + rename).
+  config written beside it, both atomically (``muse.core.atomic``).
 - ``load_official``: an official Jukebox ``*.pth.tar`` through ``torch.load(weights_only=True)``;
   a ``module.`` prefix (DataParallel) is stripped.
 - ``apply_key_map``: rename an official state dict to ours, failing with the full list of keys
@@ -22,8 +22,7 @@ import pickle
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,41 +31,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from muse.core.atomic import atomic_path, write_json
 from muse.core.errors import CheckpointError
 
 log = logging.getLogger(__name__)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` atomically.
-
-    The file ends with the permissions of a plain ``open`` (0666 less the umask), not the
-    temporary file's 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def save_weights(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:

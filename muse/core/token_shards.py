@@ -16,13 +16,14 @@ for training keeps these), its ``composer`` label (``null`` for the unknown comp
 from __future__ import annotations
 
 import json
-import os
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from muse.core.atomic import atomic_path, write_json
 from muse.core.errors import UserError
 
 FORMAT = "musebox-token-shards"
@@ -31,6 +32,7 @@ INDEX_FILE = "index.json"
 TOKENIZER_FILE = "tokenizer.json"
 STATS_FILE = "stats.json"
 SKIPPED_FILE = "skipped.json"
+JSON_INDENT = 1  # the dataset's JSON files (index, stats, skipped) are indented by one space
 Split = Literal["train", "valid"]
 SPLITS: tuple[Split, ...] = ("train", "valid")
 
@@ -57,13 +59,6 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size <= 2**16 else np.dtype("<u4")
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 class ShardWriter:
     """Append pieces to ``tokens-NNNNN.bin`` files of at most ``shard_tokens`` tokens (a longer piece gets its own)."""
 
@@ -73,6 +68,7 @@ class ShardWriter:
         self.folder, self.dtype, self.shard_tokens = folder, dtype, shard_tokens
         self.shards: list[dict[str, Any]] = []
         self._file = None
+        self._pending: ExitStack | None = None  # the open shard: its file inside its atomic_path
 
     def add(self, ids: np.ndarray) -> tuple[int, int]:
         """Write ``ids`` [n] and return (shard number, offset in tokens)."""
@@ -91,14 +87,14 @@ class ShardWriter:
         self._close_current()
         name = f"tokens-{len(self.shards):05d}.bin"
         self.shards.append({"file": name, "tokens": 0})
-        self._file = open(self.folder / f".{name}.tmp", "wb")
+        self._pending = ExitStack()
+        tmp = self._pending.enter_context(atomic_path(self.folder / name))
+        self._file = self._pending.enter_context(tmp.open("wb"))
 
     def _close_current(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            name = self.shards[-1]["file"]
-            os.replace(self.folder / f".{name}.tmp", self.folder / name)
-            self._file = None
+        if self._pending is not None:
+            self._pending.close()  # closes the file, then renames it onto the shard's name
+            self._pending = self._file = None
 
     def close(self) -> list[dict[str, Any]]:
         """Finish the last shard, delete shards of an earlier, larger build; return the shard list."""
@@ -114,7 +110,7 @@ def write_index(folder: Path, shards: list[dict[str, Any]], pieces: list[PieceRe
     """Write ``index.json`` (last: its presence means the dataset is complete)."""
     index = {"format": FORMAT, "version": FORMAT_VERSION, **meta, "shards": shards,
              "pieces": [asdict(p) for p in pieces]}
-    write_json(folder / INDEX_FILE, index)
+    write_json(folder / INDEX_FILE, index, indent=JSON_INDENT)
 
 
 class TokenDataset:

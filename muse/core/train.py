@@ -29,10 +29,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, default_collate
 
 from muse.core import distributed as D
+from muse.core.atomic import atomic_path
 from muse.core.batching import BatchOrder, StepBatchSampler, eval_batches, is_map_style, stream_batches, to_device
 from muse.core.checkpoint import (
     CHECKPOINTS_DIR,
-    atomic_path,
     checkpoint_step,
     latest_checkpoint,
     load_checkpoint_part,

@@ -35,8 +35,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from musetok import MidiTokenizer, TokenizerConfig
 from musetok.vocab import Kind, Vocab
 
+from muse.core.atomic import atomic_path, write_json
 from muse.core.errors import UserError
 from muse.core.token_shards import (
+    JSON_INDENT,
     SKIPPED_FILE,
     STATS_FILE,
     TOKENIZER_FILE,
@@ -45,7 +47,6 @@ from muse.core.token_shards import (
     Split,
     token_dtype,
     write_index,
-    write_json,
 )
 from muse.data.cache import BuildCache, Encoded, source_key
 from muse.data.encode import encode_source, init_worker
@@ -272,7 +273,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
     for s in skipped:
         level = logging.WARNING if s.kind in ("error", "timeout", "crash", "missing") else logging.DEBUG
         log.log(level, "skipped %s: %s", s.id, s.reason)
-    write_json(options.out / SKIPPED_FILE, [dataclasses.asdict(s) for s in skipped])
+    write_json(options.out / SKIPPED_FILE, [dataclasses.asdict(s) for s in skipped], indent=JSON_INDENT)
     if not kept:
         raise UserError(f"no piece could be used ({len(skipped)} skipped; reasons in {options.out / SKIPPED_FILE})")
 
@@ -285,9 +286,8 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
                  dataclasses.replace(s, label=OTHER if OTHER in composers else None), enc) for s, enc in kept]
     tokenizer = MidiTokenizer(dataclasses.replace(options.tokenizer, composers=composers))
     shards, records = _write_shards(kept, base_vocab, tokenizer.vocab, options)
-    tmp = options.out / f".{TOKENIZER_FILE}.tmp"
-    tokenizer.save(tmp)
-    os.replace(tmp, options.out / TOKENIZER_FILE)
+    with atomic_path(options.out / TOKENIZER_FILE) as tmp:
+        tokenizer.save(tmp)
     report = BuildReport(
         out=options.out, pieces=len(records), tokens=sum(r.length for r in records),
         notes=sum(r.n_notes for r in records), hours=sum(r.seconds for r in records) / 3600,
@@ -297,7 +297,7 @@ def build_dataset(found: SourceList, options: BuildOptions) -> BuildReport:
         encoded=len(sources) - cached,
         cached=cached, elapsed=time.monotonic() - start,
     )
-    write_json(options.out / STATS_FILE, report.to_dict())
+    write_json(options.out / STATS_FILE, report.to_dict(), indent=JSON_INDENT)
     write_index(options.out, shards, records, dtype=report.dtype, vocab_size=report.vocab_size,
                 composers=list(composers), tokenizer=TOKENIZER_FILE, valid_fraction=options.valid_fraction)
     return report

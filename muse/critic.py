@@ -44,7 +44,8 @@ from musetok.vocab import Kind
 
 from muse.clock import Clock, TokenClock
 from muse.config import MuseConfig
-from muse.core.checkpoint import load_weights, save_weights, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import load_weights, save_weights
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import CheckpointError, ConfigError, UserError
 from muse.core.transformer import TransformerConfig

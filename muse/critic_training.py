@@ -37,7 +37,8 @@ from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
 from muse.clock import TokenClock
-from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained
 from muse.core.config import to_dict
 from muse.core.errors import USER_ERRORS, UserError
 from muse.core.token_shards import TokenDataset

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muse.core.checkpoint import atomic_path
+from muse.core.atomic import atomic_path
 from muse.core.errors import UserError
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from typing import Any
 
 from musetok.vocab import Vocab
 
-from muse.core.checkpoint import atomic_path
+from muse.core.atomic import atomic_path
 from muse.core.errors import UserError
 
 log = logging.getLogger(__name__)

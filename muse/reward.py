@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from muse.clock import TokenClock
-from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained
 from muse.core.config import to_dict
 from muse.core.errors import UserError
 from muse.core.train import LossOutput, TrainConfig, Trainer

@@ -26,7 +26,8 @@ from typing import Literal
 
 import torch
 
-from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained, load_weights, write_json
+from muse.core.atomic import write_json
+from muse.core.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, load_trained, load_weights
 from muse.core.config import to_dict
 from muse.core.distributed import default_device
 from muse.core.errors import UserError

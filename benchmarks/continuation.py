@@ -214,7 +214,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds to continue (default: 15)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--guidance", type=float, default=1.0, help="guidance weight W (default: 1)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="guidance weight W (default: the facade's, 2 for a model trained with composer dropout)")
     parser.add_argument("--seed", type=int, default=0, help="piece k uses seed SEED + k (default: 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -246,9 +247,10 @@ def main() -> int:
         print(f"continuation: error: {err}", file=sys.stderr)
         return 2
     total = time.perf_counter() - began
+    guidance = "default" if args.guidance is None else format(args.guidance, "g")
     print(f"\n$ {args.command}\n\n{gen.loaded.path}, data {args.data} ({args.split} split, "
           f"{','.join(args.instruments)}): {len(results)} pieces, {args.prime:g} s prime, {args.seconds:g} s "
-          f"continuation, temperature {args.temperature:g}, top-p {args.top_p:g}, guidance {args.guidance:g}; "
+          f"continuation, temperature {args.temperature:g}, top-p {args.top_p:g}, guidance {guidance}; "
           f"{torch.get_num_threads()} thread(s), {total:.0f} s in all\n")
     print(markdown(results))
     if args.json:

@@ -453,8 +453,9 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--guidance", type=float, default=1.0,
-                        help="classifier-free guidance weight W (default: 1, plain sampling)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance weight W (default: the facade's, 2 for a model trained "
+                             "with composer dropout; 1 = plain sampling)")
     parser.add_argument("--rerank", type=int, default=1, help="candidates per sample, the composer scorer keeps the "
                         "best (default: 1, no rerank)")
     parser.add_argument("--no-copy", action="store_true", help="skip the copying check against the training split")
@@ -476,6 +477,8 @@ def main() -> int:
         ds = TokenDataset(args.data)
         data = Data(ds, ds.load_tokenizer())
         gen = MuseGenerator(model=args.model)
+        if args.guidance is None:  # every sample has a composer: the facade's default for one
+            args.guidance = gen.default_guidance(args.composers.split(",")[0].strip() or None)
         plans = [plan(gen, data, c.strip(), args) for c in args.composers.split(",") if c.strip()]
         copies = None
         if not args.no_copy:

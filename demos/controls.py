@@ -27,6 +27,7 @@ import gradio as gr
 from demos.limits import DemoLimits, LimitError
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
+from muse.generate import DEFAULT_GUIDANCE
 from muse.note_limits import NoteLimits, check_override
 
 NO_BLEND = "(none)"
@@ -80,7 +81,7 @@ def composer_picker(composers: Sequence[str], default: str | None = None, elem_p
 
 def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_prefix: str = "",
                       note_limits: NoteLimits | None = None, guidance: bool = False,
-                      default_guidance: float = 1.0) -> SamplingControls:
+                      default_guidance: float = DEFAULT_GUIDANCE) -> SamplingControls:
     """Temperature, top-p, seed, number of variations, the note limits (-1, the default, keeps the
     model's ``note_limits``, shown in the hints; 0: no limit), composer guidance (only offered when
     the model was trained for it: ``guidance``) and reranking."""

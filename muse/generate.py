@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "model"
 MAX_TOKENS_PER_SECOND = 120  # safety cap on generated tokens (dense orchestral music is ~60/s)
 MAX_GUIDANCE = 10.0  # classifier-free guidance weights beyond this only produce noise
+# The guidance used when none is given, for a model trained with composer dropout and a chosen composer (or
+# mix): on the bundled model it raises style adherence from 20% to 69% top-1 (docs/MODEL_CARD.md).
+DEFAULT_GUIDANCE = 2.0
 MAX_RERANK = 16  # candidates drawn per piece with rerank
 
 
@@ -112,15 +115,17 @@ class MuseGenerator:
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
                  seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                 max_polyphony: int | None = None, guidance: float = 1.0, rerank: int = 1, rerank_by: str = "style",
-                 critic: str | Path | object | None = None, critic_weight: float = 1.0) -> list[Piece]:
+                 max_polyphony: int | None = None, guidance: float | None = None, rerank: int = 1,
+                 rerank_by: str = "style", critic: str | Path | object | None = None,
+                 critic_weight: float = 1.0) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
         reports progress; ``cancel`` stops early (the pieces so far are returned).
         ``max_note_seconds`` / ``max_polyphony``: None keeps the model's note limits, a positive
         number sets it for every instrument, 0 removes the limit. ``guidance`` W: classifier-free
-        guidance toward the composer, ``logits = uncond + W (cond - uncond)`` (1 = plain sampling;
+        guidance toward the composer, ``logits = uncond + W (cond - uncond)`` (1 = plain sampling; None:
+        ``DEFAULT_GUIDANCE`` for a model trained with composer dropout when a composer is given, else 1;
         needs a model trained with composer dropout). ``rerank`` K: draw K candidates per piece
         and keep the best by ``rerank_by``: ``style`` (the model's composer posterior for the
         composer or mix), ``critic`` (the score of ``critic``, a critic or reward model folder or
@@ -140,7 +145,7 @@ class MuseGenerator:
                       top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                      max_polyphony: int | None = None, strict: bool = False, guidance: float = 1.0,
+                      max_polyphony: int | None = None, strict: bool = False, guidance: float | None = None,
                       rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                       critic_weight: float = 1.0) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
@@ -286,7 +291,7 @@ class MuseGenerator:
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
-                mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float = 1.0,
+                mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float | None = None,
                 rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                 critic_weight: float = 1.0) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
@@ -377,7 +382,17 @@ class MuseGenerator:
             return judged
         return combined_scores(style, judged, critic_weight)
 
-    def _check_guidance(self, guidance: float, mix: ComposerMix | None) -> float:
+    def default_guidance(self, composer: str | None) -> float:
+        """The guidance used when none is given for ``composer`` (a name, a mix or None): ``DEFAULT_GUIDANCE``
+        when the model was trained with composer dropout and a composer is given, else 1 (plain sampling)."""
+        return self._resolve_guidance(self._mix(composer))
+
+    def _resolve_guidance(self, mix: ComposerMix | None) -> float:
+        return DEFAULT_GUIDANCE if self.model.config.composer_dropout > 0 and mix is not None else 1.0
+
+    def _check_guidance(self, guidance: float | None, mix: ComposerMix | None) -> float:
+        if guidance is None:
+            return self._resolve_guidance(mix)
         guidance = check_number(guidance, "guidance", low=0, high=MAX_GUIDANCE)
         if guidance == 1.0:
             return guidance
@@ -413,4 +428,4 @@ class MuseGenerator:
                      ended=ended, skipped=result.skipped, closed=result.closed, seed=seed)
 
 
-__all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "default_model_path", "numbered_paths"]
+__all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "DEFAULT_GUIDANCE", "default_model_path", "numbered_paths"]

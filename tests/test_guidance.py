@@ -18,7 +18,7 @@ from muse.config import MuseConfig
 from muse.core.errors import UserError
 from muse.core.sampling import GuidedDecoder, guide_logits
 from muse.core.transformer import TransformerConfig
-from muse.generate import MuseGenerator
+from muse.generate import DEFAULT_GUIDANCE, MuseGenerator
 from muse.rerank import best_by_style, best_of_groups, style_scores
 from muse.saved_model import build_model, save_model
 
@@ -93,14 +93,27 @@ def test_guided_rows_are_the_plain_rows_and_share_nothing(gen: MuseGenerator) ->
 
 
 def test_guidance_one_is_plain_sampling_and_other_weights_change_the_music(gen: MuseGenerator) -> None:
-    plain = gen.generate("bach", ["piano"], seconds=4.0, seed=3, n=2)
-    same = gen.generate("bach", ["piano"], seconds=4.0, seed=3, n=2, guidance=1.0)
+    plain = gen.generate("bach", ["piano"], seconds=4.0, seed=3, n=2, guidance=1.0)
+    unknown = gen.generate(None, ["piano"], seconds=4.0, seed=3, n=2, guidance=1.0)
     guided = gen.generate("bach", ["piano"], seconds=4.0, seed=3, n=2, guidance=3.0)
-    for a, b in zip(plain, same):
-        assert np.array_equal(a.ids, b.ids)
+    assert any(not np.array_equal(a.ids[1:], u.ids[1:]) for a, u in zip(plain, unknown))  # the composer matters
     assert any(not np.array_equal(a.ids, g.ids) for a, g in zip(plain, guided))
     for piece in guided:  # still well formed music of the requested length
         assert piece.ended and piece.skipped == 0 and abs(piece.seconds - 4.0) < 0.2
+
+
+def test_the_default_guidance_needs_a_composer_and_a_model_trained_for_it(gen: MuseGenerator, tmp_path: Path) -> None:
+    assert gen.default_guidance("bach") == DEFAULT_GUIDANCE == 2.0
+    assert gen.default_guidance("bach:0.5,chopin:0.5") == DEFAULT_GUIDANCE
+    assert gen.default_guidance(None) == 1.0
+    default = gen.generate("bach", ["piano"], seconds=3.0, seed=4)[0]
+    assert np.array_equal(default.ids, gen.generate("bach", ["piano"], seconds=3.0, seed=4, guidance=2.0)[0].ids)
+    no_composer = gen.generate(None, ["piano"], seconds=3.0, seed=4)[0]  # no composer to guide toward: plain
+    assert np.array_equal(no_composer.ids, gen.generate(None, ["piano"], seconds=3.0, seed=4, guidance=1.0)[0].ids)
+    unguided = MuseGenerator(tiny_model(tmp_path / "m", composer_dropout=0.0))
+    assert unguided.default_guidance("bach") == 1.0
+    piece = unguided.generate("bach", ["piano"], seconds=3.0, seed=4)[0]
+    assert np.array_equal(piece.ids, unguided.generate("bach", ["piano"], seconds=3.0, seed=4, guidance=1.0)[0].ids)
 
 
 def test_guidance_is_refused_where_it_means_nothing(gen: MuseGenerator, tmp_path: Path) -> None:

@@ -71,8 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="seed of the first composer; +1 per composer (default: 0)")
     a.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
     a.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
-    a.add_argument("--guidance", type=float, default=1.0, metavar="W",
-                   help="classifier-free guidance weight of the generation, as in muse generate (default: 1)")
+    a.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="classifier-free guidance weight of the generation, as in muse generate (default: as "
+                        "there, 2 for a model trained with composer dropout)")
     a.add_argument("--rerank", type=int, default=1, metavar="K",
                    help="best of K candidates per piece, as in muse generate (default: 1)")
     _model_args(a)

@@ -19,9 +19,10 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                         "limits learnt from its training data, none for a model saved without them)")
     p.add_argument("--max-polyphony", metavar="N",
                    help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
-    p.add_argument("--guidance", type=float, default=1.0, metavar="W",
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance toward the composer, 0-10: logits = uncond + W (cond - uncond); "
-                        "1 = plain sampling (default: 1; needs a model trained with composer dropout)")
+                        "1 = plain sampling (default: 2 with a composer and a model trained with composer "
+                        "dropout, as the bundled one; else 1)")
     p.add_argument("--rerank", type=int, default=1, metavar="K",
                    help="draw K candidates per piece and keep the best by --rerank-by, 1-16 (default: 1, no "
                         "reranking)")

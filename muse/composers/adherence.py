@@ -85,7 +85,7 @@ def style_adherence(generator: MuseGenerator, *, composers: Sequence[str] | None
                     instruments: Sequence[str] = ("piano",), seed: int = 0,
                     temperature: float = 1.0, top_p: float = 0.95, max_tokens: int | None = None,
                     batch_size: int = 16, callback: Callable[[str, int, int], None] | None = None,
-                    guidance: float = 1.0, rerank: int = 1) -> AdherenceReport:
+                    guidance: float | None = None, rerank: int = 1) -> AdherenceReport:
     """Generate ``n`` pieces per composer with ``generator`` and measure how often the scorer
     recovers the requested composer (see the module doc).
 

@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # `python demos/app.py`: import from the checkout
 
 import gradio as gr
 
+from demos.command import DEFAULT_HOST, DEFAULT_PORT
 from demos.context import DemoContext
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
@@ -35,7 +36,6 @@ from muse.saved_model import model_hash
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 OTHER_EVENTS_CONCURRENCY = 4  # upload previews, style map: at once per event
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # as demos.app (not imported here: gradio is slow to load)
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # the demo's address (demos.app takes them from here)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

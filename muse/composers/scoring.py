@@ -38,6 +38,7 @@ from muse.clock import Clock
 from muse.composers.files import write_output
 from muse.core.errors import USER_ERRORS, UserError
 from muse.saved_model import LoadedModel, load_model
+from muse.windows import scoring_windows
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class ComposerScorer:
         first_scored = 1 if self.include_header else header
         if length <= first_scored:
             raise UserError(f"{source}: no tokens to score after the header")
-        windows = self._windows(length, header, first_scored)
+        windows = scoring_windows(length, header, self.model.n_ctx, first_scored)
         pairs = [(w, c) for w in range(len(windows)) for c in range(len(self.composers))]
         ll = torch.zeros(len(self.composers), dtype=torch.float64)
         for chunk in range(0, len(pairs), self.batch_size):
@@ -195,24 +196,6 @@ class ComposerScorer:
         step_clock = Clock(feats["ticks"][:, :-1], feats["micros"][:, :-1], feats["chord"][:, :-1])
         nll = self.model(batch[:, :-1], step_clock, total_us.expand(n), targets=batch[:, 1:])
         return (nll.double() * mask).sum(1).cpu()
-
-    def _windows(self, length: int, header: int, first_scored: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(rows, scored) of each window over tokens ``[0, length)``: the header plus consecutive
-        stretches overlapping by one token; ``scored[j]`` marks the targets ``rows[j]`` counted
-        (every target in ``[first_scored, length)`` exactly once)."""
-        body = self.model.n_ctx + 1 - header
-        if body < 2:
-            raise UserError(f"a header of {header} tokens leaves no room in the model's context of {self.model.n_ctx}")
-        n = max(1, math.ceil((length - header - 1) / (body - 1)))
-        out = []
-        for k in range(n):
-            start = header + k * (body - 1)
-            rows = np.concatenate([np.arange(header), np.arange(start, min(start + body, length))])
-            scored = rows >= first_scored
-            if k > 0:
-                scored[: header + 1] = False  # header and overlap: scored by an earlier window
-            out.append((rows, scored))
-        return out
 
 
 def write_posteriors(results: Sequence[ComposerPosterior], path: str | Path) -> Path:

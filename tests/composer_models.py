@@ -8,8 +8,10 @@ import numpy as np
 import torch
 
 from musetok import MidiTokenizer, TokenizerConfig
+from musetok.vocab import Kind
 
 from muse.config import MuseConfig, load_run_config
+from muse.core.transformer import TransformerConfig
 from muse.model import MuseModel
 from muse.saved_model import LoadedModel, build_model, save_model
 
@@ -48,6 +50,23 @@ def loaded(model: MuseModel, tokenizer: MidiTokenizer) -> LoadedModel:
 
 def saved_random_model(folder: Path, composers: tuple[str, ...] | None = None) -> Path:
     model, tokenizer = random_model(composers)
+    return save_model(model, tokenizer, folder)
+
+
+def wait_loving_model(folder: Path, composers: tuple[str, ...], n_ctx: int, fim_markers: bool,
+                      wait_bias: float) -> Path:
+    """A random tiny model (header conditioning on; FIM markers if asked) whose waits get
+    ``wait_bias`` extra logit, so that its samples move on in time, saved to ``folder``."""
+    tokenizer = MidiTokenizer(TokenizerConfig(composers=composers, fim_markers=fim_markers))
+    torch.manual_seed(0)
+    config = MuseConfig(
+        transformer=TransformerConfig(width=32, depth=2, heads=2, n_ctx=n_ctx,
+                                      attn_order=("block_local", "block_transpose"), blocks=4),
+        time_quantum=6, time_buckets=16, chord_max=4, header_conditioning=True)
+    model = build_model(config, tokenizer)
+    waits = np.flatnonzero(np.asarray(tokenizer.vocab.kind) == Kind.WAIT)
+    with torch.no_grad():
+        model.vocab.row_bias[torch.as_tensor(model.tables.row[waits])] += wait_bias
     return save_model(model, tokenizer, folder)
 
 

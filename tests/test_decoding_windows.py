@@ -11,17 +11,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from musetok import MidiTokenizer, TokenizerConfig
-from musetok.vocab import Kind
-
 import muse.editing
 import muse.generate
-from muse.config import MuseConfig
+from composer_models import wait_loving_model
 from muse.core.sampling import GenerationOutput, SamplingConfig, generate
-from muse.core.transformer import TransformerConfig
 from muse.decoding import WindowPlace
 from muse.generate import MuseGenerator
-from muse.saved_model import build_model, save_model
 
 CHORALE = "classical/bach-bwv001-_400_chorales-004003b.mid"
 N_CTX = 32  # tiny, so that priming and generating slide the window
@@ -90,19 +85,9 @@ def test_window_place_maps_window_positions_to_the_piece() -> None:
 # ------------------------------------------------------------------------------ the facades
 
 
-def tiny_model_dir(folder: Path, wait_bias: float = 3.0) -> Path:
+def tiny_model_dir(folder: Path) -> Path:
     """A random tiny model (header conditioning and FIM markers on) that likes waits."""
-    tokenizer = MidiTokenizer(TokenizerConfig(composers=("bach", "chopin"), fim_markers=True))
-    torch.manual_seed(0)
-    config = MuseConfig(
-        transformer=TransformerConfig(width=32, depth=2, heads=2, n_ctx=N_CTX,
-                                      attn_order=("block_local", "block_transpose"), blocks=4),
-        time_quantum=6, time_buckets=16, chord_max=4, header_conditioning=True)
-    model = build_model(config, tokenizer)
-    waits = np.flatnonzero(np.asarray(tokenizer.vocab.kind) == Kind.WAIT)
-    with torch.no_grad():
-        model.vocab.row_bias[torch.as_tensor(model.tables.row[waits])] += wait_bias
-    return save_model(model, tokenizer, folder)
+    return wait_loving_model(folder, ("bach", "chopin"), N_CTX, fim_markers=True, wait_bias=3.0)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from musetok import MidiTokenizer, TokenizerConfig
 from musetok.instruments import program_to_key
 from musetok.vocab import Kind
 
+from composer_models import wait_loving_model
 from muse.cli import main
 from muse.clock import Clock, ClockState
 from muse.config import MuseConfig
@@ -26,7 +27,7 @@ from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate
 from muse.fim import PREFIX, SUFFIX, fim_item, model_data_tokenizer, with_fim_markers
 from muse.generate import MuseGenerator
-from muse.saved_model import build_model, load_model, save_model
+from muse.saved_model import build_model, load_model
 from muse.span_decoding import SpanDecoder
 from muse.train_data import CropDataset, muse_loss
 from muse.training import train
@@ -38,19 +39,9 @@ N_CTX = 48
 TPQ = 480  # the crafted files: 120 BPM, so one second is 960 ticks and 48 grid ticks
 
 
-def tiny_model_dir(folder: Path, markers: bool, wait_bias: float = 2.0) -> Path:
+def tiny_model_dir(folder: Path, markers: bool) -> Path:
     """A random tiny model (header conditioning on) that likes waits, with or without FIM markers."""
-    tokenizer = MidiTokenizer(TokenizerConfig(composers=COMPOSERS, fim_markers=markers))
-    torch.manual_seed(0)
-    config = MuseConfig(
-        transformer=TransformerConfig(width=32, depth=2, heads=2, n_ctx=N_CTX,
-                                      attn_order=("block_local", "block_transpose"), blocks=4),
-        time_quantum=6, time_buckets=16, chord_max=4, header_conditioning=True)
-    model = build_model(config, tokenizer)
-    waits = np.flatnonzero(np.asarray(tokenizer.vocab.kind) == Kind.WAIT)
-    with torch.no_grad():
-        model.vocab.row_bias[torch.as_tensor(model.tables.row[waits])] += wait_bias
-    return save_model(model, tokenizer, folder)
+    return wait_loving_model(folder, COMPOSERS, N_CTX, fim_markers=markers, wait_bias=2.0)
 
 
 @pytest.fixture(scope="module")

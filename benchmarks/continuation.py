@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musetok.sequence import token_seconds
 from musetok.vocab import Kind
 
 from muse.core.errors import USER_ERRORS, UserError
@@ -82,17 +83,6 @@ class PieceResult:
 
 def within(ratio: float) -> bool:
     return bool(ratio == ratio and abs(ratio - 1) <= TOLERANCE)
-
-
-def token_seconds(ids: np.ndarray, vocab) -> np.ndarray:  # noqa: ANN001 (musetok Vocab)
-    """Seconds elapsed before each token (tempo aware: 120 BPM before the first tempo token), float64 [n]."""
-    ids = np.asarray(ids, np.int64)
-    bpm = vocab.tempo_bpm[ids]
-    position = np.where(bpm > 0, np.arange(len(ids)), -1)
-    last = np.maximum.accumulate(position) if len(ids) else position
-    current = np.where(last >= 0, bpm[np.maximum(last, 0)], 120.0)
-    waits = vocab.wait_ticks[ids] * 60.0 / (current * vocab.config.ticks_per_beat)
-    return np.cumsum(waits) - waits
 
 
 def instruments_of(ds: TokenDataset, vocab, i: int) -> tuple[str, ...]:  # noqa: ANN001

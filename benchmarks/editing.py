@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 
+from musetok.sequence import token_seconds
 from musetok.vocab import Kind
 
 from muse.core.errors import USER_ERRORS, UserError
@@ -103,16 +104,6 @@ def choose(ds: TokenDataset, vocab, args: argparse.Namespace) -> list[int]:  # n
         log.warning("only %d eligible pieces (asked for %d)", len(eligible), args.n)
     picks = np.unique(np.linspace(0, len(eligible) - 1, min(args.n, len(eligible))).round().astype(int))
     return [eligible[k] for k in picks]
-
-
-def token_seconds(ids: np.ndarray, vocab) -> np.ndarray:  # noqa: ANN001
-    """Seconds elapsed before each token (tempo aware: 120 BPM before the first tempo token), float64 [n]."""
-    bpm = vocab.tempo_bpm[ids]
-    position = np.where(bpm > 0, np.arange(len(ids)), -1)
-    last = np.maximum.accumulate(position) if len(ids) else position
-    current = np.where(last >= 0, bpm[np.maximum(last, 0)], 120.0)
-    waits = vocab.wait_ticks[ids] * 60.0 / (current * vocab.config.ticks_per_beat)
-    return np.cumsum(waits) - waits
 
 
 def excerpt(ds: TokenDataset, tokenizer, i: int, offset: float, seconds: float) -> symusic.Score:  # noqa: ANN001

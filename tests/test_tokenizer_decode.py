@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from musetok import MidiTokenizer, TokenizerConfig, TokenizerError
+from musetok import MidiTokenizer, TokenizerConfig, TokenizerError, sequence
 
 from test_tokenizer_reference import make_midi, off, on, tempo
 
@@ -118,3 +118,15 @@ def test_decode_to_file_writes_midi_and_names_an_unwritable_path(tmp_path) -> No
     assert TOK.encode(out).tokens[2:] == ["start", "tempo:120", "piano:v72:G4", "wait:5", "piano:v0:G4", "end"]
     with pytest.raises(TokenizerError, match="no_such_dir.*cannot write"):
         TOK.decode_to_file(ids, tmp_path / "no_such_dir" / "x.mid")
+
+
+def test_token_seconds_follow_the_tempo_in_force_and_sum_to_the_duration() -> None:
+    ids = ids_of("bach piano start piano:v72:G4 wait:12 tempo:90 piano:v0:G4 wait:12 end")
+    bpm = V.tempo_bpm[ids[ids_of("bach piano start piano:v72:G4 wait:12 tempo:90").size - 1]]
+    before = 12 * 60 / (120 * 24)  # 120 BPM until the first tempo token, 24 ticks per beat
+    after = before + 12 * 60 / (bpm * 24)
+    times = sequence.token_seconds(ids, V)
+    assert times.shape == ids.shape and times.dtype == np.float64
+    np.testing.assert_allclose(times[-4:], [before, before, before, after])
+    assert times[: -4].max() == 0.0  # the header, start, the note-on and the first wait start at 0
+    assert TOK.seconds(ids) == pytest.approx(after)

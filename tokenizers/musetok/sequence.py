@@ -34,13 +34,24 @@ def chord_index(ids: np.ndarray, vocab: Vocab) -> np.ndarray:
     return np.where(is_on, count - base - 1, 0).astype(np.int64)
 
 
-def seconds(ids: np.ndarray, vocab: Vocab) -> float:
-    """Duration in seconds of a 1-D sequence: its waits played at the tempo in force (120 BPM before any
-    tempo token)."""
+def _wait_seconds(ids: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """Seconds each token of a 1-D sequence waits, at the tempo in force (120 BPM before any tempo
+    token), float64 (n,)."""
     clean = _clean(ids, vocab).ravel()
     bpm = vocab.tempo_bpm[clean]
     position = np.where(bpm > 0, np.arange(len(clean)), -1)
     last_tempo = np.maximum.accumulate(position) if len(clean) else position
     current = np.where(last_tempo >= 0, bpm[np.maximum(last_tempo, 0)], 120.0)
-    waits = vocab.wait_ticks[clean]
-    return float(np.sum(waits * 60.0 / (current * vocab.config.ticks_per_beat)))
+    return vocab.wait_ticks[clean] * 60.0 / (current * vocab.config.ticks_per_beat)
+
+
+def token_seconds(ids: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """Seconds elapsed before each token of a 1-D sequence (tempo aware, as ``seconds``), float64 (n,)."""
+    waits = _wait_seconds(ids, vocab)
+    return np.cumsum(waits) - waits
+
+
+def seconds(ids: np.ndarray, vocab: Vocab) -> float:
+    """Duration in seconds of a 1-D sequence: its waits played at the tempo in force (120 BPM before any
+    tempo token)."""
+    return float(np.sum(_wait_seconds(ids, vocab)))

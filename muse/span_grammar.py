@@ -6,7 +6,10 @@ note limits of ``muse.note_limits``) and adds, all in grid ticks:
   the clock, the tempo and the notes still sounding there), whatever the token layout in front;
 - forced events: fixed tokens (the original's tempo changes and the note-ons/offs of fixed notes
   inside the span; a melody's notes when accompanying) are emitted at their tick, in order:
-  no wait may pass the next one (see ``fold``), and once the clock is at its tick it is the only allowed token;
+  no wait may pass the next one (see ``fold``), and once the clock is at its tick the model may only
+  write the tokens that the tokenizer puts before it within a time step (``Vocab.step_order``: e.g.
+  its own note-offs, and note-ons of lower voices before a melody's note-on), in that order (each
+  after the step's last), or the event itself;
 - protected notes: a fixed note that sounds may not be released nor re-struck by the model;
 - an exact end: no wait may pass ``t2`` (``fold``, a logit filter, gives the probability of the waits
   too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs
@@ -27,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from musetok.vocab import Kind, Vocab
+from musetok.vocab import STEP_ORDER_NONE, Kind, Vocab
 
 from muse.grammar import MusicGrammar
 
@@ -71,6 +74,8 @@ class SpanGrammar:
         self.off_ids = torch.from_numpy(np.flatnonzero(melodic_note & ~is_on))
         self.off_slot = self.slot_of_note[self.off_ids]
         self.never = torch.from_numpy(np.isin(kind, (Kind.TEMPO, Kind.TIMESIG, Kind.PEDAL, Kind.MARKER)))
+        self.step_order = torch.tensor(vocab.step_order)  # (V,)
+        self.is_wait = torch.from_numpy(np.asarray(vocab.wait_ticks) > 0)  # (V,)
         ticks = [int(t) for t, _ in events]
         if any(not self.start_tick <= t < self.end_tick for t in ticks) or ticks != sorted(ticks):
             raise ValueError("forced events must lie inside the span, in time order")
@@ -81,15 +86,16 @@ class SpanGrammar:
         sounding = self.inner.sounding.clone()
         self.fixed = sounding & self.inner.melodic_slot  # (B, n_slots)
         self.pointer = torch.zeros(batch, dtype=torch.long)  # next forced event of each row
-        self.forcing = torch.zeros(batch, dtype=torch.bool)  # the last mask allowed only a forced token
+        self.forcing = torch.zeros(batch, dtype=torch.bool)  # the last mask allowed the next forced token
         self.forced: list[list[bool]] = [[] for _ in range(batch)]
+        self.last_order = torch.full((batch,), -1, dtype=torch.long)  # step order of this step's last event
         self.seen = prompt_len
 
     def _absorb(self, new: Tensor) -> None:
         """Track the forced tokens among ``new`` (B, T) and the fixed notes they start or end."""
         for t in range(new.shape[1]):
             token = new[:, t]
-            was_forced = self.forcing.clone()
+            was_forced = self.forcing & (token == self.event_id[self.pointer.clamp_max(self.n_events)])
             for b in range(new.shape[0]):
                 self.forced[b].append(bool(was_forced[b]))
             slot = self.slot_of_note[token]
@@ -98,6 +104,9 @@ class SpanGrammar:
                 r = rows.nonzero().flatten()
                 self.fixed[r, slot[r]] = self.is_note_on[token[r]]
             self.pointer += was_forced.long()
+            order = self.step_order[token]
+            self.last_order = torch.where(self.is_wait[token], -1,
+                                          torch.where(order < STEP_ORDER_NONE, order, self.last_order))
             self.forcing[:] = False
 
     def __call__(self, seq: Tensor) -> Tensor:
@@ -121,9 +130,11 @@ class SpanGrammar:
         self.cap = next_tick - ticks  # (B,) the longest wait allowed; longer ones are folded into it (``fold``)
         force = (self.pointer < self.n_events) & (ticks == next_tick)
         if force.any():
-            allowed[force] = False
             rows = force.nonzero().flatten()
-            allowed[rows, self.event_id[self.pointer[rows]]] = True
+            event = self.event_id[self.pointer[rows]]  # (R,)
+            order = self.step_order[None]
+            allowed[rows] &= (order < self.step_order[event][:, None]) & (order > self.last_order[rows, None])
+            allowed[rows, event] = True
             self.forcing = force
         finished = (self.pointer >= self.n_events) & (ticks >= self.end_tick)
         if finished.any():

@@ -29,6 +29,7 @@ from muse.fim import PREFIX, SUFFIX, fim_item, model_data_tokenizer, with_fim_ma
 from muse.generate import MuseGenerator
 from muse.saved_model import build_model, load_model
 from muse.span_decoding import SpanDecoder
+from muse.span_grammar import SpanGrammar
 from muse.train_data import CropDataset, muse_loss
 from muse.training import train
 
@@ -177,6 +178,34 @@ def test_fim_rate_zero_keeps_the_old_crops(dataset: Path) -> None:
     for i in range(6):
         for key, value in old[i].items():
             assert torch.equal(value, new[i][key])
+
+
+def test_at_a_forced_note_the_model_may_first_write_what_sorts_before_it() -> None:
+    """The tokenizer writes a step's note-ons from low to high, so a forced melody note-on leaves room
+    for the model's own lower note-ons before it, in rising order (issue 19: accompaniment onsets)."""
+    tok = MidiTokenizer()
+    ids = {name: int(tok.ids_from_text(name)[0])
+           for name in ("piano:v72:C4", "piano:v72:E4", "piano:v72:A3", "piano:v72:G4", "piano:v72:C5",
+                        "piano:v0:G4", "wait:6", "end")}
+    before = tok.ids_from_text("bach piano start")
+    grammar = SpanGrammar(tok.vocab, before, 2, len(before), 0, 24,
+                          [(0, ids["piano:v72:G4"]), (12, ids["piano:v0:G4"])],
+                          instruments=[tok.vocab.instruments.index("piano")])
+    seq = torch.as_tensor(before, dtype=torch.long)[None]
+
+    def allowed_after(*names: str) -> dict[str, bool]:
+        nonlocal seq
+        seq = torch.cat([seq, torch.tensor([[ids[n] for n in names]])], dim=1) if names else seq
+        mask = grammar(seq)[0]
+        return {name: bool(mask[i]) for name, i in ids.items()}
+
+    first = allowed_after()
+    assert first["piano:v72:G4"] and first["piano:v72:C4"] and first["piano:v72:A3"]
+    assert not (first["piano:v72:C5"] or first["wait:6"] or first["end"])  # above the melody, or moving on
+    second = allowed_after("piano:v72:C4")
+    assert second["piano:v72:E4"] and second["piano:v72:G4"] and not second["piano:v72:A3"]  # rising only
+    third = allowed_after("piano:v72:G4")
+    assert grammar.forced[0] == [False, True] and third["piano:v72:C5"] and third["wait:6"]
 
 
 def test_span_decoder_sees_the_clock_training_gives(fim: MuseGenerator, midi_dir: Path) -> None:

@@ -13,30 +13,25 @@ import numpy as np
 from musetok.quantize import Quantized
 from musetok.vocab import Vocab
 
-# Order of event classes within one time step.
-_TEMPO, _TIMESIG, _NOTE_OFF, _PEDAL_OFF, _PEDAL_ON, _NOTE_ON = range(6)
-
 
 def encode_quantized(q: Quantized, vocab: Vocab, composer_id: int) -> np.ndarray:
     """Token ids (int32, shape (n,)) of a canonical score, header and ``end`` included."""
     drum = q.key == vocab.drum_key
     melodic = ~drum
     mk, mp, mv = q.key[melodic], q.pitch[melodic], q.velocity[melodic]
-    voice = q.key * 128 + q.pitch
-    events = [  # (time, class, order within class, id)
-        (q.tempo_time, _TEMPO, 0, vocab.tempo_base + q.tempo_bin),
-        (q.timesig_time, _TIMESIG, 0, vocab.timesig_ids(q.timesig_num, q.timesig_den)),
-        (q.offset[melodic], _NOTE_OFF, voice[melodic], vocab.note_ids(mk, np.zeros_like(mv), mp)),
-        (q.pedal_end, _PEDAL_OFF, q.pedal_key, vocab.pedal_ids(q.pedal_key, False)),
-        (q.pedal_start, _PEDAL_ON, q.pedal_key, vocab.pedal_ids(q.pedal_key, True)),
-        (q.onset[melodic], _NOTE_ON, voice[melodic], vocab.note_ids(mk, mv, mp)),
-        (q.onset[drum], _NOTE_ON, voice[drum], vocab.drum_ids(q.velocity[drum], q.pitch[drum])),
+    events = [  # (time, id); ``vocab.step_order`` orders the events of one step
+        (q.tempo_time, vocab.tempo_base + q.tempo_bin),
+        (q.timesig_time, vocab.timesig_ids(q.timesig_num, q.timesig_den)),
+        (q.offset[melodic], vocab.note_ids(mk, np.zeros_like(mv), mp)),
+        (q.pedal_end, vocab.pedal_ids(q.pedal_key, False)),
+        (q.pedal_start, vocab.pedal_ids(q.pedal_key, True)),
+        (q.onset[melodic], vocab.note_ids(mk, mv, mp)),
+        (q.onset[drum], vocab.drum_ids(q.velocity[drum], q.pitch[drum])),
     ]
-    time = np.concatenate([e[0] for e in events])
-    # One int64 sort key (time, class, key*128+pitch): sub < 2**15, class < 2**3.
-    rank = np.concatenate([(e[0] << 18) | (e[1] << 15) | e[2] for e in events])
-    ids = np.concatenate([e[3] for e in events])
-    order = np.argsort(rank)
+    time = np.concatenate([e[0] for e in events]).astype(np.int64)
+    ids = np.concatenate([e[1] for e in events]).astype(np.int64)
+    # One int64 sort key: (time, place within the step), the place < 2**18.
+    order = np.argsort((time << 18) | vocab.step_order[ids], kind="stable")
     body = _with_waits(time[order], ids[order], vocab)
     n_keys = len(vocab.instruments)
     used = np.bincount(q.key, minlength=n_keys) + np.bincount(q.pedal_key, minlength=n_keys)

@@ -30,6 +30,7 @@ FIM_MARKERS: tuple[str, ...] = ("fim:suffix", "fim:prefix")
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TIMESIG_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 TIMESIG_MAX_NUMERATOR = 32
+STEP_ORDER_NONE = 1 << 18  # ``Vocab.step_order`` of tokens that are no event of a time step
 
 
 class Kind(IntEnum):
@@ -185,9 +186,30 @@ class Vocab:
         self.kind[self.marker_base:n] = Kind.MARKER
         self.velocity[drum] = np.repeat(np.arange(1, v + 1), 128)
         self.pitch[drum] = np.tile(np.arange(128), v)
-        for array in (self.kind, self.key, self.velocity, self.pitch, self.wait_ticks, self.tempo_bpm, self.is_on):
+        self.step_order = self._step_order()
+        for array in (self.kind, self.key, self.velocity, self.pitch, self.wait_ticks, self.tempo_bpm, self.is_on,
+                      self.step_order):
             array.flags.writeable = False
         self.family = self.key  # the name used in TOKENIZER_API.md (a GM program index in "program" mode)
+
+    def _step_order(self) -> np.ndarray:
+        """Each token's place among the events of one time step, int64 (n,): ``class << 15 | sub`` with the
+        classes tempo, time signature, note-off, pedal-off, pedal-on, note-on (drum hits too) and ``sub``
+        = instrument key * 128 + pitch for notes, the pedal key for pedals; ``STEP_ORDER_NONE`` for tokens
+        that are no event of a step (header, waits, start, end, markers)."""
+        order = np.full(len(self.tokens), STEP_ORDER_NONE, np.int64)
+        voice = self.key.astype(np.int64) * 128 + self.pitch
+        classes = (  # in the encoder's order within a step
+            (self.kind == Kind.TEMPO, 0),
+            (self.kind == Kind.TIMESIG, 0),
+            ((self.kind == Kind.NOTE) & ~self.is_on, voice),
+            ((self.kind == Kind.PEDAL) & ~self.is_on, self.key),
+            ((self.kind == Kind.PEDAL) & self.is_on, self.key),
+            (((self.kind == Kind.NOTE) & self.is_on) | (self.kind == Kind.DRUM), voice),
+        )
+        for c, (mask, sub) in enumerate(classes):
+            order[mask] = (c << 15) | np.broadcast_to(np.asarray(sub, np.int64), order.shape)[mask]
+        return order
 
     # ----- sizes and special ids
     @property

@@ -1,14 +1,15 @@
 """VQ-VAE checkpoints: the official ``vqvae.pth.tar`` through an explicit key map, and ours.
 
-Ours is ``NAME.safetensors`` with the config beside it as ``NAME.json`` (or ``NAME.yaml``,
-``config.json``, ``config.yaml``). Official files are read with ``torch.load(weights_only=True)``;
+Ours is the model-folder format of ``muse.core.model_folder`` (kind ``vqvae``): ``NAME.safetensors``
+with the header and config beside it as ``NAME.json``; an old layout's plain config JSON (also
+``config.json`` of a training checkpoint) or a YAML config (``NAME.yaml``, ``config.yaml``) still loads.
+A folder stands for the ``vqvae.safetensors`` in it. Official files are read with ``torch.load(weights_only=True)``;
 their keys are renamed one by one (:func:`official_key_map`) and any key missing, left over or of
 the wrong shape is a ``CheckpointError`` naming the file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -19,13 +20,15 @@ import torch
 
 from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import VQVAEConfig, config_from_hps, load_vqvae_config
-from muse.core.atomic import write_json
-from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights
-from muse.core.config import from_dict, to_dict
+from muse.core.checkpoint import apply_key_map, load_official, load_weights
+from muse.core.config import from_dict
 from muse.core.errors import CheckpointError, ConfigError
+from muse.core.model_folder import kinds_in, read_model_files, save_model_files, wrong_kind
 
 log = logging.getLogger(__name__)
 
+KIND = "vqvae"
+WEIGHTS_FILE = "vqvae.safetensors"  # in a folder (the bundled codec, a training run's export)
 CONFIG_NAMES = ("{stem}.json", "{stem}.yaml", "{stem}.yml", "config.json", "config.yaml")
 
 # Our parameter names -> the official ones. Each rule: a pattern over our key, and a function of
@@ -115,15 +118,12 @@ class LoadedVQVAE:
     official: bool
 
 
-def _read_config(path: Path) -> VQVAEConfig:
+def _read_config(path: Path, weights: Path | None = None) -> VQVAEConfig:
+    """A VQ-VAE config from YAML, or from a model config JSON (with or without the header)."""
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read JSON config ({err})") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        return from_dict(VQVAEConfig, data, str(path))
+        saved = read_model_files(weights or path.with_suffix(".safetensors"), path, KIND,
+                                 legacy=lambda data: (KIND, data, {}))
+        return from_dict(VQVAEConfig, saved.config, str(path))
     if path.suffix in (".yaml", ".yml"):
         return load_vqvae_config(path)
     raise ConfigError(f"{path}: config must be .json, .yaml or .yml")
@@ -146,15 +146,15 @@ def load_vqvae(
     ``config_path`` (YAML/JSON) overrides the config found in or beside the checkpoint. The model
     is returned in eval mode on ``device``, its codebook EMA state restored from the weights.
     """
-    path = Path(path)
-    config = _read_config(Path(config_path)) if config_path is not None else None
+    path = _weights_in(Path(path))
+    config = _read_config(Path(config_path), path) if config_path is not None else None
     if path.suffix == ".safetensors":
         if config is None:
             beside = find_config_beside(path)
             if beside is None:
                 names = ", ".join(p.format(stem=path.stem) for p in CONFIG_NAMES)
                 raise CheckpointError(f"{path}: no config beside the weights (looked for {names}); pass --config")
-            config = _read_config(beside)
+            config = _read_config(beside, path)
         state = load_weights(path)
         model = VQVAE(config)
         if any(k.endswith(".k_sum") for k in state):  # a training checkpoint: codebook EMA state saved too
@@ -175,15 +175,26 @@ def load_vqvae(
     return LoadedVQVAE(model=model, config=config, path=path, official=official)
 
 
+def _weights_in(path: Path) -> Path:
+    """``path``, or for a folder the VQ-VAE in it (a folder holding another kind of model is refused)."""
+    if not path.is_dir():
+        return path
+    if (path / WEIGHTS_FILE).is_file():
+        return path / WEIGHTS_FILE
+    others = kinds_in(path)
+    if others:
+        raise wrong_kind(path, others, KIND, f"expected {WEIGHTS_FILE} and vqvae.json, or a vqvae.pth.tar")
+    raise CheckpointError(f"{path}: no {WEIGHTS_FILE} in this folder")
+
+
 def save_vqvae(model: VQVAE, path: str | Path, state: Mapping[str, torch.Tensor] | None = None) -> Path:
     """Write ``model`` (or ``state``, a full state dict of it) as ``path`` (safetensors) and its
-    config as JSON beside it; returns the JSON path."""
+    config as JSON beside it (the model-folder format); returns the JSON path."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: our VQ-VAE weights are saved as .safetensors")
-    save_weights(dict(model.state_dict() if state is None else state), path)
     config_path = path.with_suffix(".json")
-    write_json(config_path, to_dict(model.config))
+    save_model_files(path, config_path, KIND, model.config, model.state_dict() if state is None else state)
     return config_path
 
 

@@ -1,7 +1,9 @@
 """Official Jukebox prior checkpoints (``prior_level_*.pth.tar``) -> our ``JukeboxPrior``.
 
-Our own priors are saved as ``<name>.safetensors`` with ``<name>.json`` (the ``PriorConfig``)
-beside it (``save_prior`` / ``load_prior``); ``load_prior`` also reads official files.
+Our own priors are saved as ``<name>.safetensors`` with ``<name>.json`` (header + ``PriorConfig``)
+beside it, the model-folder format of ``muse.core.model_folder`` (kind ``prior``; an old plain
+``PriorConfig`` JSON still loads) (``save_prior`` / ``load_prior``); ``load_prior`` also reads
+official files.
 
 Two explicit translations:
 - ``config_from_official(hps, shapes)``: the released hyper-parameters (+ the state dict's shapes,
@@ -14,7 +16,6 @@ Two explicit translations:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,11 +24,13 @@ import torch
 
 from jukebox.conditioning import LabelConfig, UpsamplerConfig
 from jukebox.prior_config import LyricEncoderConfig, LyricsConfig, PriorConfig
-from muse.core.atomic import write_json
 from muse.core.attention import Pattern
-from muse.core.checkpoint import apply_key_map, load_official, load_weights, save_weights
-from muse.core.config import from_dict, to_dict
-from muse.core.errors import CheckpointError, ConfigError
+from muse.core.checkpoint import apply_key_map, load_official
+from muse.core.config import from_dict
+from muse.core.errors import CheckpointError
+from muse.core.model_folder import Extra, read_model_files, save_model_files
+
+KIND = "prior"
 
 OFFICIAL_HOP_LENGTHS = (8, 32, 128)
 """Audio samples per code at levels 0, 1, 2 of the released VQ-VAE (prior hps do not say)."""
@@ -304,16 +307,19 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
     return model.to(device).eval()
 
 
-def save_prior(model, path: str | Path, state: Mapping[str, torch.Tensor] | None = None) -> Path:
+def save_prior(model, path: str | Path, state: Mapping[str, torch.Tensor] | None = None,
+               ids: str | None = None) -> Path:
     """Write a ``JukeboxPrior`` (or ``state``, a full state dict of it) as ``path`` (.safetensors)
-    and its config as JSON beside it. A tied output projection is stored once."""
+    and its config as JSON beside it; ``ids``: the folder of its artist/genre id files, relative to
+    ``path``'s folder, recorded as the extra ``ids``. A tied output projection is stored once."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: our prior weights are saved as .safetensors")
     state = model.state_dict() if state is None else state
     tied = not model.config.merged_decoder
-    save_weights({k: v for k, v in state.items() if not (tied and k == "head.weight")}, path)
-    write_json(path.with_suffix(".json"), to_dict(model.config))
+    save_model_files(path, path.with_suffix(".json"), KIND, model.config,
+                     {k: v for k, v in state.items() if not (tied and k == "head.weight")},
+                     extras={"ids": Extra(ids)} if ids is not None else None)
     return path
 
 
@@ -325,22 +331,14 @@ def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length:
     path = Path(path)
     if path.suffix != ".safetensors":
         return load_official_prior(path, hop_length, device, dtype)
-    config_path = path.with_suffix(".json")
-    try:
-        data = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no config beside the weights (expected {config_path.name})") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{config_path}: cannot read JSON config ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{config_path}: expected a mapping at the top level")
-    config = from_dict(PriorConfig, data, str(config_path))
+    saved = read_model_files(path, path.with_suffix(".json"), KIND, legacy=lambda data: (KIND, data, {}))
+    config = from_dict(PriorConfig, saved.config, str(saved.config_file))
     with torch.device("meta"):
         model = JukeboxPrior(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if not config.merged_decoder:
         expected.pop("head.weight")
-    state = apply_key_map(load_weights(path), expected, lambda k: k, str(path))
+    state = apply_key_map(saved.load_weights(), expected, lambda k: k, str(path))
     state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict(state, strict=False, assign=True)
     model.tie_weights()

@@ -21,6 +21,7 @@ from jukebox.checkpoint_priors import load_prior
 from jukebox.codec import Codec
 from jukebox.prior import JukeboxPrior
 from muse.core.errors import CheckpointError, UserError
+from muse.core.model_folder import kinds_in, wrong_kind
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,14 @@ def find_model_files(model: str, checkpoints: str | Path | None, levels: Sequenc
         raise CheckpointError(f"{root}: checkpoints directory not found")
     own = [root / model, root]
     shared = [root / model, root / "5b", root]  # the lyric models reuse the 5b VQ-VAE and upsamplers
-    priors = {level: _find(f"prior_level_{level}", own if level == 2 else shared) for level in levels}
-    return ModelFiles(vqvae=_find("vqvae", shared), priors=priors)
+    try:
+        priors = {level: _find(f"prior_level_{level}", own if level == 2 else shared) for level in levels}
+        return ModelFiles(vqvae=_find("vqvae", shared), priors=priors)
+    except CheckpointError:
+        others = {file: kind for file, kind in kinds_in(root).items() if kind not in ("vqvae", "prior")}
+        if others:
+            raise wrong_kind(root, others, ("vqvae", "prior"), "expected vqvae and prior_level_L files") from None
+        raise
 
 
 def load_models(files: ModelFiles, device: str | torch.device = "cpu",

@@ -2,8 +2,8 @@
 
 The run folder holds the Trainer's metrics and checkpoints (exact ``--resume``), the artist and
 genre id files the labels were made with (``ids/``, unless official ones were given) and, at
-the end, the exported model ``prior_level_{L}.safetensors`` + ``.json`` that ``jukebox sample``
-loads (put it beside a VQ-VAE as ``--checkpoints``).
+the end, the exported model ``prior_level_{L}.safetensors`` + ``.json`` (naming ``ids/`` as its
+extra) that ``jukebox sample`` loads (put it beside a VQ-VAE as ``--checkpoints``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from muse.core.train import LossOutput, TrainConfig, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 
+IDS_DIR = "ids"  # the artist/genre id files made from the data, beside the exported prior
+
 
 def prior_loss(model: JukeboxPrior, batch: dict[str, torch.Tensor]) -> LossOutput:
     """Jukebox's loss (bits per token) of a batch of ``PriorWindows`` items."""
@@ -40,16 +42,17 @@ def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, 
     ``val_dir`` (another encoded dataset, labelled with the same ids) gives the held-out loss
     every ``train.eval_every`` steps."""
     out = Path(out_dir)
-    label_ids = None
+    label_ids, own_ids = None, None
     if config.labels is not None:
         version = config.labels.version
-        own_ids = out / "ids"
         if ids_dir is not None:
             label_ids = LabelIds.from_dir(ids_dir, version)
-        elif resume and (own_ids / f"{version}_artist_ids.txt").is_file():
-            label_ids = LabelIds.from_dir(own_ids, version)
         else:
-            label_ids = write_label_ids(load_index(data_dir), own_ids, version)
+            own_ids = IDS_DIR
+            if resume and (out / IDS_DIR / f"{version}_artist_ids.txt").is_file():
+                label_ids = LabelIds.from_dir(out / IDS_DIR, version)
+            else:
+                label_ids = write_label_ids(load_index(data_dir), out / IDS_DIR, version)
     data = PriorWindows(data_dir, config, label_ids)
     log.info("training the level-%d prior on %d windows of %d codes", config.level, len(data), config.n_ctx)
     torch.manual_seed(train.seed)  # the initial weights are part of the run's reproducibility
@@ -59,6 +62,6 @@ def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, 
     result = trainer.fit(resume)
     state = trainer.export_state()  # collective: the full weights on the main process, whatever the strategy
     if trainer.dist.is_main:
-        path = save_prior(model, out / f"prior_level_{config.level}.safetensors", state)
+        path = save_prior(model, out / f"prior_level_{config.level}.safetensors", state, ids=own_ids)
         log.info("exported %s", path)
     return result

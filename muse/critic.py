@@ -17,16 +17,17 @@ structure embeddings (which encode the piece's total length) are off. A piece is
 consecutive windows of ``n_ctx`` tokens, each holding the header (at most ``max_windows`` of
 them); its score is the mean of the windows' logits.
 
-A scorer folder holds ``critic.safetensors``, ``critic.json`` (kind, ``CriticConfig``, and what
-training measured, e.g. the held-out ROC AUC) and ``tokenizer.json`` (the vocabulary it reads:
-the generating model's). ``load_critic`` also accepts a training run folder (its ``critic/``).
+A scorer folder (the model-folder format of ``muse.core.model_folder``, kind ``critic`` or
+``reward``) holds ``critic.safetensors``, ``critic.json`` (the header, ``CriticConfig``, and what
+training measured, e.g. the held-out ROC AUC) and the extra ``tokenizer.json`` (the vocabulary it
+reads: the generating model's); an old folder (``critic.json`` without the header) still loads.
+``load_critic`` also accepts a training run folder (its ``critic/``).
 The bundled model's critic, when installed, is ``muse/assets/critic`` (``default_critic_path``):
 reranking by critic uses it when no other is named.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -44,10 +45,9 @@ from musetok.vocab import Kind
 
 from muse.clock import Clock, TokenClock
 from muse.config import MuseConfig
-from muse.core.atomic import write_json
-from muse.core.checkpoint import load_weights, save_weights
-from muse.core.config import from_dict, to_dict
+from muse.core.config import from_dict
 from muse.core.errors import CheckpointError, ConfigError, UserError
+from muse.core.model_folder import Extra, kinds_in, read_model_files, save_model_files, wrong_kind
 from muse.core.transformer import TransformerConfig
 from muse.model import MuseModel
 from muse.token_tables import TokenTables
@@ -61,6 +61,9 @@ TOKENIZER_FILE = "tokenizer.json"
 CRITIC_DIR = "critic"  # a training run's exported scorer
 BUNDLED_CRITIC = Path(__file__).resolve().parent / "assets" / "critic"  # the critic of the bundled model
 ScorerKind = Literal["critic", "reward"]
+SCORER_KINDS: tuple[ScorerKind, ...] = ("critic", "reward")
+_HINT = (f"expected {CRITIC_FILE}, {CRITIC_WEIGHTS} and {TOKENIZER_FILE}; train one with `muse critic train` "
+         "or `muse critic reward`")
 
 
 @dataclass(frozen=True)
@@ -227,11 +230,14 @@ def save_critic(net: CriticNet, tokenizer: MidiTokenizer, folder: str | Path, ki
                 info: dict[str, Any] | None = None) -> Path:
     """Write a scorer folder (see the module doc)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_weights(net.state_dict(), folder / CRITIC_WEIGHTS, metadata={"kind": kind})
-    write_json(folder / CRITIC_FILE, {"kind": kind, "config": to_dict(net.config), "info": info or {}})
-    tokenizer.save(folder / TOKENIZER_FILE)
+    save_model_files(folder / CRITIC_WEIGHTS, folder / CRITIC_FILE, kind, net.config, net.state_dict(),
+                     info=info or {}, extras={"tokenizer": Extra(TOKENIZER_FILE, tokenizer.save)})
     return folder
+
+
+def _legacy(data: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """An old ``critic.json``: ``{"kind", "config", "info"}`` without the header."""
+    return data["kind"], dict(data["config"]), dict(data.get("info") or {})
 
 
 def load_critic(path: str | Path, device: str | torch.device = "cpu") -> Critic:
@@ -241,24 +247,20 @@ def load_critic(path: str | Path, device: str | torch.device = "cpu") -> Critic:
         raise CheckpointError(f"{path}: critic folder not found")
     folder = path if (path / CRITIC_FILE).is_file() else path / CRITIC_DIR
     if not (folder / CRITIC_FILE).is_file():
-        raise CheckpointError(f"{path}: not a critic or reward model (expected {CRITIC_FILE}, {CRITIC_WEIGHTS} and "
-                              f"{TOKENIZER_FILE}; train one with `muse critic train` or `muse critic reward`)")
-    try:
-        meta = json.loads((folder / CRITIC_FILE).read_text())
-        config = from_dict(CriticConfig, meta["config"], str(folder / CRITIC_FILE))
-        kind = meta["kind"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{folder / CRITIC_FILE}: unreadable critic description ({err})") from err
-    if kind not in ("critic", "reward"):
-        raise CheckpointError(f"{folder / CRITIC_FILE}: unknown kind {kind!r} (critic or reward)")
-    tokenizer = MidiTokenizer.load(folder / TOKENIZER_FILE)
+        others = kinds_in(path)
+        if others:
+            raise wrong_kind(path, others, SCORER_KINDS, _HINT)
+        raise CheckpointError(f"{path}: not a critic or reward model ({_HINT})")
+    saved = read_model_files(folder / CRITIC_WEIGHTS, folder / CRITIC_FILE, SCORER_KINDS, legacy=_legacy, hint=_HINT)
+    config = from_dict(CriticConfig, saved.config, str(saved.config_file))
+    tokenizer = MidiTokenizer.load(saved.extras.get("tokenizer", folder / TOKENIZER_FILE))
     net = CriticNet(config, TokenTables.from_vocab(tokenizer.vocab))
     try:
-        net.load_state_dict(load_weights(folder / CRITIC_WEIGHTS))
+        net.load_state_dict(saved.load_weights())
     except RuntimeError as err:
-        raise CheckpointError(f"{folder / CRITIC_WEIGHTS}: does not match {CRITIC_FILE} "
+        raise CheckpointError(f"{saved.weights}: does not match {CRITIC_FILE} "
                               f"({str(err).splitlines()[0]})") from err
-    return Critic(net.to(device), tokenizer, kind, meta.get("info"), folder)
+    return Critic(net.to(device), tokenizer, saved.kind, saved.info, folder)  # type: ignore[arg-type]
 
 
 __all__ = ["BUNDLED_CRITIC", "CRITIC_DIR", "Critic", "CriticConfig", "CriticNet", "batch_logits", "critic_ids",

@@ -1,10 +1,12 @@
-"""A saved symbolic model: one folder holding everything generation needs.
+"""A saved symbolic model: one folder holding everything generation needs, in the model-folder
+format of ``muse.core.model_folder`` (kind ``muse``):
 
     model.safetensors   the weights (float32, or float16 for the bundled model)
-    config.json         the ``MuseConfig`` (strict: an unknown key is an error naming the file)
-    tokenizer.json      the musetok vocabulary + config the ids belong to
-    note_limits.json    optional: note length and polyphony limits learnt from the training data
-                        (``muse.note_limits``); a folder without it loads with no limits
+    config.json         the header and the ``MuseConfig`` (strict: an unknown key is an error naming
+                        the file); an old folder's plain ``MuseConfig`` still loads
+    tokenizer.json      extra: the musetok vocabulary + config the ids belong to
+    note_limits.json    optional extra: note length and polyphony limits learnt from the training
+                        data (``muse.note_limits``); a folder without it loads with no limits
 
 ``load_model`` also accepts a training run folder (its exported ``model/``, else its latest
 checkpoint with the run's ``tokenizer.json``) or a checkpoint ``step_*`` folder.
@@ -13,7 +15,6 @@ checkpoint with the run's ``tokenizer.json``) or a checkpoint ``step_*`` folder.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,18 +25,12 @@ import torch
 from musetok import MidiTokenizer
 
 from muse.config import MuseConfig
-from muse.core.atomic import write_json
-from muse.core.checkpoint import (
-    CHECKPOINTS_DIR,
-    LATEST,
-    latest_checkpoint,
-    load_weights,
-    save_weights,
-)
-from muse.core.config import from_dict, to_dict
+from muse.core.checkpoint import CHECKPOINTS_DIR, LATEST, latest_checkpoint
+from muse.core.config import from_dict
 from muse.core.errors import CheckpointError, ConfigError
+from muse.core.model_folder import Extra, kinds_in, read_model_files, save_model_files, wrong_kind
 from muse.model import MuseModel
-from muse.note_limits import NoteLimits, read_note_limits, write_note_limits
+from muse.note_limits import NOTE_LIMITS_FILE, NoteLimits, read_note_limits, write_note_limits
 from muse.token_tables import TokenTables
 
 log = logging.getLogger(__name__)
@@ -44,6 +39,8 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 EXPORT_DIR = "model"  # a run folder's exported model
+KIND = "muse"
+_HINT = f"expected {WEIGHTS_FILE}, {CONFIG_FILE} and {TOKENIZER_FILE}, or a training run folder"
 
 
 @dataclass
@@ -69,14 +66,14 @@ def save_model(model: MuseModel, tokenizer: MidiTokenizer, folder: str | Path, *
     """Write ``folder/{model.safetensors, config.json, tokenizer.json}`` (and ``note_limits.json``
     with ``limits``); ``dtype`` (e.g. ``torch.float16``) converts floating-point weights to shrink the file."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
              for k, v in model.state_dict().items()}
-    save_weights(state, folder / WEIGHTS_FILE, metadata=metadata)
-    write_json(folder / CONFIG_FILE, to_dict(model.config))
-    tokenizer.save(folder / TOKENIZER_FILE)
+    extras = {"tokenizer": Extra(TOKENIZER_FILE, tokenizer.save)}
     if limits is not None:
         write_note_limits(limits, folder)
+        extras["note_limits"] = Extra(NOTE_LIMITS_FILE)
+    save_model_files(folder / WEIGHTS_FILE, folder / CONFIG_FILE, KIND, model.config, state, extras=extras,
+                     metadata=metadata)
     return folder
 
 
@@ -109,10 +106,10 @@ def _resolve(path: Path) -> tuple[Path, Path, Path]:
     run = path.parent.parent  # a checkpoints/step_* folder inside a run folder
     if (path / WEIGHTS_FILE).is_file() and (run / TOKENIZER_FILE).is_file():
         return path / WEIGHTS_FILE, path / CONFIG_FILE, run / TOKENIZER_FILE
-    raise CheckpointError(
-        f"{path}: not a muse model (expected {WEIGHTS_FILE}, {CONFIG_FILE} and {TOKENIZER_FILE}, "
-        "or a training run folder)"
-    )
+    others = kinds_in(path)
+    if others:
+        raise wrong_kind(path, others, KIND, _HINT)
+    raise CheckpointError(f"{path}: not a muse model ({_HINT})")
 
 
 def resolve_model_files(path: str | Path) -> tuple[Path, Path, Path]:
@@ -124,12 +121,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     """Load a saved model (see the module docstring for the accepted folders), in eval mode."""
     path = Path(path)
     weights, config_file, tokenizer_file = _resolve(path)
+    saved = read_model_files(weights, config_file, KIND, legacy=lambda data: (KIND, data, {}),
+                             hint=_HINT)
     try:
-        data = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{config_file}: unreadable model config ({err})") from err
-    try:
-        config = from_dict(MuseConfig, data, str(config_file))
+        config = from_dict(MuseConfig, saved.config, str(config_file))
     except ConfigError as err:
         raise CheckpointError(str(err)) from err
     tokenizer = MidiTokenizer.load(tokenizer_file)
@@ -137,7 +132,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         raise CheckpointError(f"{path}: the model has {config.vocab_size} tokens but {tokenizer_file.name} "
                               f"has {tokenizer.vocab.size}")
     model = MuseModel(config, TokenTables.from_vocab(tokenizer.vocab))
-    state = load_weights(weights)
+    state = saved.load_weights()
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
+from jukebox.official import apply_key_map, load_official
 from jukebox.vqvae import VQVAE
 from jukebox.vqvae_config import VQVAEConfig, config_from_hps, load_vqvae_config
-from muse.core.checkpoint import apply_key_map, load_official, load_weights
+from muse.core.checkpoint import load_weights
 from muse.core.config import from_dict
 from muse.core.errors import CheckpointError, ConfigError
 from muse.core.model_folder import kinds_in, read_model_files, save_model_files, wrong_kind

@@ -23,9 +23,9 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from jukebox.conditioning import LabelConfig, UpsamplerConfig
+from jukebox.official import ATTN_TYPES, apply_key_map, load_official
 from jukebox.prior_config import LyricEncoderConfig, LyricsConfig, PriorConfig
 from muse.core.attention import Pattern
-from muse.core.checkpoint import apply_key_map, load_official
 from muse.core.config import from_dict
 from muse.core.errors import CheckpointError
 from muse.core.model_folder import Extra, read_model_files, save_model_files
@@ -35,8 +35,6 @@ KIND = "prior"
 OFFICIAL_HOP_LENGTHS = (8, 32, 128)
 """Audio samples per code at levels 0, 1, 2 of the released VQ-VAE (prior hps do not say)."""
 
-_ROW, _COL, _PREV = "block_local", "block_transpose", "prev_block"
-_KIND: dict[int, Pattern] = {0: "dense", 1: _ROW, 2: _COL, 3: _PREV, 6: "cross", 7: "prime"}
 
 
 def attn_order_from_official(order: int) -> tuple[Pattern, ...]:
@@ -64,7 +62,7 @@ def attn_order_from_official(order: int) -> tuple[Pattern, ...]:
         kinds = tuple((special, special, 0)[d % 3] if d % 16 == 15 else rcp[d % 3] for d in range(48))
     else:
         raise CheckpointError(f"attn_order {order} is not supported (summary patterns 3-5 have no official model)")
-    return tuple(_KIND[k] for k in kinds)
+    return tuple(ATTN_TYPES[k] for k in kinds)
 
 
 def config_from_official(

@@ -15,6 +15,12 @@ from jukebox.conditioning import LabelConfig, UpsamplerConfig
 from muse.core.attention import Pattern
 
 
+def prime_length(n_prefix: int, blocks: int) -> int:
+    """Keys a ``prime`` layer sees for a lyric prefix of ``n_prefix`` tokens: the whole blocks covering
+    it, plus one (Jukebox's rule; ``blocks`` is the block count), e.g. 16 tokens in 8 blocks -> 24."""
+    return (n_prefix // blocks + 1) * blocks
+
+
 @dataclass(frozen=True)
 class LyricEncoderConfig:
     """The separate lyric-encoder transformer of the ``encoder`` design (Jukebox's prime prior)."""
@@ -120,9 +126,7 @@ class PriorConfig:
     @property
     def prime_len(self) -> int | None:
         """Keys visible to ``prime`` layers: whole blocks covering the lyric prefix (Jukebox's rule)."""
-        if not self.n_prefix:
-            return None
-        return (self.n_prefix // self.blocks + 1) * self.blocks
+        return prime_length(self.n_prefix, self.blocks) if self.n_prefix else None
 
     def pattern(self, layer: int) -> Pattern:
         """Attention pattern of layer ``layer`` (``attn_order`` cycled)."""

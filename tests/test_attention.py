@@ -11,14 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muse.core import attention as attention_module
-from muse.core.attention import (
-    JUKEBOX_ATTN_TYPES,
-    PATTERNS,
-    FactorizedAttention,
-    attend,
-    jukebox_prime_len,
-    pattern_mask,
-)
+from muse.core.attention import PATTERNS, FactorizedAttention, attend, pattern_mask
 
 CAUSAL = [p for p in PATTERNS if p != "cross"]
 OPTS = dict(prime_len=11, spread=3)
@@ -95,14 +88,6 @@ def test_pattern_masks_match_the_jukebox_definitions() -> None:
                                                 [0, 1, 2, 3, 4, 5]]
     assert rows("prime", prime_len=3) == [[0], [0, 1], [0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2]]
     assert pattern_mask("cross", 3, S=4).all() and pattern_mask("cross", 3, S=4).shape == (3, 4)
-
-
-def test_jukebox_attention_types_and_prime_length() -> None:
-    assert [JUKEBOX_ATTN_TYPES[t] for t in (0, 1, 2, 3, 6, 7)] == [
-        "dense", "block_local", "block_transpose", "prev_block", "cross", "prime"]
-    # 16 lyric tokens, 8 blocks (the tiny single encoder-decoder): keys 0..23 are the prefix.
-    assert jukebox_prime_len(16, 8) == 24
-    assert jukebox_prime_len(384, 64) == 448
 
 
 @pytest.mark.parametrize("pattern", [p for p in PATTERNS if p not in ("dense", "cross", "prime")])

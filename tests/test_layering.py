@@ -1,4 +1,4 @@
-"""Import rules of DESIGN.md (the layering), read from the source of every module.
+"""Import rules of docs/DESIGN.md (the layering), read from the source of every module.
 
 Our packages, lowest first: ``musetok`` (tokenizers/musetok) < ``muse.core`` < ``muse`` and
 ``jukebox`` (side by side) < ``demos`` (the UI). A package imports only the ones below it, and
@@ -117,6 +117,33 @@ def violations(rule: Rule, root: Path = REPO) -> list[str]:
 def test_layering(rule: Rule) -> None:
     assert (REPO / rule.folder).is_dir()
     assert violations(rule) == [], rule.name
+
+
+def test_the_design_document_states_the_layering() -> None:
+    design = (REPO / "docs" / "DESIGN.md").read_text()
+    for package in ("tokenizers/", "muse/core/", "muse/", "jukebox/", "demos/"):
+        assert f"\n{package} " in design, package
+    assert "tests/test_layering.py" in design
+
+
+def core_modules_used_by(folder: str, root: Path = REPO) -> set[str]:
+    """The ``muse.core`` modules that code under ``folder`` (outside the core) uses, directly or
+    through other core modules."""
+    core = {module_name(p, root): p for p in (root / "muse" / "core").glob("*.py")}
+    todo = {name for path in (root / folder).rglob("*.py") if not path.is_relative_to(root / "muse" / "core")
+            for name in imported_modules(path, root) if name in core}
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        todo |= {n for n in imported_modules(core[name], root) if n in core} - seen
+    return seen
+
+
+def test_the_core_holds_only_the_shared_core() -> None:
+    """Every module of muse.core serves the symbolic half (jukebox-only code lives in jukebox/)."""
+    core = {module_name(p, REPO) for p in (REPO / "muse" / "core").glob("*.py")} - {"muse.core"}
+    assert sorted(core - core_modules_used_by("muse")) == []
 
 
 PLANTED = {  # one forbidden import per rule, in a copy of the layout

@@ -20,9 +20,9 @@ from jukebox.checkpoint_priors import (
     official_shape,
     rename_official_key,
 )
+from jukebox.official import load_official
 from jukebox.prior import JukeboxPrior
 from jukebox.prior_config import PriorConfig
-from muse.core.checkpoint import load_official
 from muse.core.config import load_config
 from muse.core.errors import CheckpointError, ConfigError
 from muse.core.sampling import SamplingConfig

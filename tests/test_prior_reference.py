@@ -18,8 +18,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from jukebox.checkpoint_priors import load_official_prior
+from jukebox.official import ATTN_TYPES
 from jukebox.prior import JukeboxPrior, PriorConditioning
-from muse.core.attention import JUKEBOX_ATTN_TYPES
 from muse.core.sampling import SamplingConfig
 
 ATOL = 1e-4
@@ -80,7 +80,7 @@ def case(request: pytest.FixtureRequest, jukebox_ref: Path) -> Case:
 def test_layer_patterns_follow_the_official_attention_types(case: Case) -> None:
     config = case.prior.config
     patterns = [config.pattern(i) for i in range(config.depth)]
-    assert patterns == [JUKEBOX_ATTN_TYPES[t] for t in case.meta["attention_types"]]
+    assert patterns == [ATTN_TYPES[t] for t in case.meta["attention_types"]]
 
 
 def test_start_and_positional_conditioning(case: Case) -> None:

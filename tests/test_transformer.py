@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from muse.core.attention import JUKEBOX_ATTN_TYPES, jukebox_prime_len
-from muse.core.checkpoint import load_official
+from jukebox.official import ATTN_TYPES, load_official
+from jukebox.prior_config import prime_length
 from muse.core.config import ConfigError, load_config, save_config
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig, quick_gelu
 
@@ -149,9 +149,9 @@ def load_prior(ref: Path, name: str) -> tuple[OfficialPrior, dict, dict[str, tor
     length = hps["n_ctx"] + n_tokens
     config = TransformerConfig(
         width=hps["prior_width"], depth=hps["prior_depth"], heads=hps["heads"], n_ctx=length,
-        attn_order=tuple(JUKEBOX_ATTN_TYPES[t] for t in meta["attention_types"]), blocks=hps["blocks"],
+        attn_order=tuple(ATTN_TYPES[t] for t in meta["attention_types"]), blocks=hps["blocks"],
         mlp_mult=hps["m_mlp"], attn_mult=hps["m_attn"], activation="quick_gelu", res_scale=hps["res_scale"],
-        prime_len=jukebox_prime_len(hps["n_tokens"], hps["blocks"]) if n_tokens else None,
+        prime_len=prime_length(hps["n_tokens"], hps["blocks"]) if n_tokens else None,
     )
     model = Transformer(config).eval()
     mine, prefix = {}, "transformer._attn_mods."

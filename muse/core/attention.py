@@ -4,21 +4,21 @@ Every pattern is causal (a query never sees a later key) except ``cross``. ``blo
 length of one block (Jukebox's ``block_ctx`` = sequence length / ``blocks``). Query ``i`` sees key
 ``j`` iff (with ``b(x) = x // block_len``):
 
-==================  =========================================================  ==============
-pattern             visible keys                                               Jukebox type
-==================  =========================================================  ==============
-``dense``           ``j <= i``                                                 0
-``block_local``     ``j <= i`` and ``b(j) == b(i)``                            1 (row)
-``block_transpose`` ``j <= i`` and ``j % block_len == i % block_len``          2 (column)
-``prev_block``      ``b(j) == b(i) - 1`` (unmasked; the first block sees no    3
+==================  =========================================================
+pattern             visible keys
+==================  =========================================================
+``dense``           ``j <= i``
+``block_local``     ``j <= i`` and ``b(j) == b(i)`` (row)
+``block_transpose`` ``j <= i`` and ``j % block_len == i % block_len`` (column)
+``prev_block``      ``b(j) == b(i) - 1`` (unmasked; the first block sees no
                     key and outputs exactly zero, as Jukebox's zero padding)
-``summary``         own block causal, plus the last position of every earlier  (4)
+``summary``         own block causal, plus the last position of every earlier
                     block (Sparse Transformer "fixed")
-``summary_spread``  own block causal, plus the last ``spread`` positions of     (5)
+``summary_spread``  own block causal, plus the last ``spread`` positions of
                     every earlier block
-``cross``           every encoder position (keys/values from the encoder)      6
-``prime``           ``j <= i`` and ``j < prime_len``                            7
-==================  =========================================================  ==============
+``cross``           every encoder position (keys/values from the encoder)
+``prime``           ``j <= i`` and ``j < prime_len``
+==================  =========================================================
 
 Sparse patterns are computed by reshaping the sequence into blocks and calling
 ``torch.nn.functional.scaled_dot_product_attention`` on the blocks: no ``T x T`` mask is ever
@@ -46,18 +46,6 @@ PATTERNS: tuple[Pattern, ...] = get_args(Pattern)
 BLOCK_PATTERNS: frozenset[str] = frozenset(
     {"block_local", "block_transpose", "prev_block", "summary", "summary_spread"}
 )
-# The original Jukebox numbers its attention kinds 0-7 (``attention_types`` in its checkpoints).
-JUKEBOX_ATTN_TYPES: dict[int, Pattern] = {
-    0: "dense", 1: "block_local", 2: "block_transpose", 3: "prev_block",
-    4: "summary", 5: "summary_spread", 6: "cross", 7: "prime",
-}
-
-
-def jukebox_prime_len(n_tokens: int, blocks: int) -> int:
-    """Jukebox's prime length for a lyric prefix of ``n_tokens`` (``blocks`` is the block count)."""
-    return (n_tokens // blocks + 1) * blocks
-
-
 def check_pattern(pattern: str, block_len: int | None, prime_len: int | None, spread: int) -> None:
     """Raise ``ValueError`` when the arguments a pattern needs are missing or out of range."""
     if pattern not in PATTERNS:
@@ -382,7 +370,7 @@ class FactorizedAttention(nn.Module):
 
 
 __all__ = [
-    "Pattern", "PATTERNS", "BLOCK_PATTERNS", "JUKEBOX_ATTN_TYPES", "jukebox_prime_len", "check_pattern",
+    "Pattern", "PATTERNS", "BLOCK_PATTERNS", "check_pattern",
     "visible", "pattern_mask", "attend", "attention_weights", "causal_attention", "prime_attention",
     "block_local_attention", "block_transpose_attention", "prev_block_attention", "summary_attention",
     "AttentionOutput", "FactorizedAttention",

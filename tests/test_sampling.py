@@ -321,7 +321,7 @@ def test_a_constraint_that_allows_nothing_is_an_error() -> None:
 def test_windowed_continuation_goes_past_n_ctx_keeping_the_header() -> None:
     model = ToyLM(n_ctx=12)
     prompt = torch.tensor([[5, 6, 7], [1, 2, 3]])
-    out = generate(model, prompt, 40, keep_prefix=2, window_hop=0.5, seed=4)
+    out = generate(model, prompt, 40, keep_prefix=2, hop_fraction=0.5, seed=4)
     seq = out.ids
     assert seq.shape[1] == 43 > model.n_ctx
     assert out.windows > 0
@@ -372,8 +372,8 @@ def test_bad_arguments_fail_clearly() -> None:
         generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="keep_prefix"):
         generate(model, torch.zeros(1, 2, dtype=torch.long), 3, keep_prefix=3)
-    with pytest.raises(ValueError, match="window_hop"):
-        generate(model, torch.zeros(1, 2, dtype=torch.long), 3, window_hop=0)
+    with pytest.raises(ValueError, match="hop_fraction"):
+        generate(model, torch.zeros(1, 2, dtype=torch.long), 3, hop_fraction=0)
     with pytest.raises(ValueError, match="pad_id"):
         generate(model, torch.zeros(1, 2, dtype=torch.long), 3, pad_id=-1)
     with pytest.raises(ValueError, match="exceeds"):
@@ -428,8 +428,8 @@ def test_kv_cached_generation_equals_uncached_with_the_real_transformer(sampling
     model = TinyTransformerLM().eval()
     prompt = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]])
     # 24 tokens after a 5-token prompt with a 16-token context: several windows, each re-primed afresh
-    cached = generate(model, prompt, 24, sampling=sampling, seed=11, keep_prefix=1, window_hop=0.25)
-    uncached = generate(WithoutKVCache(model), prompt, 24, sampling=sampling, seed=11, keep_prefix=1, window_hop=0.25)
+    cached = generate(model, prompt, 24, sampling=sampling, seed=11, keep_prefix=1, hop_fraction=0.25)
+    uncached = generate(WithoutKVCache(model), prompt, 24, sampling=sampling, seed=11, keep_prefix=1, hop_fraction=0.25)
     assert cached.windows > 0
     assert torch.equal(cached.ids, uncached.ids)
     torch.testing.assert_close(cached.logprobs, uncached.logprobs, atol=1e-5, rtol=0)

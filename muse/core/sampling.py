@@ -364,7 +364,7 @@ def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
 
 
 def _checked_window(decoder: Decoder, prompt: Tensor, max_new_tokens: int, n_ctx: int | None, keep_prefix: int,
-                    window_hop: float, prime_chunk: int | None) -> _Window:
+                    hop_fraction: float, prime_chunk: int | None) -> _Window:
     """The window of a request after checking its arguments (a ``ValueError`` names the bad one)."""
     if prompt.ndim != 2 or prompt.shape[1] < 1:
         raise ValueError(f"prompt must have shape (batch, length >= 1), got {tuple(prompt.shape)}")
@@ -375,10 +375,10 @@ def _checked_window(decoder: Decoder, prompt: Tensor, max_new_tokens: int, n_ctx
         raise ValueError(f"n_ctx {n_ctx} exceeds the decoder's context {decoder.n_ctx}")
     if not 0 <= keep_prefix <= min(prompt.shape[1], n_ctx - 2):
         raise ValueError(f"keep_prefix must be in [0, min(prompt length, n_ctx - 2)], got {keep_prefix}")
-    if not 0 < window_hop <= 1:
-        raise ValueError(f"window_hop must be in (0, 1], got {window_hop}")
+    if not 0 < hop_fraction <= 1:
+        raise ValueError(f"hop_fraction must be in (0, 1], got {hop_fraction}")
     free = n_ctx - keep_prefix
-    hop = min(max(1, round(window_hop * free)), free - 1)
+    hop = min(max(1, round(hop_fraction * free)), free - 1)
     chunk = prime_chunk or n_ctx
     if chunk < 1:
         raise ValueError(f"prime_chunk must be >= 1, got {prime_chunk}")
@@ -446,7 +446,7 @@ def generate(
     constraint: Constraint | None = None,
     callback: Callable[[int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
-    window_hop: float = 0.5,
+    hop_fraction: float = 0.5,
     keep_prefix: int = 0,
     prime_chunk: int | None = None,
 ) -> GenerationOutput:
@@ -465,13 +465,13 @@ def generate(
 
     Windowed continuation: the decoder never sees more than ``n_ctx`` (default ``decoder.n_ctx``)
     tokens. When the next token would overflow, the window keeps the first ``keep_prefix``
-    tokens (e.g. a header) and the most recent ones so that ``window_hop`` of the free part
+    tokens (e.g. a header) and the most recent ones so that ``hop_fraction`` of the free part
     becomes free, the cache is reset and re-primed (in chunks of ``prime_chunk`` tokens); a
     decoder with a ``start_window`` hook is told where each fresh window sits (see :class:`Decoder`),
     so the output does not depend on ``prime_chunk``.
     The model's train/eval mode is left as it is: call ``model.eval()`` first.
     """
-    window = _checked_window(decoder, prompt, max_new_tokens, n_ctx, keep_prefix, window_hop, prime_chunk)
+    window = _checked_window(decoder, prompt, max_new_tokens, n_ctx, keep_prefix, hop_fraction, prime_chunk)
     rules = _Rules(sampling or SamplingConfig(), filters, allowed, forbidden, constraint)
     batch, t0 = prompt.shape
     device = prompt.device

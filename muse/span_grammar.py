@@ -9,7 +9,9 @@ note limits of ``muse.note_limits``) and adds, all in grid ticks:
   no wait may pass the next one (see ``fold``), and once the clock is at its tick the model may only
   write the tokens that the tokenizer puts before it within a time step (``Vocab.step_order``: e.g.
   its own note-offs, and note-ons of lower voices before a melody's note-on), in that order (each
-  after the step's last), or the event itself;
+  after the step's last), or the event itself, which ``fold`` gives the probability of everything
+  the model would write after it (waits, later tokens of the step): the model's own notes keep
+  their probability instead of taking that of the waits it may not write yet;
 - protected notes: a fixed note that sounds may not be released nor re-struck by the model;
 - an exact end: no wait may pass ``t2`` (``fold``, a logit filter, gives the probability of the waits
   too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs
@@ -89,6 +91,7 @@ class SpanGrammar:
         self.forcing = torch.zeros(batch, dtype=torch.bool)  # the last mask allowed the next forced token
         self.forced: list[list[bool]] = [[] for _ in range(batch)]
         self.last_order = torch.full((batch,), -1, dtype=torch.long)  # step order of this step's last event
+        self.defer: Tensor | None = None  # (B, V) tokens folded into a forced event by ``fold``
         self.seen = prompt_len
 
     def _absorb(self, new: Tensor) -> None:
@@ -129,11 +132,19 @@ class SpanGrammar:
         next_tick = self.event_tick[self.pointer.clamp_max(self.n_events)]  # (B,) next event or t2
         self.cap = next_tick - ticks  # (B,) the longest wait allowed; longer ones are folded into it (``fold``)
         force = (self.pointer < self.n_events) & (ticks == next_tick)
+        self.defer = None
         if force.any():
             rows = force.nonzero().flatten()
             event = self.event_id[self.pointer[rows]]  # (R,)
-            order = self.step_order[None]
-            allowed[rows] &= (order < self.step_order[event][:, None]) & (order > self.last_order[rows, None])
+            order, event_order = self.step_order[None], self.step_order[event][:, None]
+            before = (order < event_order) & (order > self.last_order[rows, None])
+            later = allowed[rows] & ((order > event_order) & (order < STEP_ORDER_NONE) | self.is_wait[None])
+            self.defer = torch.zeros(B, V, dtype=torch.bool)  # folded into the forced event (``fold``)
+            self.defer[rows] = later
+            self.defer[rows, event] = False
+            self.event_now = torch.zeros(B, dtype=torch.long)
+            self.event_now[rows] = event
+            allowed[rows] &= before | later
             allowed[rows, event] = True
             self.forcing = force
         finished = (self.pointer >= self.n_events) & (ticks >= self.end_tick)
@@ -148,7 +159,16 @@ class SpanGrammar:
     def fold(self, logits: Tensor) -> Tensor:
         """Logit filter (B, V) -> (B, V) run right after this constraint: the waits longer than the next
         event (or ``t2``) allows are removed and their probability goes to the longest allowed wait
-        ("wait until then"), so a model that wants to wait still does when only short waits fit."""
+        ("wait until then"), so a model that wants to wait still does when only short waits fit. At a
+        forced event, what the model would write after it (``defer``) is folded into the event first."""
+        if self.defer is not None:
+            defer = self.defer.to(logits.device)
+            rows = defer.any(dim=1).nonzero().flatten()
+            event = self.event_now.to(logits.device)[rows]
+            logits = logits.clone()
+            merged = torch.logsumexp(torch.where(defer[rows], logits[rows], -torch.inf), dim=1)
+            logits[rows, event] = torch.logaddexp(logits[rows, event], merged)
+            logits = logits.masked_fill(defer, -torch.inf)
         waits = self.inner.wait_ids.to(logits.device)
         length = self.inner.wait_ticks.long().to(logits.device)  # (W,) ticks of each wait
         cap = self.cap.to(logits.device)

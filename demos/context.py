@@ -3,6 +3,7 @@ the per-session cancel events and the model's hash."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -28,11 +29,21 @@ class DemoContext:
         """Number of header tokens (composer, instruments, ``start``) at the front of ``ids`` (n,)."""
         return self.generator.vocab.header_length(ids)
 
-    def status(self, done: str, job: Job) -> str:
-        """The status line after a job: ``done``, or why it stopped early."""
-        if job.timed_out:
-            return f"Stopped at the time limit of {self.limits.time_limit:g} s: the variations are cut short."
-        return done
+    def status(self, done: str, job: Job, cut_short: bool | None = None) -> str:
+        """The status line after a job: ``done``, or why its pieces were cut short (``cut_short``; default:
+        whether the job was stopped)."""
+        if not (job() if cut_short is None else cut_short):
+            return done
+        if job.cancelled.is_set():
+            return ("Cancelled: the variations below hold what was composed before Cancel (no manifest: a piece "
+                    "cut short cannot be made again from its settings).")
+        return (f"Stopped at the time limit of {self.limits.time_limit:g} s: the variations below hold what was "
+                "composed until then.")
+
+    @staticmethod
+    def cut_short(job: Job, pieces: Sequence) -> bool:
+        """Whether ``job`` stopped before its ``pieces`` were complete (a piece that reached its ``end`` is)."""
+        return job() and not all(getattr(piece, "ended", True) for piece in pieces)
 
     def cancel_handler(self, request: gr.Request) -> str:
         """Click handler of the Cancel buttons: stops this session's running job."""

@@ -2,9 +2,13 @@
 
 - ``CancelRegistry``: each session's running job gets a ``Job`` that the engine checks before
   every token; the Cancel button sets it, so the worker thread stops within one step, and it
-  stops by itself at the demo's time limit.
+  stops by itself at the demo's time limit. The engine then returns what it composed so far, and
+  the job's own event shows it like a finished result.
+- ``cancel_button``: wires a Cancel button: a running job is stopped (its event goes on to show
+  the partial pieces); a request still waiting in the queue is withdrawn (Gradio cancels its event).
 - ``progress_callback``: adapts the facade's ``callback(done_seconds, total_seconds)`` to
-  ``gr.Progress`` (at most ten updates a second).
+  ``gr.Progress`` (at most ten updates a second); ``rendering`` reports the files written after
+  composing (audio, piano roll), variation by variation.
 - ``shown_errors``: user errors (bad upload, unknown composer, over a limit) become ``gr.Error``
   with their one-line message; anything else is logged with its traceback on the server and the
   page gets one sentence, never a stack trace.
@@ -15,15 +19,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import gradio as gr
 
 from muse.core.errors import USER_ERRORS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,6 +96,40 @@ def progress_callback(progress: gr.Progress, desc: str, interval: float = 0.1) -
     return callback
 
 
+def rendering(progress: gr.Progress, items: Sequence[T]) -> Iterator[tuple[int, T]]:
+    """``enumerate(items, start=1)`` reporting on ``progress`` which variation's audio and piano roll are
+    being written, before each (writing the files takes seconds per variation, after composing)."""
+    n = len(items)
+    for k, item in enumerate(items, start=1):
+        progress((k - 1) / n, desc=f"rendering audio and piano roll: variation {k} of {n}")
+        yield k, item
+
+
+def stop_or_withdraw(jobs: CancelRegistry, session: str, withdrawals: int) -> tuple[str, int]:
+    """What Cancel does for ``session``: stop its running job (the count of ``withdrawals`` stays), else count
+    one more withdrawal of a request still waiting in the queue. Returns (the status line, the count)."""
+    if jobs.cancel(session):
+        return "Stopping: what was composed so far is being rendered\u2026", withdrawals
+    return "Nothing was composing; a request of yours still waiting in the queue is withdrawn.", withdrawals + 1
+
+
+def cancel_button(button: gr.Button, events: Sequence, status: gr.components.Component, jobs: CancelRegistry,
+                  api_name: str) -> None:
+    """Wire ``button`` to stop this session's running job, which keeps what it composed so far (its event
+    goes on and shows it); when none runs, a request of ``events`` still waiting in the queue is withdrawn.
+
+    The withdrawal goes through a counter in a ``gr.State`` whose change cancels ``events``: Gradio's own
+    cancellation would also throw away a running job's partial result, so it is used only when none runs.
+    """
+    withdrawals = gr.State(0)
+
+    def cancel(count: int, request: gr.Request) -> tuple[str, int]:
+        return stop_or_withdraw(jobs, session_id(request), count)
+
+    button.click(cancel, [withdrawals], [status, withdrawals], api_name=api_name, queue=False)
+    withdrawals.change(None, None, None, cancels=list(events), queue=False)
+
+
 @contextmanager
 def shown_errors(what: str) -> Iterator[None]:
     """Turn exceptions inside the block into ``gr.Error`` messages fit for the page."""
@@ -108,4 +149,5 @@ def session_id(request: gr.Request | None) -> str:
     return (request.session_hash or "") if request is not None else ""
 
 
-__all__ = ["CancelRegistry", "Job", "progress_callback", "session_id", "shown_errors"]
+__all__ = ["CancelRegistry", "Job", "cancel_button", "progress_callback", "rendering", "session_id",
+           "shown_errors", "stop_or_withdraw"]

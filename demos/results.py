@@ -2,9 +2,8 @@
 
 A card shows the piano roll, an audio player, a MIDI download, the variation's JSON manifest (its
 model hash, settings, own seed and timings: ``muse generate --from-manifest`` makes it again) and
-thumbs up / down. ``summary`` adds to the status line how the audio was made (FluidSynth, our
-SoundFont sampler, or plain tones with a warning) and which variations came out empty. Under the
-cards, an A/B choice between two variations. The samples of the last generation live in the
+thumbs up / down (the data and texts of a card are in ``demos.variation``). Under the cards, an
+A/B choice between two variations. The samples of the last generation live in the
 session's ``gr.State``; feedback stores them (settings, seed, model hash, tokens) in the
 ``FeedbackStore``. Both the Compose and the Continue tab use this panel.
 
@@ -17,27 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 
 from demos.jobs import session_id, shown_errors
 from demos.limits import LimitError
-from demos.media import PieceFiles
-from muse.feedback import FeedbackStore, Sample
+from demos.variation import Variation, caption, summary, variation_label
+from muse.feedback import FeedbackStore
 
 FEEDBACK_CONCURRENCY = "feedback"
-CARD_VALUES = 6  # what the API returns per card: caption, roll, audio, MIDI, manifest, rating line
-PLAIN_TONES = "plain tones"  # how a RenderResult describes audio made without a soundfont
-
-
-@dataclass(frozen=True)
-class Variation:
-    """One generated sample as the page shows it."""
-
-    sample: Sample
-    files: PieceFiles
-    caption: str
+CARD_VALUES = 6  # what the API returns per card: caption, piano roll, audio, MIDI, manifest, rating line
 
 
 @dataclass(frozen=True)
@@ -51,37 +39,6 @@ class Card:
     up: gr.Button
     down: gr.Button
     rated: gr.Markdown
-
-
-def variation_label(k: int) -> str:
-    return f"Variation {k}"
-
-
-def caption(k: int, piece: Any, length: str) -> str:
-    """A card's caption: variation ``k``, ``length`` (e.g. "12.0 s"), its notes and its own seed,
-    flagged when it stopped early or has no notes."""
-    text = f"**{variation_label(k)}** \u00b7 {length} \u00b7 {piece.n_notes} notes \u00b7 seed {piece.seed}"
-    if not getattr(piece, "ended", True):
-        text += " \u00b7 *stopped early*"
-    if not piece.n_notes:
-        text += " \u00b7 **no notes**"
-    return text
-
-
-def summary(done: str, variations: Sequence[Variation], new_notes: Sequence[int] | None = None) -> str:
-    """The status line after a job: ``done``, how the audio was made, and a warning for each variation
-    without new notes (``new_notes``: notes each one added; default: its caption's count)."""
-    lines = [done]
-    empty = [k for k, count in enumerate(new_notes or [], start=1) if count == 0]
-    if empty and len(empty) == len(variations):
-        lines.append("\u26a0 No variation has any new notes: the model generated only silence.")
-    elif empty:
-        lines.append(f"\u26a0 {', '.join(variation_label(k) for k in empty)}: no new notes, only silence.")
-    audio = sorted({v.files.audio for v in variations if v.files.audio})
-    for how in audio:
-        warn = "\u26a0 " if how.startswith(PLAIN_TONES) else ""
-        lines.append(f"{warn}Audio: {how}.")
-    return "\n\n".join(lines)
 
 
 class ResultsPanel:

@@ -45,17 +45,34 @@ def free_port() -> int:
 
 
 def wait_for_http(url: str, timeout: float = 60.0, process=None) -> None:
-    """Poll ``url`` until it answers (or raise, with the server's exit code if it died)."""
+    """Poll ``url`` until it answers (or raise, with the server's exit code if it died). One request at a
+    time, each given long enough: a busy machine takes seconds to build the page, and requests abandoned
+    after a short timeout pile up in the server (and can make Gradio's own start-up check of it fail)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the demo server exited with code {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=max(1.0, min(30.0, deadline - time.monotonic()))):
                 return
         except OSError:
             time.sleep(0.25)
     raise TimeoutError(f"{url} did not answer within {timeout:g} s")
+
+
+def demo_context(folder: Path, **limits: object):
+    """A ``DemoContext`` on a fresh test model (in ``folder``), without a page: for the demo's parts."""
+    from demos.context import DemoContext
+    from demos.limits import DemoLimits
+    from demos.media import MediaFolder
+    from muse.feedback import FeedbackStore
+    from muse.generate import MuseGenerator
+    from muse.saved_model import model_hash
+
+    generator = MuseGenerator(save_test_model(folder / "model"))
+    return DemoContext(generator=generator, store=FeedbackStore(folder / "feedback.sqlite"),
+                       media=MediaFolder(generator, folder / "media"), limits=DemoLimits(**limits),
+                       model_hash=model_hash(generator.model.state_dict()))
 
 
 @contextmanager

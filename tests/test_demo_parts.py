@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -214,6 +215,66 @@ def test_a_job_stops_when_cancelled_or_at_its_time_limit(tmp_path: Path) -> None
     with jobs.job("bob", time_limit=0.0) as late:
         pieces = generator.generate("bach", ["piano", "strings"], 60, seed=1, n=2, temperature=2.0, cancel=late)
     assert late.timed_out and len(pieces) == 2 and all(p.seconds < 60 for p in pieces)
+
+
+def test_cancel_stops_a_running_job_and_withdraws_only_when_none_runs() -> None:
+    from demos.jobs import stop_or_withdraw
+
+    jobs = CancelRegistry()
+    with jobs.job("alice", time_limit=60) as job:
+        line, count = stop_or_withdraw(jobs, "alice", 3)
+        assert job() and count == 3 and line.startswith("Stopping")  # the job's own event shows its partial pieces
+    line, count = stop_or_withdraw(jobs, "alice", 3)
+    assert count == 4 and "withdrawn" in line  # the counter's change cancels a request still in the queue
+
+
+class Recorder:
+    """A stand-in for gr.Progress: records (fraction, desc) of every update."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[float, str]] = []
+
+    def __call__(self, fraction: float, desc: str = "") -> None:
+        self.updates.append((fraction, desc))
+
+
+def test_rendering_reports_each_variation_and_a_cut_short_job_gets_no_manifests(tmp_path: Path) -> None:
+    from demo_support import demo_context
+    from demos.continuations import continuation_variations, prime_tokens
+
+    ctx = demo_context(tmp_path)
+    prime = ctx.generator.generate("bach", ["piano"], 2.0, seed=1)[0].score
+    call = {"composer": "bach", "seconds": 1.0}
+    pieces = ctx.generator.continue_midi(prime, **call, seed=5, n=2)
+    n_prime = prime_tokens(ctx, prime, "prime")
+    for cut_short in (False, True):
+        progress = Recorder()
+        made = continuation_variations(ctx, pieces, call=call, n_prime=n_prime, prime_notes=prime.note_num(),
+                                       settings={"composer": "bach"}, batch={"seed": 5, "n": 2}, timings={},
+                                       title="t", progress=progress, cut_short=cut_short)
+        assert progress.updates == [(0.0, "rendering audio and piano roll: variation 1 of 2"),
+                                    (0.5, "rendering audio and piano roll: variation 2 of 2")]
+        assert [v.sample.seed for v in made.variations] == [5, 6]
+        assert all(v.files.wav.is_file() and v.files.midi.is_file() for v in made.variations)
+        assert all((v.files.manifest is None) == cut_short for v in made.variations)
+        assert [v.boundary for v in made.variations] == [ctx.generator.tokenizer.seconds(p.ids[:n_prime])
+                                                         for p in pieces]
+
+
+def test_the_status_says_why_pieces_were_cut_short(tmp_path: Path) -> None:
+    from demo_support import demo_context
+
+    ctx = demo_context(tmp_path)
+    jobs = CancelRegistry()
+    ended, cut = SimpleNamespace(ended=True), SimpleNamespace(ended=False)
+    with jobs.job("a", 60) as job:
+        assert not ctx.cut_short(job, [cut]) and ctx.status("Done.", job, False) == "Done."
+        jobs.cancel("a")
+        assert ctx.cut_short(job, [ended, cut]) and not ctx.cut_short(job, [ended])  # Cancel after composing
+        assert ctx.status("Done.", job, True).startswith("Cancelled: the variations below hold what was composed")
+        assert ctx.status("Done.", job, False) == "Done."
+    with jobs.job("b", 0.0) as late:
+        assert ctx.status("Done.", late, True).startswith("Stopped at the time limit of 600 s")
 
 
 # ---- piano roll -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from demos.controls import (
     sampling_controls,
     watch_bounds,
 )
-from demos.jobs import progress_callback, session_id, shown_errors
+from demos.jobs import cancel_button, progress_callback, rendering, session_id, shown_errors
 from demos.results import ResultsPanel, Variation, caption, summary
 from muse.feedback import Sample
 from muse.manifest import make_manifest
@@ -75,31 +75,32 @@ def build(ctx: DemoContext) -> ResultsPanel:
             call = {"composer": spec, "instruments": chosen, "seconds": length, "temperature": temperature,
                     "top_p": top_p, **options}  # the facade's keyword arguments, as the manifest records them
             started = time.monotonic()
-            with ctx.cancels.job(session_id(request), limits.time_limit) as job:
+            with ctx.cancels.job(session_id(request), limits.time_limit) as job:  # rendering too: Cancel keeps it
                 pieces = gen.generate(**call, seed=seed, n=n, callback=progress_callback(progress, "composing"),
                                       cancel=job)
-            timings = {"generate_seconds": time.monotonic() - started}
-            progress(1.0, desc="rendering audio")
-            made = _variations(ctx, pieces, call, spec, {"seed": seed, "n": n}, timings)
-        done = f"Done: {len(made)} variation(s) of about {length:g} s."
-        return [ctx.status(summary(done, made, [p.n_notes for p in pieces]), job), *panel.values(made)]
+                timings = {"generate_seconds": time.monotonic() - started}
+                cut_short = ctx.cut_short(job, pieces)
+                made = _variations(ctx, pieces, call, spec, {"seed": seed, "n": n}, timings, progress, cut_short)
+        done = ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job, cut_short)
+        return [summary(done, made, [p.n_notes for p in pieces]), *panel.values(made)]
 
     event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs], [status, *panel.outputs],
                       api_name="compose", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency, **RAW_INPUTS)
-    cancel.click(ctx.cancel_handler, None, [status], api_name="compose_cancel", cancels=[event], queue=False)
+    cancel_button(cancel, [event], status, ctx.cancels, api_name="compose_cancel")
     return panel
 
 
-def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch: dict,
-                timings: dict) -> list[Variation]:
+def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch: dict, timings: dict,
+                progress: gr.Progress, cut_short: bool) -> list[Variation]:
     made = []
-    for k, piece in enumerate(pieces, start=1):
+    for k, piece in rendering(progress, pieces):
         stem = ctx.media.new_stem("compose")
         files = ctx.media.write(piece, stem, title=f"{spec} \u00b7 variation {k}")
-        files = ctx.media.with_manifest(files, make_manifest(
-            ctx.generator, piece, "compose", call, variation=k, batch=batch, model_digest=ctx.model_hash,
-            timings={**timings, "render_seconds": files.render_seconds}), stem)
+        if not cut_short:  # a piece cut short cannot be made again from its settings
+            files = ctx.media.with_manifest(files, make_manifest(
+                ctx.generator, piece, "compose", call, variation=k, batch=batch, model_digest=ctx.model_hash,
+                timings={**timings, "render_seconds": files.render_seconds}), stem)
         sample = Sample(id=stem, mode="compose", settings={**call, "n": batch["n"], "variation": k}, seed=piece.seed,
                         model_hash=ctx.model_hash, tokens=piece.ids.tolist(), prime_tokens=ctx.header_length(piece.ids))
         made.append(Variation(sample, files, caption(k, piece, f"{piece.seconds:.1f} s")))

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 
 import gradio as gr
-import numpy as np
 import symusic
 
 from demos.context import DemoContext
+from demos.continuations import continuation_variations, prime_tokens
 from demos.controls import (
     RAW_INPUTS,
     check_note_limits,
@@ -34,11 +34,9 @@ from demos.controls import (
     upload_path,
     watch_bounds,
 )
-from demos.jobs import progress_callback, session_id, shown_errors
+from demos.jobs import cancel_button, progress_callback, session_id, shown_errors
 from demos.limits import LimitError
-from demos.results import ResultsPanel, Variation, caption, summary
-from muse.feedback import Sample
-from muse.manifest import make_manifest
+from demos.results import ResultsPanel, summary
 
 MIDI_TYPES = [".mid", ".midi"]
 
@@ -144,32 +142,22 @@ def build(ctx: DemoContext) -> ResultsPanel:
             warning = empty_prime_warning(piece, score, prime_seconds)
             if warning:
                 gr.Warning(warning.replace("**", "").lstrip("\u26a0 "))  # on the page before composing starts
-            prime_ids = np.asarray(gen.tokenizer.encode(score, composer=None, name=piece.name).ids)
-            n_prime = len(prime_ids) - int(len(prime_ids) > 0 and prime_ids[-1] == gen.vocab.end_id)
+            n_prime = prime_tokens(ctx, score, piece.name)
             call = {"composer": spec, "seconds": length, "temperature": temperature, "top_p": top_p, **options}
-            started = time.monotonic()
-            with ctx.cancels.job(session_id(request), limits.time_limit) as job:
-                pieces = gen.continue_midi(score, **call, seed=seed, n=n,
-                                           callback=progress_callback(progress, "continuing"), cancel=job)
-            timings = {"generate_seconds": time.monotonic() - started}
-            progress(1.0, desc="rendering audio")
             settings = {"composer": spec, "upload": piece.name, "prime_seconds": prime_seconds, "seconds": length,
                         "temperature": temperature, "top_p": top_p, "n": n, **options}
-            made, new_notes = [], []
-            for k, out in enumerate(pieces, start=1):
-                boundary = gen.tokenizer.seconds(out.ids[:n_prime])
-                stem = ctx.media.new_stem("continue")
-                files = ctx.media.write(out, stem, boundary=boundary, title=f"{piece.name} \u2192 {spec} \u00b7 {k}")
-                files = ctx.media.with_manifest(files, make_manifest(
-                    gen, out, "continue", call, prime=out.ids[:n_prime], variation=k, batch={"seed": seed, "n": n},
-                    model_digest=ctx.model_hash, timings={**timings, "render_seconds": files.render_seconds}), stem)
-                sample = Sample(id=stem, mode="continue", settings={**settings, "variation": k}, seed=out.seed,
-                                model_hash=ctx.model_hash, tokens=out.ids.tolist(), prime_tokens=n_prime)
-                made.append(Variation(sample, files, caption(
-                    k, out, f"prime {boundary:.1f} s + {out.seconds - boundary:.1f} s new")))
-                new_notes.append(out.n_notes - score.note_num())
-        done = "\n\n".join(x for x in (f"Done: {len(made)} continuation(s) of {piece.name}.", warning) if x)
-        return [ctx.status(summary(done, made, new_notes), job), *panel.values(made)]
+            started = time.monotonic()
+            with ctx.cancels.job(session_id(request), limits.time_limit) as job:  # rendering too: Cancel keeps it
+                pieces = gen.continue_midi(score, **call, seed=seed, n=n,
+                                           callback=progress_callback(progress, "continuing"), cancel=job)
+                cut_short = ctx.cut_short(job, pieces)
+                made = continuation_variations(
+                    ctx, pieces, call=call, n_prime=n_prime, prime_notes=score.note_num(), settings=settings,
+                    batch={"seed": seed, "n": n}, timings={"generate_seconds": time.monotonic() - started},
+                    title=f"{piece.name} \u2192 {spec}", progress=progress, cut_short=cut_short)
+        done = ctx.status(f"Done: {len(made.variations)} continuation(s) of {piece.name}.", job, cut_short)
+        done = "\n\n".join(x for x in (done, warning) if x)
+        return [summary(done, made.variations, made.new_notes), *panel.values(made.variations)]
 
     preview_inputs = [upload, prime]
     upload.change(load_midi, preview_inputs, [preview, summary_md], api_name="load_midi", concurrency_id="preview",
@@ -183,7 +171,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     event = run.click(continue_, [upload, prime, *picker.inputs, seconds, *sampling.inputs], [status, *panel.outputs],
                       api_name="continue", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency, **RAW_INPUTS)
-    cancel.click(ctx.cancel_handler, None, [status], api_name="continue_cancel", cancels=[event], queue=False)
+    cancel_button(cancel, [event], status, ctx.cancels, api_name="continue_cancel")
     return panel
 
 

@@ -41,7 +41,7 @@ from demos.controls import (
     resolve_seed,
     sampling_controls,
 )
-from demos.jobs import progress_callback, session_id, shown_errors
+from demos.jobs import progress_callback, rendering, session_id, shown_errors
 from demos.limits import LimitError
 from demos.results import ResultsPanel, Variation
 from muse.core.errors import USER_ERRORS
@@ -269,8 +269,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
                 else:
                     pieces = gen.accompany(score, instruments=chosen, cancel=job,
                                            callback=progress_callback(progress, "accompanying"), **common)
-            progress(1.0, desc="rendering audio")
-            made = _variations(ctx, pieces, settings)
+            made = _variations(ctx, pieces, settings, progress)
         return [ctx.status(f"Done: {done}.", job), *panel.values(made)]
 
     span_inputs = [upload, mode, start, end, bars]
@@ -300,10 +299,10 @@ def listening_window(piece, context: float = LISTEN_CONTEXT) -> tuple[object, fl
     return dataclasses.replace(piece, score=score.clip(lo, hi, clip_end=True).shift_time(-lo)), lo, hi
 
 
-def _variations(ctx: DemoContext, pieces: Sequence, settings: dict) -> list[Variation]:
+def _variations(ctx: DemoContext, pieces: Sequence, settings: dict, progress: gr.Progress) -> list[Variation]:
     made = []
     infill = settings["mode"] == "infill"
-    for k, piece in enumerate(pieces, start=1):
+    for k, piece in rendering(progress, pieces):
         stem = ctx.media.new_stem(settings["mode"])
         title = f"{settings['upload']} \u00b7 variation {k}"
         if infill:

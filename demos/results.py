@@ -1,15 +1,21 @@
-"""The results of a generation on the page: one card per variation, with feedback controls.
+"""The results of a generation on the page: one card per variation, feedback controls, and
+step-by-step composing.
 
 A card shows the piano roll, an audio player, a MIDI download, the variation's JSON manifest (its
-model hash, settings, own seed and timings: ``muse generate --from-manifest`` makes it again) and
-thumbs up / down (the data and texts of a card are in ``demos.variation``). Under the cards, an
-A/B choice between two variations. The samples of the last generation live in the
-session's ``gr.State``; feedback stores them (settings, seed, model hash, tokens) in the
-``FeedbackStore``. Both the Compose and the Continue tab use this panel.
+model hash, settings, own seed and timings: ``muse generate --from-manifest`` makes it again),
+thumbs up / down and *Continue this* (the data and texts of a card are in ``demos.variation``).
+Above the cards, the steps so far (``demos.steps``): how long and how many new variations *Continue
+this* makes, *Undo* (back one step) and the piece chosen so far as MIDI. Under the cards, an A/B
+choice between two variations. The history of steps lives in the session's ``gr.State``; feedback
+stores the shown samples (settings, seed, model hash, tokens) in the ``FeedbackStore``. The
+Compose, Continue and Edit tabs use this panel.
 
 Through the API a card is six values: caption, piano roll, audio, MIDI, manifest and the rating
-line. API names (for ``gradio_client``): ``/{prefix}_up_{k}``, ``/{prefix}_down_{k}`` rate variation
-``k`` (1-based); ``/{prefix}_prefer_a`` and ``/{prefix}_prefer_b`` take the two variation numbers.
+line; after the cards come A, B, the A/B status, the steps and the piece so far. API names (for
+``gradio_client``): ``/{prefix}_up_{k}``, ``/{prefix}_down_{k}`` rate variation ``k`` (1-based);
+``/{prefix}_prefer_a`` and ``/{prefix}_prefer_b`` take the two variation numbers;
+``/{prefix}_extend_{k}`` (seconds, new variations) continues variation ``k``, ``/{prefix}_undo``
+goes back one step and ``/{prefix}_step_cancel`` stops a continuation (what it composed is kept).
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from demos.jobs import session_id, shown_errors
+from demos import steps
+from demos.context import DemoContext
+from demos.controls import RAW_INPUTS, watch_bounds
+from demos.jobs import cancel_button, session_id, shown_errors
 from demos.limits import LimitError
+from demos.steps import History
 from demos.variation import Variation, caption, summary, variation_label
-from muse.feedback import FeedbackStore
 
 FEEDBACK_CONCURRENCY = "feedback"
 CARD_VALUES = 6  # what the API returns per card: caption, piano roll, audio, MIDI, manifest, rating line
+AFTER_CARDS = 5  # what it returns after the cards: A, B, the A/B status, the steps, the piece so far
 
 
 @dataclass(frozen=True)
@@ -38,19 +48,36 @@ class Card:
     manifest: gr.DownloadButton
     up: gr.Button
     down: gr.Button
+    extend: gr.Button
     rated: gr.Markdown
 
 
 class ResultsPanel:
-    """Cards for up to ``max_variations`` variations plus the A/B choice (build inside a Blocks)."""
+    """The steps box, cards for up to ``ctx.limits.max_variations`` variations and the A/B choice (build
+    inside a Blocks); ``prefix`` names its elements and API endpoints."""
 
-    def __init__(self, prefix: str, max_variations: int, store: FeedbackStore) -> None:
-        self.prefix, self.store = prefix, store
-        self.state = gr.State([])
+    def __init__(self, prefix: str, ctx: DemoContext) -> None:
+        self.prefix, self.ctx, self.store = prefix, ctx, ctx.store
+        limits = ctx.limits
+        self.state = gr.State(History())
+        with gr.Group(visible=False, elem_id=f"{prefix}-steps") as self.steps_box:
+            self.history = gr.Markdown(elem_id=f"{prefix}-history")
+            with gr.Row(equal_height=True):
+                self.step_seconds = gr.Slider(
+                    limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
+                    step=1, label="Continue this: by (seconds)", scale=2, elem_id=f"{prefix}-step-seconds")
+                self.step_variations = gr.Slider(1, limits.max_variations, value=min(2, limits.max_variations),
+                                                 step=1, label="new variations", scale=2,
+                                                 elem_id=f"{prefix}-step-variations")
+                self.undo = gr.Button("Undo (back one step)", size="sm", elem_id=f"{prefix}-undo")
+                self.piece = gr.DownloadButton("The piece so far (MIDI)", size="sm", visible=False,
+                                               elem_id=f"{prefix}-piece")
+                self.step_cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id=f"{prefix}-step-cancel")
+            self.step_status = gr.Markdown(elem_id=f"{prefix}-step-status", min_height=32)
         self.cards: list[Card] = []
-        for row_start in range(0, max_variations, 2):
+        for row_start in range(0, limits.max_variations, 2):
             with gr.Row(equal_height=False):
-                for i in range(row_start, min(row_start + 2, max_variations)):
+                for i in range(row_start, min(row_start + 2, limits.max_variations)):
                     self.cards.append(self._card(i))
         with gr.Group(visible=False) as self.ab_box:
             gr.Markdown("**A/B: which of two variations do you prefer?**")
@@ -61,6 +88,7 @@ class ResultsPanel:
                 self.prefer_b = gr.Button("B is better", elem_id=f"{prefix}-prefer-b")
             self.ab_status = gr.Markdown(elem_id=f"{prefix}-ab-status")
         self._wire()
+        self._wire_steps()
 
     def _card(self, i: int) -> Card:
         p, k = self.prefix, i + 1
@@ -77,22 +105,29 @@ class ResultsPanel:
                                                  elem_id=f"{p}-manifest-{k}")
                     up = gr.Button("Thumbs up", size="sm", min_width=60, elem_id=f"{p}-up-{k}")
                     down = gr.Button("Thumbs down", size="sm", min_width=60, elem_id=f"{p}-down-{k}")
+                    extend = gr.Button("Continue this", size="sm", min_width=60, variant="primary",
+                                       elem_id=f"{p}-extend-{k}")
                 rated = gr.Markdown(elem_id=f"{p}-rated-{k}")
-        return Card(box, caption, roll, audio, midi, manifest, up, down, rated)
+        return Card(box, caption, roll, audio, midi, manifest, up, down, extend, rated)
 
     # ---- filling the panel --------------------------------------------------------------------
 
     @property
     def outputs(self) -> list[gr.components.Component | gr.blocks.BlockContext]:
-        """Components that ``values`` fills, in order."""
+        """Components that ``values`` and ``show`` fill, in order."""
         outs: list = [self.state]
         for card in self.cards:
             outs += [card.box, card.caption, card.roll, card.audio, card.midi, card.manifest, card.rated]
-        return outs + [self.ab_box, self.ab_a, self.ab_b, self.ab_status]
+        return outs + [self.ab_box, self.ab_a, self.ab_b, self.ab_status, self.steps_box, self.history, self.piece]
 
     def values(self, variations: Sequence[Variation]) -> list:
-        """New values for ``outputs``: one card per variation, the others hidden."""
-        vals: list = [[v.sample for v in variations]]
+        """New values for ``outputs`` after a tab's own job: its variations are the first step."""
+        return self.show(steps.start(variations))
+
+    def show(self, history: History) -> list:
+        """New values for ``outputs``: one card per variation of the last step, the others hidden, and the steps."""
+        variations = history.variations
+        vals: list = [history]
         for i, _card in enumerate(self.cards):
             if i < len(variations):
                 v = variations[i]
@@ -109,7 +144,43 @@ class ResultsPanel:
         vals += [gr.Group(visible=two),
                  gr.Dropdown(choices=labels, value=labels[0] if two else None),
                  gr.Dropdown(choices=labels, value=labels[1] if two else None), ""]
+        parent = history.steps[-1].parent if history.steps else None
+        vals += [gr.Group(visible=bool(variations)), history.describe(),
+                 gr.DownloadButton(value=str(parent.files.midi) if parent else None, visible=parent is not None)]
         return vals
+
+    # ---- step by step -------------------------------------------------------------------------
+
+    def _wire_steps(self) -> None:
+        ctx, p = self.ctx, self.prefix
+        inputs, outputs = [self.state, self.step_seconds, self.step_variations], [self.step_status, *self.outputs]
+        events = [card.extend.click(self._extender(i), inputs, outputs, api_name=f"{p}_extend_{i + 1}",
+                                    concurrency_id="generate", concurrency_limit=ctx.limits.concurrency,
+                                    show_progress_on=[self.step_status], **RAW_INPUTS)
+                  for i, card in enumerate(self.cards)]
+        self.undo.click(self._undo, [self.state], outputs, api_name=f"{p}_undo", concurrency_id=FEEDBACK_CONCURRENCY,
+                        concurrency_limit=None, show_progress="hidden")
+        cancel_button(self.step_cancel, events, self.step_status, ctx.cancels, api_name=f"{p}_step_cancel")
+        watch_bounds(self.step_seconds, self.step_status, "Continue this: by", "s")
+        watch_bounds(self.step_variations, self.step_status, "New variations")
+
+    def _extender(self, index: int):
+        ctx = self.ctx
+
+        def extend(history: History, seconds: float, variations: float, request: gr.Request,
+                   progress: gr.Progress = gr.Progress()) -> list:
+            with shown_errors("continuing the variation"):
+                with ctx.cancels.job(session_id(request), ctx.limits.time_limit) as job:
+                    step, made, cut_short = steps.extend(ctx, history, index, seconds, variations, job, progress)
+                done = ctx.status(f"Done: {step.label}.", job, cut_short)
+            return [summary(done, made.variations, made.new_notes), *self.show(history.push(step))]
+
+        return extend
+
+    def _undo(self, history: History) -> list:
+        with shown_errors("going back one step"):
+            history = history.undo()
+        return [f"Back to step {len(history.steps)}.", *self.show(history)]
 
     # ---- feedback -----------------------------------------------------------------------------
 
@@ -126,9 +197,10 @@ class ResultsPanel:
     def _rater(self, index: int, rating: int):
         store = self.store
 
-        def rate(samples: list, request: gr.Request) -> str:
+        def rate(history: History, request: gr.Request) -> str:
+            samples = [v.sample for v in history.variations]
             with shown_errors("saving your rating"):
-                if index >= len(samples or []):
+                if index >= len(samples):
                     raise LimitError(f"there is no variation {index + 1} to rate yet: generate first")
                 store.rate(samples[index], rating, session_id(request))
             return "Thanks! Saved your thumbs up." if rating > 0 else "Thanks! Saved your thumbs down."
@@ -138,9 +210,10 @@ class ResultsPanel:
     def _chooser(self, preferred: int):
         store = self.store
 
-        def choose(samples: list, a: str | int | None, b: str | int | None, request: gr.Request) -> str:
+        def choose(history: History, a: str | int | None, b: str | int | None, request: gr.Request) -> str:
+            samples = [v.sample for v in history.variations]
             with shown_errors("saving your choice"):
-                ia, ib = (_variation_index(x, len(samples or [])) for x in (a, b))
+                ia, ib = (_variation_index(x, len(samples)) for x in (a, b))
                 if ia == ib:
                     raise LimitError("choose two different variations for A and B")
                 chosen, rejected = (ia, ib) if preferred == 0 else (ib, ia)
@@ -159,4 +232,4 @@ def _variation_index(choice: str | int | None, n: int) -> int:
     return int(number) - 1
 
 
-__all__ = ["CARD_VALUES", "Card", "ResultsPanel", "Variation", "caption", "summary", "variation_label"]
+__all__ = ["AFTER_CARDS", "CARD_VALUES", "Card", "ResultsPanel", "Variation", "caption", "summary", "variation_label"]

@@ -38,6 +38,16 @@ def save_test_model(folder: Path) -> Path:
     return save_model(model, tokenizer, folder)
 
 
+def cards(outputs: tuple) -> list[tuple]:
+    """The per-variation values of a generation event through the API: (caption, roll, audio, MIDI, manifest,
+    rating line) per card. The API leaves out the session state and layout blocks: the status line comes
+    first, then the cards, then ``AFTER_CARDS`` values (A, B, the A/B status, the steps, the piece so far)."""
+    from demos.results import AFTER_CARDS, CARD_VALUES
+
+    body = outputs[1:-AFTER_CARDS]
+    return [tuple(body[i:i + CARD_VALUES]) for i in range(0, len(body), CARD_VALUES)]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,8 +23,8 @@ import symusic
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo_support import launched_app, save_test_model
-from demos.results import CARD_VALUES
+from demo_support import cards, launched_app, save_test_model
+from demos.results import AFTER_CARDS
 from muse.cli import main as muse_main
 
 # compose inputs: composer, blend, mix, instruments, seconds, temperature, top-p, seed, variations
@@ -38,13 +38,6 @@ def compose_args(composer: str = "bach", seed: int = 3, n: int = 2, **changes) -
 
 def continue_args(path: Path, prime: float = 3, seconds: float = 1, n: int = 1, seed: int = 5) -> list:
     return [handle_file(str(path)), prime, "mozart", "(none)", 0.7, seconds, 1.0, 0.95, seed, n]
-
-
-def cards(outputs: tuple) -> list[tuple]:
-    """The per-variation outputs of /compose or /continue: (caption, roll, audio, midi, manifest, rated).
-    The API leaves out the session state and layout blocks: status, cards, then A, B and the A/B status."""
-    body = outputs[1:-3]
-    return [tuple(body[i:i + CARD_VALUES]) for i in range(0, len(body), CARD_VALUES)]
 
 
 def midi_path(value) -> str:
@@ -101,7 +94,7 @@ def test_compose_fills_one_card_per_variation(composed: tuple) -> None:
         assert record["timings"]["generate_seconds"] > 0 and record["result"]["notes"] == notes
     for caption, roll, audio, _midi, manifest, _rated in shown[2:]:  # variations 3 and 4 stay hidden
         assert roll is None and audio is None and caption == "" and midi_path(manifest) is None
-    a, b = composed[-3], composed[-2]
+    a, b = composed[-AFTER_CARDS], composed[-AFTER_CARDS + 1]
     assert a["value"] == "Variation 1" and b["value"] == "Variation 2"
 
 
@@ -178,6 +171,54 @@ def test_continue_an_uploaded_midi_file(served, client: Client, midi_dir: Path) 
     mode, settings, prime = rows(served[2], "SELECT s.mode, s.settings, s.prime_tokens FROM ratings r "
                                             "JOIN samples s ON s.id = r.sample_id ORDER BY r.id DESC LIMIT 1")[0]
     assert mode == "continue" and json.loads(settings)["upload"] == "POP909_008.mid" and prime > 10
+
+
+def notes_of(path: str, before: float | None = None) -> list[tuple]:
+    """(start, pitch, duration) of every note of a MIDI file, in seconds (those starting before ``before``)."""
+    score = symusic.Score(path).to("second")
+    notes = [(round(n.time, 3), n.pitch, round(n.duration, 3)) for t in score.tracks for n in t.notes]
+    return sorted(n for n in notes if before is None or n[0] < before - 1e-6)
+
+
+def test_step_by_step_continue_this_then_undo(served) -> None:
+    """Continue this extends one variation with new ones made with its settings, each holding the piece so
+    far note for note; the steps are listed, the piece so far is offered, undo goes back one step."""
+    app, url, _db = served
+    user = Client(url, verbose=False)
+    first = user.predict(*compose_args(seed=51, n=2, seconds=2, instruments=["piano", "strings"]),
+                         api_name="/compose")
+    assert first[-2].startswith("**Steps**") and "1. Composed in the style of bach for piano, strings: 2 variation" \
+        in first[-2] and midi_path(first[-1]) is None  # nothing chosen yet: each card's MIDI is its piece
+    chosen = midi_path(cards(first)[1][3])
+    second = user.predict(1, 3, api_name="/compose_extend_2")  # by 1 s, 3 new variations
+    assert second[0].startswith("Done: Variation 2 of step 1 continued by 1 s: 3 variation(s)."), second[0]
+    assert "2. Variation 2 of step 1 continued by 1 s: 3 variation(s) \u2190 *shown below*" in second[-2]
+    assert Path(midi_path(second[-1])).read_bytes() == Path(chosen).read_bytes()  # the piece so far
+    so_far = symusic.Score(chosen).to("second").end()
+    from muse.manifest import read_manifest, replay
+
+    for caption, _roll, audio, midi, manifest, _rated in cards(second)[:3]:
+        assert "so far" in caption and sf.info(audio).frames > 0
+        assert notes_of(midi_path(midi), so_far) == notes_of(chosen)  # the piece so far, then the new second
+        record = read_manifest(midi_path(manifest))
+        assert record.settings["composer"] == "bach" and record.settings["instruments"] == ["piano", "strings"]
+        again, same = replay(app.demo_context.generator, record)
+        assert same and again.score.dumps_midi() == symusic.Score(midi_path(midi)).dumps_midi()
+    assert cards(second)[3][1] is None  # variation 4 stays hidden
+    assert user.predict(api_name="/compose_up_3").startswith("Thanks")  # feedback rates the shown step
+    settings = json.loads(rows(served[2], "SELECT s.settings FROM ratings r JOIN samples s ON s.id = r.sample_id "
+                                          "ORDER BY r.id DESC LIMIT 1")[0][0])
+    assert settings["step"] == 2 and settings["variation"] == 3 and settings["continues"].startswith("compose-")
+    back = user.predict(api_name="/compose_undo")
+    assert back[0] == "Back to step 1." and "2." not in back[-2] and midi_path(back[-1]) is None
+    assert [midi_path(c[3]) for c in cards(back)[:2]] == [midi_path(c[3]) for c in cards(first)[:2]]
+    assert cards(back)[2][1] is None
+    with pytest.raises(AppError, match="nothing to undo: this is the first step"):
+        user.predict(api_name="/compose_undo")
+    with pytest.raises(AppError, match="no variation 3 to continue"):
+        user.predict(1, 1, api_name="/compose_extend_3")
+    with pytest.raises(AppError, match="length must be between 0.5 and 30 seconds, not 99"):
+        user.predict(99, 1, api_name="/compose_extend_1")
 
 
 @pytest.mark.parametrize("content", [b"MThd" + b"\x00garbage" * 20, b"just some text, not music\n" * 10])

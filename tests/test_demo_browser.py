@@ -157,3 +157,38 @@ def test_cancel_keeps_what_was_composed_in_chromium(server) -> None:
             assert page.locator('#compose-midi-1 a, #compose-midi-1').first.is_visible()
         finally:
             browser.close()
+
+
+def test_continue_this_and_undo_in_chromium(server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _db = server
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_selector("#compose-generate", timeout=120_000)
+            compose(page, seconds=1)
+            expect(page.locator("#compose-history li")).to_have_count(1)
+            expect(page.locator("#compose-history")).to_contain_text("Composed in the style of")
+            first = page.locator("#compose-caption-2").inner_text()
+            set_number(page, "compose-step-seconds", 1)
+            set_number(page, "compose-step-variations", 3)
+            page.click("#compose-extend-2")
+            expect(page.locator("#compose-step-status")).to_contain_text("Done: Variation 2 of step 1 continued",
+                                                                         timeout=120_000)
+            expect(page.locator("#compose-history li")).to_have_count(2)
+            expect(page.locator("#compose-history li").nth(1)).to_contain_text("Variation 2 of step 1 continued by 1 s")
+            for k in (1, 2, 3):
+                expect(page.locator(f"#compose-caption-{k}")).to_contain_text("so far")
+            expect(page.locator("#compose-piece")).to_be_visible()  # the piece chosen so far, as MIDI
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo_browser_steps.png"), full_page=True)
+            page.click("#compose-undo")
+            expect(page.locator("#compose-step-status")).to_contain_text("Back to step 1.", timeout=30_000)
+            expect(page.locator("#compose-caption-2")).to_have_text(first)
+            expect(page.locator("#compose-card-3")).to_be_hidden()
+            expect(page.locator("#compose-history li")).to_have_count(1)
+        finally:
+            browser.close()

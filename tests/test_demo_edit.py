@@ -14,7 +14,7 @@ import symusic
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo_support import launched_app, save_test_model
+from demo_support import cards, launched_app, save_test_model
 from demos.limits import LimitError
 from demos.tabs.edit import ACCOMPANY, INFILL, parse_bars
 
@@ -49,14 +49,6 @@ def edit_args(path: Path, mode: str = INFILL, start: float | None = 2, end: floa
               tracks: list | None = None, instruments: list | None = None, n: int = 2, seed: int = 3) -> list:
     return [handle_file(str(path)), mode, start, end, bars, tracks or [], "bach", "(none)", 0.7, instruments or [],
             1.0, 0.95, seed, n, -1, -1]
-
-
-def cards(outputs: tuple) -> list[tuple]:
-    """(caption, roll, audio, midi, ...) per variation: status first, then the 4 cards' values, then A, B and
-    the A/B status."""
-    body = outputs[1:-3]
-    size = len(body) // 4  # LIMITS leave max_variations at 4
-    return [tuple(body[i:i + size]) for i in range(0, len(body), size)]
 
 
 def midi_of(value) -> symusic.Score:

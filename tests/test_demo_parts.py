@@ -277,6 +277,34 @@ def test_the_status_says_why_pieces_were_cut_short(tmp_path: Path) -> None:
         assert ctx.status("Done.", late, True).startswith("Stopped at the time limit of 600 s")
 
 
+def test_a_history_of_steps_and_what_continuing_a_variation_keeps(tmp_path: Path) -> None:
+    from demos.media import PieceFiles
+    from demos.steps import History, Step, continuation_call, start
+    from demos.variation import Variation
+
+    files = PieceFiles(tmp_path / "a.mid", tmp_path / "a.wav", tmp_path / "a.png")
+    composed = sample(1, settings={"composer": "bach:0.70,chopin:0.30", "instruments": ["piano", "harp"],
+                                   "seconds": 20.0, "temperature": 0.9, "top_p": 0.9, "max_note_seconds": None,
+                                   "max_polyphony": 4, "guidance": 2.0, "rerank": 3, "n": 2, "variation": 1})
+    made = [Variation(composed, files, "one"), Variation(sample(2), files, "two")]
+    assert continuation_call(made[0], 8) == {"composer": "bach:0.70,chopin:0.30", "instruments": ["piano", "harp"],
+                                             "seconds": 8.0, "temperature": 0.9, "top_p": 0.9,
+                                             "max_note_seconds": None, "max_polyphony": 4, "guidance": 2.0,
+                                             "rerank": 3}
+    edited = Variation(sample(3, mode="accompany", settings={"composer": "bach", "instruments": ["strings"],
+                                                            "upload": "x.mid", "kept_tracks": ["piano"]}), files, "")
+    assert continuation_call(edited, 5) == {"composer": "bach", "seconds": 5.0}  # the piece's own instruments
+    history = start(made)
+    assert history.variations == tuple(made) and history.describe().endswith(
+        "1. Composed in the style of bach:0.70,chopin:0.30 for piano, harp: 2 variation(s) of about 20 s "
+        "\u2190 *shown below*")
+    longer = history.push(Step("Variation 1 of step 1 continued by 8 s: 1 variation(s)", (made[1],), made[0]))
+    assert longer.variations == (made[1],) and "1. Composed" in longer.describe() and "2. Variation 1" in \
+        longer.describe() and longer.undo() == history and start([]) == History()
+    with pytest.raises(LimitError, match="nothing to undo"):
+        history.undo()
+
+
 # ---- piano roll -------------------------------------------------------------------------------
 
 def _score(notes: list[tuple[float, float, int]], program: int = 0) -> symusic.Score:

@@ -58,7 +58,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
     status = gr.Markdown(elem_id="compose-status", min_height=64, padding=True)  # the progress bar shows here
-    panel = ResultsPanel("compose", limits.max_variations, ctx.store)
+    panel = ResultsPanel("compose", ctx)
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
                 top_p: float, seed: float, variations: float, max_note_seconds: float | None,

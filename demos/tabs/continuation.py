@@ -105,7 +105,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
         run = gr.Button("Continue", variant="primary", elem_id="continue-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="continue-cancel")
     status = gr.Markdown(elem_id="continue-status", min_height=64, padding=True)  # the progress bar shows here
-    panel = ResultsPanel("continue", limits.max_variations, ctx.store)
+    panel = ResultsPanel("continue", ctx)
 
     def load_midi(path: str | dict | None, prime_seconds: float) -> tuple[str | None, str]:
         if not upload_path(path)[0]:

@@ -195,7 +195,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
         run = gr.Button("Regenerate", variant="primary", elem_id="edit-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="edit-cancel")
     status = gr.Markdown(elem_id="edit-status", min_height=64, padding=True)  # the progress bar shows here
-    panel = ResultsPanel("edit", limits.max_variations, ctx.store)
+    panel = ResultsPanel("edit", ctx)
 
     def draw(piece: EditUpload, chosen_mode: str, start_s, end_s, bar_text, chosen_tracks) -> tuple[str, str]:
         """The preview and its summary; a bad span is explained in the summary, not raised."""

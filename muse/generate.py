@@ -9,8 +9,10 @@ Generation runs the shared sampling engine (``muse.core.sampling.generate``) wit
 cache, the grammar constraints of ``muse.grammar`` (chosen instruments only, note-offs only for
 sounding notes, every note released and ``end`` exactly at the requested length, and the note
 limits: the model's ``note_limits.json`` (``muse.note_limits``) unless ``max_note_seconds`` /
-``max_polyphony`` override them) and windowed continuation past the
-context (the header is kept; ``muse.decoding`` keeps the time/structure embeddings right).
+``max_polyphony`` override them; no chosen instrument silent for more than ``max_instrument_rest``
+seconds; with ``bpm``, that tempo held (``muse.tempo``)) and windowed continuation past the
+context (the header is kept; ``muse.decoding`` keeps the time/structure embeddings right). With
+``key``, each piece is transposed to that key (``muse.tonality``); every piece reports its key.
 The CLI (``muse generate`` / ``muse continue``) and the demo only call this facade.
 """
 
@@ -20,7 +22,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +40,12 @@ from muse.core.render import RenderResult, render_midi
 from muse.core.sampling import GuidedDecoder, SamplingConfig, generate, row_seeds
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
-from muse.note_limits import NoteLimits, key_limits
+from muse.music_stats import score_notes
+from muse.note_limits import NoteLimits, check_override, key_limits
 from muse.rerank import RERANK_BY, best_of_groups, combined_scores, style_scores
 from muse.saved_model import LoadedModel, load_model
+from muse.tempo import tempo_token
+from muse.tonality import KeyChange, KeyRequest, detect_key, interval_to, parse_key, transpose_melodic
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,10 @@ MAX_GUIDANCE = 10.0  # classifier-free guidance weights beyond this only produce
 # mix): on the bundled model it raises style adherence from 20% to 69% top-1 (docs/MODEL_CARD.md).
 DEFAULT_GUIDANCE = 2.0
 MAX_RERANK = 16  # candidates drawn per piece with rerank
+# The longest a chosen instrument may go without a new note (seconds): without it the bundled model, asked
+# for piano, strings and harp, often leaves one or two of them out altogether (docs/MODEL_CARD.md).
+DEFAULT_MAX_INSTRUMENT_REST = 8.0
+MIN_INSTRUMENT_REST = 0.5  # shorter rests than this would leave some notes no room to be written
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,17 @@ class Piece:
     skipped: int
     closed: int
     seed: int
+    key: KeyChange = KeyChange(None)  # the key of its new music, and the transposition a requested key made
+
+
+@dataclass(frozen=True)
+class Requests:
+    """What a call asks of every piece beyond the header and the sampling: the longest ``rest`` of an
+    instrument (seconds, None: no limit), the ``tempo`` token to hold (none: the model's tempo) and the ``key``."""
+
+    rest: float | None
+    tempo: tuple[int, ...]
+    key: KeyRequest | None
 
 
 def default_model_path() -> Path:
@@ -117,7 +137,8 @@ class MuseGenerator:
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                  max_polyphony: int | None = None, guidance: float | None = None, rerank: int = 1,
                  rerank_by: str = "style", critic: str | Path | object | None = None,
-                 critic_weight: float = 1.0) -> list[Piece]:
+                 critic_weight: float = 1.0, max_instrument_rest: float | None = None, bpm: float | None = None,
+                 key: str | None = None) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
@@ -130,15 +151,19 @@ class MuseGenerator:
         and keep the best by ``rerank_by``: ``style`` (the model's composer posterior for the
         composer or mix), ``critic`` (the score of ``critic``, a critic or reward model folder or
         a loaded ``muse.critic.Critic``; None: the bundled critic) or ``both`` (``log posterior +
-        critic_weight * critic score``) (``muse.rerank``)."""
+        critic_weight * critic score``) (``muse.rerank``). ``max_instrument_rest``: the longest any
+        of ``instruments`` may go without a new note, in seconds (None: ``DEFAULT_MAX_INSTRUMENT_REST``,
+        0: no limit). ``bpm``: the tempo, held throughout (None: the model's choice; ``muse.tempo``).
+        ``key``: a key name ("D minor", "F#"); each piece is transposed there (``muse.tonality``)."""
         limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
+        request = self.check_requests(max_instrument_rest, bpm, key)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
-        return self._sample(np.array(header, np.int64), len(header), keys, 0.0, seconds, n,
+        return self._sample(np.array([*header, *request.tempo], np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
                             mix=mix, limits=limits, guidance=guidance, rerank=rerank, rerank_by=rerank_by,
-                            critic=critic, critic_weight=critic_weight)
+                            critic=critic, critic_weight=critic_weight, request=request)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
                       instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
@@ -147,17 +172,22 @@ class MuseGenerator:
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                       max_polyphony: int | None = None, strict: bool = False, guidance: float | None = None,
                       rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
-                      critic_weight: float = 1.0) -> list[Piece]:
+                      critic_weight: float = 1.0, max_instrument_rest: float | None = None,
+                      bpm: float | None = None, key: str | None = None) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
-        ``instruments``: those the continuation may use (default: the file's). With ``keep_prime``
+        ``instruments``: those the continuation may use (default: the file's, drums included), each
+        heard again within ``max_instrument_rest`` seconds of the cut. With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone.
-        ``max_note_seconds`` / ``max_polyphony``, ``guidance`` and ``rerank`` (``rerank_by``, ``critic``,
-        ``critic_weight``) as in ``generate``. ``strict``: a MIDI file that
+        ``max_note_seconds`` / ``max_polyphony``, ``guidance``, ``rerank`` (``rerank_by``, ``critic``,
+        ``critic_weight``) and ``max_instrument_rest`` as in ``generate``. ``bpm``: the continuation's
+        tempo from the cut on (None: the model's). ``key``: the continuation's detected key is taken
+        there, the prime (when kept) moving with it. ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
+        request = self.check_requests(max_instrument_rest, bpm, key)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
         header_len = self.vocab.header_length(ids)
@@ -173,10 +203,12 @@ class MuseGenerator:
         prime_seconds = self.tokenizer.seconds(ids)
         if header_len + 1 > self.model.n_ctx - 2:
             raise UserError(f"{enc.source}: its header of {header_len} tokens does not fit the model's context")
+        ids = np.concatenate([ids, np.array(request.tempo, np.int64)])  # a requested tempo starts at the cut
         pieces = self._sample(ids, header_len, keys, prime_seconds, prime_seconds + seconds, n,
                               self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel,
                               keep_from=0 if keep_prime else len(ids), mix=mix, limits=limits, guidance=guidance,
-                              rerank=rerank, rerank_by=rerank_by, critic=critic, critic_weight=critic_weight)
+                              rerank=rerank, rerank_by=rerank_by, critic=critic, critic_weight=critic_weight,
+                              request=request)
         return pieces
 
     def infill(self, midi: str | Path | bytes | symusic.Score, start: float | None = None, end: float | None = None, *,
@@ -276,6 +308,30 @@ class MuseGenerator:
         """The grammar's per-instrument limits (``muse.note_limits.key_limits``), overrides checked."""
         return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony)
 
+    def check_requests(self, max_instrument_rest: float | None = None, bpm: float | None = None,
+                       key: str | None = None) -> Requests:
+        """The requests of ``generate`` / ``continue_midi`` checked (a one-line ``UserError`` naming the argument
+        and what it allows), e.g. to refuse a request before a job starts."""
+        rest = check_override(max_instrument_rest, "max_instrument_rest")
+        if rest is None:
+            rest = DEFAULT_MAX_INSTRUMENT_REST
+        elif 0 < rest < MIN_INSTRUMENT_REST:
+            raise UserError(f"max_instrument_rest must be at least {MIN_INSTRUMENT_REST:g} seconds, or 0 for no "
+                            f"limit; not {rest:g}")
+        return Requests(rest or None, () if bpm is None else (tempo_token(self.vocab, bpm),), parse_key(key))
+
+    def _in_key(self, piece: Piece, request: KeyRequest | None, new_from: float) -> Piece:
+        """``piece`` with the key of its music from ``new_from`` seconds on, transposed to ``request`` if any."""
+        written = detect_key(score_notes(piece.score).window(new_from, np.inf))
+        if request is None or written is None:
+            return replace(piece, key=KeyChange(written, 0, request))
+        ids, shift = transpose_melodic(piece.ids, self.vocab, interval_to(written, request))
+        if shift == 0:
+            return replace(piece, key=KeyChange(written, 0, request))
+        result = self.tokenizer.decode(ids)
+        return replace(piece, ids=ids, score=result.score, n_notes=result.n_notes, skipped=result.skipped,
+                       closed=result.closed, key=KeyChange(written, shift, request))
+
     def _mix(self, composer: str | None) -> ComposerMix | None:
         return None if composer is None else parse_composer_mix(composer, self.composers)
 
@@ -293,7 +349,7 @@ class MuseGenerator:
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
                 mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float | None = None,
                 rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
-                critic_weight: float = 1.0) -> list[Piece]:
+                critic_weight: float = 1.0, request: Requests = Requests(None, (), None)) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
         guidance = self._check_guidance(guidance, mix)
         rerank = check_number(rerank, "rerank", low=1, high=MAX_RERANK, integer=True)
@@ -306,7 +362,8 @@ class MuseGenerator:
         seed = secrets.randbits(63) if seed is None else seed
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
-                               max_note_seconds=limits[0], max_polyphony=limits[1])
+                               max_note_seconds=limits[0], max_polyphony=limits[1], max_rest_seconds=request.rest,
+                               tempo_changes=not request.tempo)
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)
         if guidance == 1.0:
@@ -337,7 +394,8 @@ class MuseGenerator:
             pieces = best_of_groups(pieces, scores, rerank)
             log.info("rerank by %s: kept candidates scoring %s of %d per piece", rerank_by,
                      ", ".join(f"{s:.3f}" for s in scores.reshape(wanted, rerank).max(1)), rerank)
-        return pieces
+        new_from = start_seconds if keep_from == 0 else 0.0  # where the new music starts in each piece
+        return [self._in_key(piece, request.key, new_from) for piece in pieces]
 
     def _check_rerank(self, rerank_by: str, mix: ComposerMix | None, critic: str | Path | object | None,
                       critic_weight: float):  # noqa: ANN202 (a muse.critic.Critic or None)
@@ -428,4 +486,5 @@ class MuseGenerator:
                      ended=ended, skipped=result.skipped, closed=result.closed, seed=seed)
 
 
-__all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "DEFAULT_GUIDANCE", "default_model_path", "numbered_paths"]
+__all__ = ["MuseGenerator", "Piece", "Requests", "BUNDLED_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_MAX_INSTRUMENT_REST",
+           "default_model_path", "numbered_paths"]

@@ -14,9 +14,17 @@ After the header, at every step:
   instrument's new note-ons are masked (a re-strike of a sounding pitch stays allowed) until a
   note-off;
 - no zero-length notes: a note that started at this instant is neither struck again nor released
-  before a wait (unless forced as above or at the end).
+  before a wait (unless forced as above or at the end);
+- rests (``max_rest_seconds``): no wait may carry time more than that past the last note-on (or
+  drum hit) of any chosen instrument, counted from the end of the prompt; an instrument that not
+  even the shortest wait may pass plays next (only its note-ons and the releases of sounding
+  notes are open, after any release forced above), the rest of the time step following it;
+- a fixed tempo (``tempo_changes=False``): no tempo token after the prompt.
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
-shortest wait; one that is has a sounding note to release (or ``end``).
+shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
+(at its polyphony limit, re-strikes of the notes it holds; none of them started at this instant,
+as a rest limit is longer than a tick); a row that is releasing or finishing has a sounding note
+to release (or ``end``).
 
 The state (clock and sounding notes of each row) is updated incrementally from the tokens added
 since the last call, so a step costs O(V), whatever the length of the sequence.
@@ -56,11 +64,14 @@ class MusicGrammar:
     ``target_seconds``: the requested length of the whole sequence (None: ``end`` whenever no note sounds).
     ``max_note_seconds`` / ``max_polyphony``: per instrument key ((n_instruments,), as
     ``muse.note_limits.key_limits`` gives them; ``inf`` / ``NO_LIMIT_NOTES``: no limit), or None: no limits.
+    ``max_rest_seconds``: the longest any of ``instruments`` may go without a note-on (None: no limit).
+    ``tempo_changes``: whether tempo tokens may be sampled (False: the prompt's tempo holds).
     """
 
     def __init__(self, vocab: Vocab, header_len: int, *, instruments: Iterable[int] | None = None,
                  target_seconds: float | None = None, max_note_seconds: Sequence[float] | None = None,
-                 max_polyphony: Sequence[int] | None = None) -> None:
+                 max_polyphony: Sequence[int] | None = None, max_rest_seconds: float | None = None,
+                 tempo_changes: bool = True) -> None:
         self.vocab, self.header_len = vocab, header_len
         tables = TokenTables.from_vocab(vocab)
         self.clock = TokenClock(tables)
@@ -69,8 +80,11 @@ class MusicGrammar:
         is_note = (kind == Kind.NOTE) | (kind == Kind.DRUM)
         allowed = ~np.isin(kind, (Kind.COMPOSER, Kind.INSTRUMENT, Kind.MARKER))  # markers: muse.fim only
         allowed[[vocab.pad_id, vocab.start_id, vocab.unknown_composer_id]] = False
+        instruments = None if instruments is None else sorted(set(instruments))
         if instruments is not None:
-            allowed &= ~is_note | np.isin(key, list(instruments))
+            allowed &= ~is_note | np.isin(key, instruments)
+        if not tempo_changes:
+            allowed &= kind != Kind.TEMPO
         self.base = torch.from_numpy(allowed)
         self.off_ids = torch.from_numpy(np.flatnonzero(is_note & (np.asarray(vocab.velocity) == 0)))
         off_ids = self.off_ids.numpy()
@@ -108,6 +122,14 @@ class MusicGrammar:
                                    np.tile(np.repeat(np.arange(bins), 128), self.n_melodic))
                 and np.array_equal(np.asarray(vocab.pitch)[block], np.tile(np.arange(128), self.n_melodic * bins))):
             raise ValueError("MusicGrammar: unexpected vocabulary layout (waits, then notes by key, velocity, pitch)")
+        if max_rest_seconds is not None and (instruments is None or not max_rest_seconds > 0):
+            raise ValueError("a rest limit needs the chosen instruments and a positive number of seconds")
+        self.rest_keys = None if max_rest_seconds is None else torch.as_tensor(instruments, dtype=torch.long)
+        self.rest_us = None if max_rest_seconds is None else int(round(min(max_rest_seconds, 1e12) * 1e6))
+        self.last_on_us: Tensor | None = None  # (B, n_keys) last note-on of each instrument (or the prompt's end)
+        on_key = np.where(is_note & np.asarray(vocab.is_on), key, -1)  # each note-on's instrument key
+        self.rest_ons = None if max_rest_seconds is None else \
+            torch.from_numpy(on_key[None, :] == np.asarray(instruments)[:, None])  # (k, V) note-ons of each
         self.end_id = vocab.end_id
         self.target_us = None if target_seconds is None else int(round(target_seconds * 1e6))
         self.state: ClockState | None = None
@@ -133,6 +155,8 @@ class MusicGrammar:
             return
         clock = self.clock(ids, self.state)
         self.state = clock.end
+        if self.last_on_us is None:  # the prompt: rests count from its end
+            self.last_on_us = self.state.micros[:, None].repeat(1, self.n_keys)
         # The last note-on and the last note-off of each (instrument, pitch) in this chunk decide
         # whether it still sounds (a repeated note-on is a re-strike; one note-off ends it).
         pos = torch.arange(T).expand(B, T)
@@ -144,7 +168,10 @@ class MusicGrammar:
         touched = (last[0] >= 0) | (last[1] >= 0)
         self.sounding = torch.where(touched, last[0] > last[1], self.sounding)
         started = (last[0] >= 0) & (last[0] > last[1])
-        self.onset_us = torch.where(started, clock.micros.gather(1, last[0].clamp_min(0)), self.onset_us)
+        on_us = clock.micros.gather(1, last[0].clamp_min(0))  # (B, n_slots) when each slot last struck
+        self.onset_us = torch.where(started, on_us, self.onset_us)
+        struck = torch.where(last[0] >= 0, on_us, -1).view(B, self.n_keys, 128).amax(dim=2)
+        self.last_on_us = torch.maximum(self.last_on_us, struck)
 
     def _wait_us(self) -> Tensor:
         """Microseconds (B, W) each wait token would last at each row's tempo (rounded as ``TokenClock``)."""
@@ -191,6 +218,13 @@ class MusicGrammar:
             if bool(forced.any()):
                 allowed[forced] = False
                 offs = torch.where(forced[:, None, None], due, offs)
+        if self.rest_us is not None:  # no wait past the moment a silent instrument is due to play
+            due_us = self.last_on_us[:, self.rest_keys] + self.rest_us  # (B, k)
+            waits &= now + wait_us <= due_us.amin(dim=1, keepdim=True)
+            due_now = due_us < now + wait_us.amin(dim=1, keepdim=True)  # (B, k) not even the shortest wait passes
+            late = due_now.any(dim=1)
+            if bool(late.any()):  # a due instrument plays next
+                allowed[late] &= (due_now[late, :, None] & self.rest_ons[None]).any(dim=1)
         holding = held.any(dim=1)
         if self.target_us is not None:
             remaining = self.target_us - self.state.micros  # (B,)

@@ -39,6 +39,10 @@ FORMAT, VERSION = "musebox-manifest", 1
 Mode = Literal["compose", "continue"]
 _METHODS: dict[str, str] = {"compose": "generate", "continue": "continue_midi"}
 _NOT_SETTINGS = {"self", "midi", "seed", "n", "callback", "cancel"}  # given by the replay, or not data
+# Settings the facade gained after manifests were first written, with the value that makes a manifest that
+# lacks them again as it was made (before the rest limit, instruments could rest for any time). A manifest
+# made now records them always (None: the facade's default).
+_ADDED_SETTINGS: dict[str, Any] = {"max_instrument_rest": 0}
 
 
 class ManifestError(UserError):
@@ -96,7 +100,7 @@ def make_manifest(generator: MuseGenerator, piece: Piece, mode: Mode, settings: 
         raise ValueError(f"not settings of {_METHODS[mode]}: {sorted(unknown)}")
     return Manifest(
         mode=mode, model_hash=model_digest or model_hash(generator.model.state_dict()), seed=int(piece.seed),
-        settings=_plain(settings),
+        settings=_plain({**dict.fromkeys(_ADDED_SETTINGS), **settings}),
         result={"tokens_sha256": tokens_digest(piece.ids), "tokens": int(len(piece.ids)), "notes": int(piece.n_notes),
                 "seconds": round(float(piece.seconds), 3)},
         prime=None if prime is None else [int(t) for t in prime], variation=int(variation), batch=_plain(batch or {}),
@@ -154,7 +158,7 @@ def replay(generator: MuseGenerator, manifest: Manifest, *, name: str = "the man
     if found != manifest.model_hash:
         raise ManifestError(f"{name} was made with the model of hash {manifest.model_hash}; this model's hash is "
                             f"{found} (pass the same model with --model)")
-    options = dict(manifest.settings, seed=manifest.seed, n=1, callback=callback)
+    options = dict(_ADDED_SETTINGS, **manifest.settings, seed=manifest.seed, n=1, callback=callback)
     if manifest.mode == "compose":
         piece = generator.generate(**options)[0]
     else:

@@ -29,8 +29,9 @@ COMPOSERS = ("bach", "chopin", "mozart")
 N_CTX = 32  # tiny, so that generation and priming slide the window
 
 
-def tiny_model_dir(folder: Path, wait_bias: float = 3.0) -> Path:
-    """A random tiny model that likes waits (so time advances), saved as a model folder."""
+def tiny_model_dir(folder: Path, wait_bias: float = 3.0, shy: tuple[str, ...] = ()) -> Path:
+    """A random tiny model that likes waits (so time advances), saved as a model folder; it all but never
+    plays a note of the ``shy`` instruments by itself."""
     tokenizer = MidiTokenizer(TokenizerConfig(composers=COMPOSERS))
     torch.manual_seed(0)
     config = MuseConfig(
@@ -41,6 +42,11 @@ def tiny_model_dir(folder: Path, wait_bias: float = 3.0) -> Path:
     waits = np.flatnonzero(np.asarray(tokenizer.vocab.kind) == Kind.WAIT)
     with torch.no_grad():
         model.vocab.row_bias[torch.as_tensor(model.tables.row[waits])] += wait_bias
+        vocab = tokenizer.vocab
+        for name in shy:  # note-on rows are (instrument, pitch) rows: only this instrument's notes move
+            note = np.isin(vocab.kind, (Kind.NOTE, Kind.DRUM)) & vocab.is_on
+            on = np.flatnonzero(note & (vocab.key == vocab.instruments.index(name)))
+            model.vocab.row_bias[torch.as_tensor(np.unique(model.tables.row[on]))] -= 30.0
     return save_model(model, tokenizer, folder)
 
 

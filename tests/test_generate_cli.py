@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -131,3 +132,36 @@ def test_wav_says_which_renderer_and_soundfont_and_takes_another(model_dir: Path
     assert rc == 2 and "fake.sf2" in last and "SoundFont" in last, last
     rc = main(["generate", "--model", str(model_dir), "-o", str(tmp_path / "c.mid"), "--soundfont", str(mine)])
     assert rc == 2 and "--soundfont is the soundfont of the audio: add --wav" in one_line_error(capsys)
+
+
+def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["generate", "--model", str(model_dir), "--composer", "bach", "--instruments", "piano,drums",
+               "--seconds", "2", "--seed", "4", "--bpm", "100", "--key", "D minor", "--max-instrument-rest", "1",
+               "-o", str(tmp_path / "k.mid"), "--manifest", str(tmp_path / "k.json")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "tempo: 100.9 BPM (the nearest tempo the model writes to 100)" in out
+    line = next(x for x in out.splitlines() if x.startswith(f"wrote {tmp_path / 'k.mid'}"))
+    assert "key: written in " in line and " to D " in line  # the key it was written in, and where it went
+    score = symusic.Score(str(tmp_path / "k.mid"))
+    assert [round(t.qpm, 1) for t in score.tempos] == [100.9]
+    settings = json.loads((tmp_path / "k.json").read_text())["settings"]
+    assert (settings["bpm"], settings["key"], settings["max_instrument_rest"]) == (100, "D minor", 1)
+    rc = main(["generate", "--model", str(model_dir), "--from-manifest", str(tmp_path / "k.json"),
+               "-o", str(tmp_path / "again.mid")])
+    assert rc == 0 and "the same tokens as recorded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--bpm", "700", "bpm must be a number in [20, 605] BPM (the tempos this model can write), not 700"),
+    ("--bpm", "fast", "bpm must be a number in [20, 605] BPM (the tempos this model can write), not 'fast'"),
+    ("--key", "H major", "key 'H major'? name a tonic A-G, optionally with # or b, then major or minor"),
+    ("--max-instrument-rest", "0.1", "max_instrument_rest must be at least 0.5 seconds, or 0 for no limit"),
+])
+def test_bad_requests_are_one_line(model_dir: Path, tmp_path: Path, capsys, option: str, value: str,
+                                   message: str) -> None:
+    for command in (["generate"], ["continue", str(Path(__file__).parent / "data" / "midi" / CHORALE)]):
+        rc = main([*command, "--model", str(model_dir), option, value, "-o", str(tmp_path / "x.mid")])
+        assert rc == 2
+        assert message in one_line_error(capsys)
+        assert not (tmp_path / "x.mid").exists()

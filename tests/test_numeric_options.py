@@ -23,6 +23,8 @@ GENERATE = {  # option -> values outside its documented range
     "--top-k": BAD_INTS,
     "--seed": BAD_INTS,
     "--n": BAD_INTS + ["0"],
+    "--bpm": BAD_FLOATS + ["0", "19", "700"],
+    "--max-instrument-rest": ["nan", "inf", "-inf", "-1", "0.1"],  # 1e308: longer than any piece, no limit
 }
 
 

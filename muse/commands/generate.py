@@ -19,6 +19,16 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                         "limits learnt from its training data, none for a model saved without them)")
     p.add_argument("--max-polyphony", metavar="N",
                    help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
+    p.add_argument("--max-instrument-rest", metavar="S",
+                   help="longest any chosen instrument may go without a new note, in seconds, so that every one "
+                        "of them plays; 0 = no limit (default: 8)")
+    p.add_argument("--bpm", metavar="BPM", help="tempo, held throughout (a continuation's from the cut on), "
+                                                "20-605; the nearest tempo the model writes (12 per octave: "
+                                                "... 95, 101, 107, 113, 120 ...) (default: the model's choice)")
+    p.add_argument("--key", metavar="KEY", help="key such as \"D minor\", \"F#\" or \"Bb major\": each piece is "
+                                                "transposed there from the key the model wrote in (drums never "
+                                                "move; a transposition keeps the mode, and the output says "
+                                                "which it is) (default: as written)")
     p.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance toward the composer, 0-10: logits = uncond + W (cond - uncond); "
                         "1 = plain sampling (default: 2 with a composer and a model trained with composer "
@@ -88,7 +98,17 @@ def _settings(args: argparse.Namespace) -> dict:
                 min_p=args.min_p, guidance=args.guidance, rerank=args.rerank, rerank_by=args.rerank_by,
                 critic=args.critic, critic_weight=args.critic_weight,
                 max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
-                max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True))
+                max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True),
+                max_instrument_rest=_number(args.max_instrument_rest), bpm=_number(args.bpm), key=args.key)
+
+
+def _number(text: str | None) -> float | str | None:
+    """A number option as a number when it reads as one (else as given: the facade names what is allowed)."""
+    try:
+        number = None if text is None else float(text)
+    except ValueError:
+        return text
+    return int(number) if number is not None and number.is_integer() else number
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -131,7 +151,13 @@ def _report(generator, pieces, args: argparse.Namespace, boundary: float | None 
     paths = generator.save(pieces, args.output, wav=args.wav, soundfont=args.soundfont, png=args.png,
                            boundary=boundary)
     for piece, path in zip(pieces, paths):
-        print(f"wrote {path}: {piece.n_notes} notes, {piece.seconds:.1f} s (seed {piece.seed})")
+        print(f"wrote {path}: {piece.n_notes} notes, {piece.seconds:.1f} s (seed {piece.seed}); "
+              f"key: {piece.key.describe()}")
+    if args.bpm is not None and pieces:
+        from muse.tempo import last_bpm
+
+        print(f"tempo: {last_bpm(generator.vocab, pieces[0].ids):.1f} BPM (the nearest tempo the model writes to "
+              f"{args.bpm})")
     if args.wav is not None:
         from muse.core.render import describe_renderer, planned_renderer
 

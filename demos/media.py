@@ -23,16 +23,16 @@ from pathlib import Path
 from muse.core.render import check_soundfont
 from muse.generate import MuseGenerator, Piece
 from muse.manifest import Manifest, write_manifest
-from muse.pianoroll import draw_piano_roll
+from muse.pianoroll import RollPicture, draw_piano_roll, draw_roll_picture
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PieceFiles:
-    """Where one piece was written: ``midi``, ``wav``, the piano roll ``roll`` and (``with_manifest``)
-    its ``manifest``; ``audio``: how the WAV was made (``RenderResult.describe``), ``render_seconds``:
-    the wall time writing these files took."""
+    """Where one piece was written: ``midi``, ``wav``, the piano roll ``roll`` (``view``: where its time
+    axis lies in the picture) and (``with_manifest``) its ``manifest``; ``audio``: how the WAV was made
+    (``RenderResult.describe``), ``render_seconds``: the wall time writing these files took."""
 
     midi: Path
     wav: Path
@@ -40,6 +40,7 @@ class PieceFiles:
     audio: str = ""
     render_seconds: float = 0.0
     manifest: Path | None = None
+    view: RollPicture | None = None
 
 
 class MediaFolder:
@@ -67,9 +68,9 @@ class MediaFolder:
         midi = self.generator.write_midi(piece, self.folder / f"{stem}.mid")
         wav = self.folder / f"{stem}.wav"
         rendered = self.generator.write_wav(piece, wav, self.soundfont)
-        roll = draw_piano_roll(piece.score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
-        return PieceFiles(midi=midi, wav=wav, roll=roll, audio=rendered.describe(),
-                          render_seconds=time.monotonic() - started)
+        view = draw_roll_picture(piece.score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
+        return PieceFiles(midi=midi, wav=wav, roll=view.path, audio=rendered.describe(),
+                          render_seconds=time.monotonic() - started, view=view)
 
     def with_manifest(self, files: PieceFiles, manifest: Manifest, stem: str) -> PieceFiles:
         """Write ``manifest`` to ``stem.json``; ``files`` with it."""

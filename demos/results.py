@@ -1,9 +1,10 @@
 """The results of a generation on the page: one card per variation, feedback controls, and
 step-by-step composing.
 
-A card shows the piano roll, an audio player, a MIDI download, the variation's JSON manifest (its
-model hash, settings, own seed and timings: ``muse generate --from-manifest`` makes it again),
-thumbs up / down and *Continue this* (the data and texts of a card are in ``demos.variation``).
+A card shows the piano roll (its playhead follows the audio: ``demos.roll_player``), an audio
+player, a MIDI download, the variation's JSON manifest (its model hash, settings, own seed and
+timings: ``muse generate --from-manifest`` makes it again), thumbs up / down and *Continue this*
+(the data and texts of a card are in ``demos.variation``).
 Above the cards, the steps so far (``demos.steps``): how long and how many new variations *Continue
 this* makes, *Undo* (back one step) and the piece chosen so far as MIDI. Under the cards, an A/B
 choice between two variations. The history of steps lives in the session's ``gr.State``; feedback
@@ -30,6 +31,7 @@ from demos.context import DemoContext
 from demos.controls import RAW_INPUTS, watch_bounds
 from demos.jobs import cancel_button, session_id, shown_errors
 from demos.limits import LimitError
+from demos.roll_player import roll_player, roll_value
 from demos.steps import History
 from demos.variation import Variation, caption, summary, variation_label
 
@@ -42,7 +44,7 @@ AFTER_CARDS = 5  # what it returns after the cards: A, B, the A/B status, the st
 class Card:
     box: gr.Group
     caption: gr.Markdown
-    roll: gr.Image
+    roll: gr.HTML
     audio: gr.Audio
     midi: gr.DownloadButton
     manifest: gr.DownloadButton
@@ -95,8 +97,7 @@ class ResultsPanel:
         with gr.Column(min_width=420):
             with gr.Group(visible=False, elem_id=f"{p}-card-{k}") as box:
                 caption = gr.Markdown(elem_id=f"{p}-caption-{k}")
-                roll = gr.Image(type="filepath", format="png", label="Piano roll", show_label=False,
-                                interactive=False, buttons=["download", "fullscreen"], elem_id=f"{p}-roll-{k}")
+                roll = roll_player(f"{p}-roll-{k}", audio_id=f"{p}-audio-{k}")
                 audio = gr.Audio(type="filepath", label="Listen", interactive=False, buttons=["download"],
                                  elem_id=f"{p}-audio-{k}")
                 with gr.Row():
@@ -132,7 +133,7 @@ class ResultsPanel:
             if i < len(variations):
                 v = variations[i]
                 manifest = v.files.manifest
-                vals += [gr.Group(visible=True), v.caption, str(v.files.roll), str(v.files.wav),
+                vals += [gr.Group(visible=True), v.caption, roll_value(v.files, v.boundary), str(v.files.wav),
                          gr.DownloadButton(value=str(v.files.midi)),
                          gr.DownloadButton(value=str(manifest) if manifest else None, visible=manifest is not None),
                          ""]

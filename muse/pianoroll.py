@@ -4,7 +4,8 @@ Notes are bars (time in seconds across, MIDI pitch up), one colour per track, dr
 grey. With ``boundary`` the prime is shaded and a line marks where the model took over; with
 ``span`` a regenerated (or to be regenerated) stretch is shaded between two lines. Built on
 matplotlib's object API (no pyplot state), so several requests can draw at once. Used by
-``MuseGenerator.save`` (``muse generate/continue --png``) and the web demo.
+``MuseGenerator.save`` (``muse generate/continue --png``) and the web demo, whose player moves a
+playhead over the picture: ``draw_roll_picture`` also says where the time axis lies in it.
 """
 
 from __future__ import annotations
@@ -56,11 +57,37 @@ def roll_tracks(score: symusic.Score) -> list[RollTrack]:
     return tracks
 
 
+@dataclass(frozen=True)
+class RollPicture:
+    """A piano-roll PNG at ``path`` and where its plot lies, as fractions of the image's width and height
+    from its top-left corner: the time axis runs from 0 s at ``left`` to ``seconds`` at ``right``, the
+    pitches between ``top`` and ``bottom``."""
+
+    path: Path
+    left: float
+    right: float
+    top: float
+    bottom: float
+    seconds: float
+
+    def x_of(self, seconds: float) -> float:
+        """The fraction of the image's width at ``seconds`` of music."""
+        return self.left + (self.right - self.left) * seconds / self.seconds
+
+
 def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float | None = None,
                     span: tuple[float, float] | None = None, title: str | None = None, width: float = 10.0,
                     height: float = 3.2, dpi: int = 100) -> Path:
     """Write the piano roll of ``score`` to ``path`` (PNG); ``boundary`` (seconds) marks the end of
     the prime, ``span`` (start, end seconds) a regenerated stretch. Returns ``path``."""
+    return draw_roll_picture(score, path, boundary=boundary, span=span, title=title, width=width, height=height,
+                             dpi=dpi).path
+
+
+def draw_roll_picture(score: symusic.Score, path: str | Path, *, boundary: float | None = None,
+                      span: tuple[float, float] | None = None, title: str | None = None, width: float = 10.0,
+                      height: float = 3.2, dpi: int = 100) -> RollPicture:
+    """``draw_piano_roll``, returning the picture with where its time axis lies (``RollPicture``)."""
     tracks = roll_tracks(score)
     fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -106,7 +133,9 @@ def draw_piano_roll(score: symusic.Score, path: str | Path, *, boundary: float |
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    return path
+    box = ax.get_position()  # in figure fractions from the bottom left, as the constrained layout placed it
+    return RollPicture(path, left=float(box.x0), right=float(box.x1), top=1.0 - float(box.y1),
+                       bottom=1.0 - float(box.y0), seconds=float(ax.get_xlim()[1]))
 
 
-__all__ = ["RollTrack", "draw_piano_roll", "roll_tracks"]
+__all__ = ["RollPicture", "RollTrack", "draw_piano_roll", "draw_roll_picture", "roll_tracks"]

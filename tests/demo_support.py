@@ -7,6 +7,7 @@ one-second piece would run to the token cap); that keeps every generation in the
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 import urllib.request
@@ -46,6 +47,13 @@ def cards(outputs: tuple) -> list[tuple]:
 
     body = outputs[1:-AFTER_CARDS]
     return [tuple(body[i:i + CARD_VALUES]) for i in range(0, len(body), CARD_VALUES)]
+
+
+def roll_png(value: dict) -> bytes:
+    """The PNG of a card's piano roll as the API returns it (the player's value: the image as a data URI)."""
+    head, data = value["image"].split(",", 1)
+    assert head == "data:image/png;base64"
+    return base64.b64decode(data)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ import symusic
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo_support import cards, launched_app, save_test_model
+from demo_support import cards, launched_app, roll_png, save_test_model
 from demos.results import AFTER_CARDS
 from muse.cli import main as muse_main
 
@@ -84,7 +84,8 @@ def test_compose_fills_one_card_per_variation(composed: tuple) -> None:
     assert "Audio: FluidSynth with the soundfont `TimGM6mb.sf2`" in status or "SoundFont sampler" in status
     for k, (caption, roll, audio, midi, manifest, _rated) in enumerate(shown[:2], start=1):
         assert f"Variation {k}" in caption and f"seed {2 + k}" in caption  # variation k: seed 3 + k - 1
-        assert Path(roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert roll_png(roll)[:8] == b"\x89PNG\r\n\x1a\n" and roll["start"] is None  # nothing to start from
+        assert 0 < roll["left"] < roll["left"] + roll["width"] < 100 and roll["seconds"] >= 1.0  # the time axis
         wav, rate = sf.read(audio)
         assert rate == 44100 and len(wav) > 0
         notes = int(re.search(r"(\d+) notes", caption).group(1))
@@ -160,7 +161,8 @@ def test_continue_an_uploaded_midi_file(served, client: Client, midi_dir: Path) 
     out = client.predict(*continue_args(path, n=2), api_name="/continue")
     assert out[0].startswith("Done: 2 continuation")
     caption, roll, audio, midi, manifest, _ = cards(out)[1]
-    assert "prime" in caption and "seed 6" in caption and Path(roll).is_file() and sf.info(audio).frames > 0
+    assert "prime" in caption and "seed 6" in caption and roll_png(roll)[:4] == b"\x89PNG" and sf.info(audio).frames
+    assert abs(roll["start"] - float(re.search(r"prime ([\d.]+) s", caption).group(1))) < 0.05  # from the cut
     score = symusic.Score(midi_path(midi), ttype="second")
     assert score.note_num() > 0 and score.end() > 2.0  # the prime's notes come first
     from muse.manifest import read_manifest, replay  # the continuation's manifest makes it again from its prime
@@ -197,8 +199,9 @@ def test_step_by_step_continue_this_then_undo(served) -> None:
     so_far = symusic.Score(chosen).to("second").end()
     from muse.manifest import read_manifest, replay
 
-    for caption, _roll, audio, midi, manifest, _rated in cards(second)[:3]:
+    for caption, roll, audio, midi, manifest, _rated in cards(second)[:3]:
         assert "so far" in caption and sf.info(audio).frames > 0
+        assert abs(roll["start"] - float(re.search(r"so far ([\d.]+) s", caption).group(1))) < 0.05  # from the cut
         assert notes_of(midi_path(midi), so_far) == notes_of(chosen)  # the piece so far, then the new second
         record = read_manifest(midi_path(manifest))
         assert record.settings["composer"] == "bach" and record.settings["instruments"] == ["piano", "strings"]
@@ -327,7 +330,7 @@ def test_a_long_job_neither_blocks_others_and_cancel_keeps_what_it_composed(serv
     assert app.demo_context.cancels.running() == 0, "the engine kept running after Cancel"
     assert out[0].startswith("Cancelled: the variations below hold what was composed before Cancel"), out[0]
     for caption, roll, audio, midi, manifest, _rated in cards(out):
-        assert "stopped early" in caption and Path(roll).read_bytes()[:4] == b"\x89PNG"
+        assert "stopped early" in caption and roll_png(roll)[:4] == b"\x89PNG"
         assert sf.info(audio).frames > 0 and Path(midi_path(midi)).read_bytes()[:4] == b"MThd"
         notes = int(re.search(r"(\d+) notes", caption).group(1))
         assert symusic.Score(midi_path(midi)).note_num() == notes and midi_path(manifest) is None

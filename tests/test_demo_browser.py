@@ -183,6 +183,10 @@ def test_continue_this_and_undo_in_chromium(server) -> None:
             for k in (1, 2, 3):
                 expect(page.locator(f"#compose-caption-{k}")).to_contain_text("so far")
             expect(page.locator("#compose-piece")).to_be_visible()  # the piece chosen so far, as MIDI
+            wait_for_audio(page, "compose-audio-1")
+            page.click("#compose-roll-1 .from-cut")  # a continuation plays from where the piece so far ends
+            page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1[data-time], "
+                                   "#compose-roll-1 [data-time]').dataset.time) >= 0.99", timeout=30_000)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "demo_browser_steps.png"), full_page=True)
             page.click("#compose-undo")
@@ -190,5 +194,48 @@ def test_continue_this_and_undo_in_chromium(server) -> None:
             expect(page.locator("#compose-caption-2")).to_have_text(first)
             expect(page.locator("#compose-card-3")).to_be_hidden()
             expect(page.locator("#compose-history li")).to_have_count(1)
+        finally:
+            browser.close()
+
+
+AUDIO_TIME = "els => Math.max(...els.map(a => a.currentTime))"  # the card's playing <audio> (in a shadow root)
+PLAYHEAD = "head => parseFloat(head.style.left)"  # percent of the picture's width
+PLOT = "p => [parseFloat(p.dataset.left), parseFloat(p.dataset.width), parseFloat(p.dataset.axisSeconds)]"
+
+
+def wait_for_audio(page, elem_id: str) -> None:
+    """Until the waveform player of ``#elem_id`` holds its <audio> with the WAV loaded."""
+    page.wait_for_function(f"() => [...document.querySelectorAll('#{elem_id} *')].some(n => n.shadowRoot && "
+                           "n.shadowRoot.querySelector('audio[src]') && "
+                           "n.shadowRoot.querySelector('audio[src]').duration > 0)", timeout=60_000)
+
+
+def test_the_piano_roll_plays_along_and_seeks_in_chromium(server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _db = server
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_selector("#compose-generate", timeout=120_000)
+            compose(page, seconds=3)
+            head, audio = page.locator("#compose-roll-1 .playhead"), page.locator("#compose-audio-1 audio")
+            expect(head).to_have_count(1)
+            wait_for_audio(page, "compose-audio-1")
+            left, width, seconds = page.locator("#compose-roll-1 .roll-player").evaluate(PLOT)
+            assert abs(head.evaluate(PLAYHEAD) - left) < 0.5  # at 0 s before playing
+            page.locator("#compose-audio-1 button[aria-label='Play']").click()
+            page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1 .playhead').style.left)"
+                                   f" > {left + 0.1 * width}", timeout=30_000)  # it follows the audio
+            assert audio.evaluate_all(AUDIO_TIME) > 0.1 * seconds
+            page.locator("#compose-audio-1 button[aria-label='Pause']").click()
+            box = page.locator("#compose-roll-1 .roll-player img").bounding_box()
+            x = (left + 0.25 * width) / 100  # a quarter of the time axis
+            page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * 0.5)
+            page.wait_for_timeout(300)
+            assert abs(audio.evaluate_all(AUDIO_TIME) - 0.25 * seconds) < 0.02 * seconds  # click to seek
+            assert abs(head.evaluate(PLAYHEAD) - 100 * x) < 0.5
         finally:
             browser.close()

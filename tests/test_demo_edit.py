@@ -14,7 +14,7 @@ import symusic
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo_support import cards, launched_app, save_test_model
+from demo_support import cards, launched_app, roll_png, save_test_model
 from demos.limits import LimitError
 from demos.tabs.edit import ACCOMPANY, INFILL, parse_bars
 
@@ -101,7 +101,7 @@ def test_regenerate_a_span_keeps_the_rest_and_takes_feedback(served, duet: Path)
     lo, hi = 2 * SECOND, 4 * SECOND
     for caption, roll, audio, midi, *_ in cards(out)[:2]:
         assert "2.0\u20134.0 s regenerated" in caption and "seed 3" in caption
-        assert Path(roll).is_file() and Path(audio).is_file()
+        assert roll_png(roll)[:4] == b"\x89PNG" and Path(audio).is_file()
         edited = midi_of(midi)
         for before, after in zip(source.tracks, edited.tracks):
             a, b = rows(before), rows(after)

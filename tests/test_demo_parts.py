@@ -337,6 +337,26 @@ def test_piano_roll_marks_the_prime_boundary(tmp_path: Path) -> None:
     assert abs((columns.mean() - left) / (right - left) - 2.0 / (4.0 * 1.01)) < 0.03  # ... at 2 s of 4 s
 
 
+def test_the_roll_pictures_time_axis_is_where_the_player_puts_the_playhead(tmp_path: Path) -> None:
+    from demos.media import PieceFiles
+    from demos.roll_player import roll_value
+    from muse.pianoroll import draw_roll_picture
+
+    picture = draw_roll_picture(_score([(0.0, 1.0, 60), (1.0, 1.0, 64), (2.0, 2.0, 67)]), tmp_path / "r.png",
+                                boundary=2.0)
+    image = imread(picture.path)
+    assert abs(_red_columns(picture.path).mean() / image.shape[1] - picture.x_of(2.0)) < 2 / image.shape[1]
+    axes = np.flatnonzero((image[..., :3].sum(-1) < 0.5).sum(0) > 100) / image.shape[1]  # the plot's spines
+    assert abs(axes.min() - picture.left) < 2 / image.shape[1] and abs(axes.max() - picture.right) < 2 / image.shape[1]
+    assert picture.seconds == pytest.approx(4.0 * 1.01)
+    files = PieceFiles(tmp_path / "a.mid", tmp_path / "a.wav", picture.path, view=picture)
+    value = roll_value(files, start=2.0)
+    assert value["image"].startswith("data:image/png;base64,") and value["start"] == 2.0
+    assert value["left"] == pytest.approx(100 * picture.left, abs=1e-3)
+    assert value["width"] == pytest.approx(100 * (picture.right - picture.left), abs=1e-3)
+    assert 0 < value["top"] < value["top"] + value["height"] < 100 and roll_value(files)["start"] is None
+
+
 def test_piano_roll_of_an_empty_score(tmp_path: Path) -> None:
     path = draw_piano_roll(symusic.Score(ttype="second"), tmp_path / "empty.png", boundary=0.0)
     assert path.read_bytes()[:4] == b"\x89PNG"

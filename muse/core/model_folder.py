@@ -153,8 +153,8 @@ def read_model_files(weights: str | Path, config_file: str | Path, expected: str
         if not isinstance(version, int) or version < 1:
             raise CheckpointError(f"{config_file}: invalid {FORMAT} version {version!r}")
         if version > VERSION:
-            raise CheckpointError(f"{config_file}: a {data.get('kind', 'model')} saved in {FORMAT} version {version}; "
-                                  f"this musebox reads versions up to {VERSION} (upgrade musebox)")
+            raise CheckpointError(f"{config_file}: a {data.get('kind', 'unknown')} model saved in {FORMAT} "
+                                  f"version {version}; this musebox reads versions up to {VERSION} (upgrade musebox)")
         if not isinstance(data.get("config"), dict) or not isinstance(data.get("kind"), str):
             raise CheckpointError(f"{config_file}: the header lacks its 'kind' or 'config'")
         saved = _saved(data, weights, config_file, version)

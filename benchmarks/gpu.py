@@ -250,7 +250,7 @@ def weights_to(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
 
 
 def load_prior_config(preset: str, dry: bool):  # noqa: ANN201
-    from jukebox.prior_config import PriorConfig
+    from jukebox.prior.config import PriorConfig
     from muse.core.config import load_config
 
     config = load_config(PriorConfig, JUKEBOX_CONFIGS / f"{preset}.yaml")
@@ -274,14 +274,14 @@ def shrink_prior(c):  # noqa: ANN001, ANN201
 
 def build_prior(config, run: Run, dtype: torch.dtype):  # noqa: ANN001, ANN201
     """The architecture with random weights, allocated once on the device."""
-    from jukebox.prior import JukeboxPrior
+    from jukebox.prior.prior import JukeboxPrior
 
     return build_on(run.device, lambda: JukeboxPrior(config)).to(dtype).eval()
 
 
 def prior_inputs(model, batch: int, run: Run):  # noqa: ANN001, ANN201
     """Label rows (artist, genre, timing, lyrics) and upper-level codes of one window mid-song."""
-    from jukebox.windows import window_labels
+    from jukebox.prior.windows import window_labels
 
     c = model.config
     gen = torch.Generator().manual_seed(batch)
@@ -298,12 +298,11 @@ def prior_inputs(model, batch: int, run: Run):  # noqa: ANN001, ANN201
     return labels, upper
 
 
-def window_hop(config) -> int:  # noqa: ANN001
+def hop_codes(config) -> int:  # noqa: ANN001
     """New codes per window, as ``JukeboxPipeline`` steps its windows."""
-    hop = max(1, int(HOP_FRACTION[config.level] * config.n_ctx))
-    if config.upsampler is not None:
-        hop = max(config.upsampler.factor, hop // config.upsampler.factor * config.upsampler.factor)
-    return hop
+    from jukebox.prior import windows
+
+    return windows.hop_codes(config, HOP_FRACTION[config.level])
 
 
 @torch.no_grad()
@@ -313,7 +312,7 @@ def sample_window(model, batch: int, tokens: int, run: Run,  # noqa: ANN001
     from muse.core.sampling import SamplingConfig
 
     c = model.config
-    hop = window_hop(c)
+    hop = hop_codes(c)
     prompt_len = c.n_ctx - hop if prompt_len is None else prompt_len
     tokens = min(tokens, c.n_ctx - prompt_len)
     labels, upper = prior_inputs(model, batch, run)
@@ -353,9 +352,9 @@ def per_audio_second(config, case: dict[str, Any]) -> dict[str, float]:  # noqa:
     its own conditioning; a second of audio holds ``sample_rate / hop_length`` codes of this level.
     """
     codes_per_s = SAMPLE_RATE / config.hop_length
-    hop = window_hop(config)
+    hop = hop_codes(config)
     per_window = case["condition_s"] + case["prompt_s"] + hop * case["s_per_token"]
-    return {"codes_per_audio_s": codes_per_s, "window_hop": hop,
+    return {"codes_per_audio_s": codes_per_s, "hop_codes": hop,
             "compute_s_per_audio_s": per_window * codes_per_s / hop / case["batch"]}
 
 
@@ -380,7 +379,7 @@ def prior_section(run: Run, record: dict[str, Any], models: dict[str, str], batc
             c = model.config
             return {"parameters": n_params(model), "build_s": seconds, "weights_gib": run.allocated_gib(),
                     "n_ctx": c.n_ctx, "seq_len": c.seq_len, "width": c.width, "depth": c.depth,
-                    "hop_length": c.hop_length, "window_hop": window_hop(c),
+                    "hop_length": c.hop_length, "hop_codes": hop_codes(c),
                     "lyrics": None if c.lyrics is None else c.lyrics.design}
 
         built = run.measure(entry, "model", build) is not None
@@ -413,8 +412,8 @@ def audio_summary(record: dict[str, Any], roles: tuple[str, ...]) -> dict[str, A
 
 
 def vqvae_section(run: Run, record: dict[str, Any]) -> None:
-    from jukebox.vqvae import VQVAE
-    from jukebox.vqvae_config import load_vqvae_config
+    from jukebox.vqvae.config import load_vqvae_config
+    from jukebox.vqvae.vqvae import VQVAE
 
     preset = "vqvae_tiny" if run.dry else "vqvae_official"
     seconds = 0.1 if run.dry else 60.0

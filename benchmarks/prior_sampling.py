@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
-from jukebox.quantize import quantize_int8
-from jukebox.windows import window_labels
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.prior.windows import window_labels
+from jukebox.sampling.int8_weights import quantize_int8
 from muse.core.config import load_config
 from muse.core.sampling import SamplingConfig
 

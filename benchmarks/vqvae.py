@@ -42,8 +42,8 @@ def _rss_mb() -> float:
 def worker(level: int, op: str, threads: int, seconds: float, repeats: int) -> dict:
     import torch
 
-    from jukebox.vqvae import VQVAE
-    from jukebox.vqvae_config import load_vqvae_config
+    from jukebox.vqvae.config import load_vqvae_config
+    from jukebox.vqvae.vqvae import VQVAE
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

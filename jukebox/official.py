@@ -8,7 +8,7 @@
 - ``ATTN_TYPES``: Jukebox numbers its attention kinds 0-7 (``attention_types`` in its checkpoints,
   the digits of its ``attn_order`` cycles); ours are the named patterns of ``muse.core.attention``.
 
-The VQ-VAE's and the priors' own key maps are in ``jukebox.checkpoint`` and ``jukebox.checkpoint_priors``.
+The VQ-VAE's and the priors' own key maps are in ``jukebox.vqvae.checkpoint`` and ``jukebox.prior.checkpoint``.
 """
 
 from __future__ import annotations

@@ -34,13 +34,13 @@ import torch
 from musetok.labels import LabelIds, resolve_artist, resolve_genres
 from musetok.lyrics import LyricsProcessor
 
-from jukebox.alignment import align_lyrics, lyric_timings, write_timings
 from jukebox.audio import save_audio
-from jukebox.codec import Codec, EncodedAudio
-from jukebox.model_files import find_model_files, load_models
-from jukebox.prior import JukeboxPrior
-from jukebox.quantize import quantize_int8
-from jukebox.windows import upper_window, window_labels, window_starts
+from jukebox.prior.alignment import align_lyrics, lyric_timings, write_timings
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.prior.windows import upper_window, window_labels, window_starts
+from jukebox.sampling.int8_weights import quantize_int8
+from jukebox.sampling.model_files import find_model_files, load_models
+from jukebox.vqvae.codec import Codec, EncodedAudio
 from muse.core.atomic import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import ConfigError, UserError
@@ -205,7 +205,7 @@ class JukeboxPipeline:
 
         ``ids_dir``: the artist/genre id files (default: an ``ids/`` folder beside the priors).
         ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, ``int8`` (CPU: int8 linear weights,
-        ``jukebox.quantize``) or ``auto`` (bf16 on CUDA, else fp32).
+        ``jukebox.sampling.int8_weights``) or ``auto`` (bf16 on CUDA, else fp32).
         """
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
         if dtype == "auto":

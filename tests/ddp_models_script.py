@@ -41,7 +41,7 @@ def train_muse(work: Path, out: Path, strategy: str) -> None:
 
 
 def train_vqvae(work: Path, out: Path, strategy: str) -> None:
-    from jukebox.train_vqvae import load_training_config, train_vqvae
+    from jukebox.vqvae.training import load_training_config, train_vqvae
 
     config = load_training_config(REPO / "configs" / "jukebox" / "train_vqvae_tiny.yaml")
     config = dataclasses.replace(config, train=steps(config.train, strategy), val_fraction=0.0)
@@ -49,8 +49,8 @@ def train_vqvae(work: Path, out: Path, strategy: str) -> None:
 
 
 def train_prior(work: Path, out: Path, strategy: str) -> None:
-    from jukebox.prior_config import PriorConfig
-    from jukebox.prior_training import train_prior
+    from jukebox.prior.config import PriorConfig
+    from jukebox.prior.training import train_prior
     from muse.core.config import load_config
 
     config = load_config(PriorConfig, REPO / "configs" / "jukebox" / "prior_tiny.yaml")

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from jukebox.cli import main as jukebox_main
-from jukebox.codec import BUNDLED_CHECKPOINT, Codec
-from jukebox.model_files import BUNDLED_SMALL, find_model_files, load_models
+from jukebox.sampling.model_files import BUNDLED_SMALL, find_model_files, load_models
+from jukebox.vqvae.codec import BUNDLED_CHECKPOINT, Codec
 from muse.core.render import render_midi
 
 
@@ -75,7 +75,7 @@ def test_int8_sampling_weights_keep_the_top_priors_predictions(phrase: Path) -> 
     import torch
 
     from jukebox.pipeline import JukeboxPipeline
-    from jukebox.windows import window_labels
+    from jukebox.prior.windows import window_labels
     from muse.core.errors import UserError
 
     fp32 = JukeboxPipeline.load("small", levels=(2,), dtype="fp32").priors[2]

@@ -88,8 +88,8 @@ def test_ddp_and_fsdp_on_two_processes_match_one_process_with_the_double_batch(t
 def test_fsdp_units_are_the_outermost_repeated_blocks() -> None:
     """Units never nest (a parameter sharded twice breaks fully_shard): the VQ-VAE's per-level
     encoders and decoders, not the resnet blocks inside them; modules without weights are left out."""
-    from jukebox.vqvae import VQVAE
-    from jukebox.vqvae_config import load_vqvae_config
+    from jukebox.vqvae.config import load_vqvae_config
+    from jukebox.vqvae.vqvae import VQVAE
     from muse.core.distributed import layer_units
 
     model = VQVAE(load_vqvae_config(REPO / "configs" / "jukebox" / "vqvae_tiny.yaml"))
@@ -109,10 +109,10 @@ def torchrun(script: Path, *args: str) -> subprocess.Popen:
 def model_runs(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Inputs for ddp_models_script.py (a token dataset, audio, its codes), then one DDP and one
     FSDP launch, side by side, each training the three families two steps and exporting them."""
-    from jukebox.codec import Codec
-    from jukebox.prior_data import encode_dataset
-    from jukebox.vqvae import VQVAE
-    from jukebox.vqvae_config import load_vqvae_config
+    from jukebox.prior.data import encode_dataset
+    from jukebox.vqvae.codec import Codec
+    from jukebox.vqvae.config import load_vqvae_config
+    from jukebox.vqvae.vqvae import VQVAE
     from muse.data.build import BuildOptions, build_dataset
     from muse.data.sources import midi_dir_sources
 
@@ -177,8 +177,8 @@ def test_symbolic_model_trains_exports_and_reloads(model_runs: Path, strategy: s
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_vqvae_trains_exports_and_reloads(model_runs: Path, strategy: str) -> None:
-    from jukebox.checkpoint import load_vqvae
-    from jukebox.codec import Codec
+    from jukebox.vqvae.checkpoint import load_vqvae
+    from jukebox.vqvae.codec import Codec
 
     loaded = {name: load_vqvae(model_runs / name / "vqvae" / "vqvae.safetensors") for name in ("ddp", "fsdp")}
     exported = {name: v.model.state_dict() for name, v in loaded.items()}
@@ -193,7 +193,7 @@ def test_vqvae_trains_exports_and_reloads(model_runs: Path, strategy: str) -> No
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_prior_trains_exports_and_reloads(model_runs: Path, strategy: str) -> None:
-    from jukebox.checkpoint_priors import load_prior
+    from jukebox.prior.checkpoint import load_prior
 
     exported = {name: load_prior(model_runs / name / "prior" / "prior_level_2.safetensors").state_dict()
                 for name in ("ddp", "fsdp")}

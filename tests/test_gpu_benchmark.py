@@ -70,7 +70,7 @@ def test_window_settings_match_the_pipeline() -> None:
 
 
 def test_official_presets_are_the_measured_sizes() -> None:
-    from jukebox.prior_config import PriorConfig
+    from jukebox.prior.config import PriorConfig
     from muse.config import load_run_config
     from muse.core.config import load_config
 

@@ -3,6 +3,8 @@
 Our packages, lowest first: ``musetok`` (tokenizers/musetok) < ``muse.core`` < ``muse`` and
 ``jukebox`` (side by side) < ``demos`` (the UI). A package imports only the ones below it, and
 ``demos`` only the facades (and the few things they hand out) listed in ``DEMOS_MAY_IMPORT``.
+Inside jukebox: ``vqvae`` < ``prior`` < ``sampling`` < the ``pipeline`` facade and the commands
+(``audio`` and ``official`` serve them all).
 Every import counts: module level or inside a function, ``from . import``, and
 ``importlib.import_module("name")`` with a literal name. ``muse demo`` is not an import of the
 demo: ``muse.cli`` names the demos package's command module and loads it only when it is installed.
@@ -88,6 +90,14 @@ def ours(name: str) -> bool:
     return name.split(".")[0] in OURS
 
 
+def jukebox_using(*parts: str) -> Callable[[str], bool]:
+    """Inside jukebox: the shared core, musetok, and only the given parts of jukebox."""
+    return lambda n: not ours(n) or any(within(n, p) for p in ("musetok", "muse.core", *parts))
+
+
+JUKEBOX_BASE = ("jukebox.audio", "jukebox.official")  # audio files, the official release's conventions
+
+
 RULES = [
     Rule("musetok imports nothing of ours but itself (and no torch)", "tokenizers/musetok",
          lambda n: not within(n, "torch") and (not ours(n) or within(n, "musetok"))),
@@ -95,6 +105,12 @@ RULES = [
          lambda n: not ours(n) or within(n, "musetok") or within(n, "muse.core")),
     Rule("jukebox imports only muse.core and musetok", "jukebox",
          lambda n: not ours(n) or any(within(n, p) for p in ("musetok", "muse.core", "jukebox"))),
+    Rule("jukebox.vqvae imports no prior, sampling or facade", "jukebox/vqvae",
+         jukebox_using("jukebox.vqvae", *JUKEBOX_BASE)),
+    Rule("jukebox.prior imports the VQ-VAE at most (no sampling or facade)", "jukebox/prior",
+         jukebox_using("jukebox.prior", "jukebox.vqvae", *JUKEBOX_BASE)),
+    Rule("jukebox.sampling imports the models it loads, not the facade", "jukebox/sampling",
+         jukebox_using("jukebox.sampling", "jukebox.prior", "jukebox.vqvae", *JUKEBOX_BASE)),
     Rule("muse imports neither jukebox nor demos", "muse",
          lambda n: not (within(n, "jukebox") or within(n, "demos")), outside=("muse/core",)),
     Rule("demos imports only the facades", "demos",
@@ -150,6 +166,9 @@ PLANTED = {  # one forbidden import per rule, in a copy of the layout
     "tokenizers/musetok/planted.py": "import torch\n",
     "muse/core/planted.py": "def f():\n    from ..generate import MuseGenerator\n",
     "jukebox/planted.py": "from muse.decoding import PieceDecoder\n",
+    "jukebox/vqvae/planted.py": "from jukebox.prior.prior import JukeboxPrior\n",
+    "jukebox/prior/planted.py": "def f():\n    from ..sampling.model_files import load_models\n",
+    "jukebox/sampling/planted.py": "from jukebox.pipeline import JukeboxPipeline\n",
     "muse/planted.py": "import importlib\n\ndef f():\n    return importlib.import_module('demos.app')\n",
     "demos/planted.py": "from muse.training import train\n",
 }
@@ -157,6 +176,9 @@ EXPECTED = {
     "tokenizers/musetok": "tokenizers/musetok/planted.py imports torch",
     "muse/core": "muse/core/planted.py imports muse.generate",
     "jukebox": "jukebox/planted.py imports muse.decoding",
+    "jukebox/vqvae": "jukebox/vqvae/planted.py imports jukebox.prior.prior",
+    "jukebox/prior": "jukebox/prior/planted.py imports jukebox.sampling.model_files",
+    "jukebox/sampling": "jukebox/sampling/planted.py imports jukebox.pipeline",
     "muse": "muse/planted.py imports demos.app",
     "demos": "demos/planted.py imports muse.training",
 }

@@ -11,14 +11,14 @@ import torch
 
 from musetok import MidiTokenizer
 
-from jukebox.checkpoint import load_vqvae, save_vqvae
-from jukebox.checkpoint_priors import load_prior, save_prior
 from jukebox.cli import main as jukebox_main
-from jukebox.model_files import BUNDLED_SMALL, find_model_files
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import load_vqvae_config
+from jukebox.prior.checkpoint import load_prior, save_prior
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.sampling.model_files import BUNDLED_SMALL, find_model_files
+from jukebox.vqvae.checkpoint import load_vqvae, save_vqvae
+from jukebox.vqvae.config import load_vqvae_config
+from jukebox.vqvae.vqvae import VQVAE
 from muse.cli import main as muse_main
 from muse.config import MuseConfig
 from muse.core.config import load_config, to_dict

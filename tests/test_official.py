@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from jukebox.official import ATTN_TYPES, apply_key_map, load_official
-from jukebox.prior_config import prime_length
+from jukebox.prior.config import prime_length
 from muse.core.errors import CheckpointError
 
 

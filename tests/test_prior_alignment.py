@@ -12,9 +12,9 @@ import torch
 from musetok.labels import label_row
 from musetok.lyrics import LyricsProcessor, lyric_window
 
-from jukebox.alignment import align_lyrics, lyric_timings, write_timings
-from jukebox.checkpoint_priors import load_official_prior
-from jukebox.windows import window_starts
+from jukebox.prior.alignment import align_lyrics, lyric_timings, write_timings
+from jukebox.prior.checkpoint import load_official_prior
+from jukebox.prior.windows import window_starts
 
 
 def test_window_starts_cover_the_song() -> None:

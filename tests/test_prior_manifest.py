@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from jukebox.checkpoint_priors import (
+from jukebox.official import load_official
+from jukebox.prior.checkpoint import (
     attn_order_from_official,
     config_from_official,
     convert_official_state,
     official_shape,
     rename_official_key,
 )
-from jukebox.official import load_official
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.prior import JukeboxPrior
 from muse.core.config import load_config
 from muse.core.errors import CheckpointError, ConfigError
 from muse.core.sampling import SamplingConfig

@@ -14,14 +14,14 @@ import torch
 
 from musetok.errors import TokenizerError
 
-from jukebox.checkpoint import save_vqvae
-from jukebox.checkpoint_priors import load_prior, save_prior
 from jukebox.cli import main as jukebox_main
 from jukebox.pipeline import DEFAULT_SAMPLING, JukeboxPipeline, LevelSampling, SampleSettings, read_settings
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import load_vqvae_config
+from jukebox.prior.checkpoint import load_prior, save_prior
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.vqvae.checkpoint import save_vqvae
+from jukebox.vqvae.config import load_vqvae_config
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.config import load_config
 from muse.core.errors import UserError
 

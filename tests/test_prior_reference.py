@@ -17,9 +17,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from jukebox.checkpoint_priors import load_official_prior
 from jukebox.official import ATTN_TYPES
-from jukebox.prior import JukeboxPrior, PriorConditioning
+from jukebox.prior.checkpoint import load_official_prior
+from jukebox.prior.prior import JukeboxPrior, PriorConditioning
 from muse.core.sampling import SamplingConfig
 
 ATOL = 1e-4

@@ -11,16 +11,16 @@ import pytest
 import soundfile as sf
 import torch
 
-from jukebox.checkpoint import save_vqvae
-from jukebox.checkpoint_priors import load_prior
 from jukebox.cli import main as jukebox_main
-from jukebox.codec import Codec
 from jukebox.pipeline import JukeboxPipeline, LevelSampling, SampleSettings
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
-from jukebox.prior_data import PriorWindows, encode_dataset, load_index, write_label_ids
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import load_vqvae_config
+from jukebox.prior.checkpoint import load_prior
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.data import PriorWindows, encode_dataset, load_index, write_label_ids
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.vqvae.checkpoint import save_vqvae
+from jukebox.vqvae.codec import Codec
+from jukebox.vqvae.config import load_vqvae_config
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.config import load_config
 from muse.core.errors import UserError
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from jukebox.cli import main as jukebox_main
-from jukebox.prior_data import encode_dataset, load_index
+from jukebox.prior.data import encode_dataset, load_index
 from jukebox.render_corpus import is_music21_source, piece_path, select_pieces
 from muse.cli import main as muse_main
 from muse.core.render import fluidsynth_program
@@ -87,7 +87,7 @@ def test_rerun_keeps_files_and_encode_dataset_reads_the_sidecars(rendered: Path,
 
     class FakeCodec:  # encode_dataset only needs encode_file; the real codec is tested elsewhere
         def encode_file(self, path):
-            from jukebox.codec import EncodedAudio
+            from jukebox.vqvae.codec import EncodedAudio
 
             n = sf.info(str(path)).frames
             return EncodedAudio({0: np.zeros(n // 8, dtype=np.int64)}, 22050, n, (8,), 16)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from jukebox.official import ATTN_TYPES, load_official
-from jukebox.prior_config import prime_length
+from jukebox.prior.config import prime_length
 from muse.core.config import ConfigError, load_config, save_config
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig, quick_gelu
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jukebox.checkpoint import load_vqvae, official_name, save_vqvae, to_official_state
-from jukebox.losses import vqvae_loss
-from jukebox.resnet import stack_dilations
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import VQVAEConfig, load_vqvae_config
+from jukebox.vqvae.checkpoint import load_vqvae, official_name, save_vqvae, to_official_state
+from jukebox.vqvae.config import VQVAEConfig, load_vqvae_config
+from jukebox.vqvae.losses import vqvae_loss
+from jukebox.vqvae.resnet import stack_dilations
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.atomic import write_json
 from muse.core.checkpoint import save_weights
 from muse.core.config import to_dict

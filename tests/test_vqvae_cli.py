@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from jukebox.audio import load_audio, save_audio
-from jukebox.checkpoint import save_vqvae
 from jukebox.cli import main
-from jukebox.codec import Codec, EncodedAudio, code_usage
+from jukebox.vqvae.checkpoint import save_vqvae
+from jukebox.vqvae.codec import Codec, EncodedAudio, code_usage
 from muse.core.render import render_midi
 
 SECONDS = 0.6

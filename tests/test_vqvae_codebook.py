@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jukebox.bottleneck import Codebook
+from jukebox.vqvae.bottleneck import Codebook
 
 
 def cdist_nearest(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jukebox.checkpoint import expected_shapes, load_vqvae, official_key_map
-from jukebox.losses import vqvae_loss
 from jukebox.official import load_official
-from jukebox.vqvae_config import config_from_hps, load_vqvae_config
+from jukebox.vqvae.checkpoint import expected_shapes, load_vqvae, official_key_map
+from jukebox.vqvae.config import config_from_hps, load_vqvae_config
+from jukebox.vqvae.losses import vqvae_loss
 
 REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-4

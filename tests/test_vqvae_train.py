@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jukebox.checkpoint import load_vqvae
 from jukebox.cli import main
-from jukebox.codec import Codec
-from jukebox.train_vqvae import AudioCrops, list_audio, load_training_config, split_files
+from jukebox.vqvae.checkpoint import load_vqvae
+from jukebox.vqvae.codec import Codec
+from jukebox.vqvae.training import AudioCrops, list_audio, load_training_config, split_files
 from muse.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

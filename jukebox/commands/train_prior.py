@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_encode_dataset(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from jukebox.codec import Codec
-    from jukebox.prior_data import encode_dataset
+    from jukebox.prior.data import encode_dataset
+    from jukebox.vqvae.codec import Codec
 
     codec = Codec.load(args.vqvae, device=args.device)
     bar = None
@@ -55,8 +55,8 @@ def run_encode_dataset(args: argparse.Namespace) -> int:
 def run_train_prior(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from jukebox.prior_config import PriorConfig
-    from jukebox.prior_training import train_prior
+    from jukebox.prior.config import PriorConfig
+    from jukebox.prior.training import train_prior
     from muse.core.config import load_config
     from muse.core.errors import ConfigError
     from muse.core.train import TrainConfig

@@ -1,4 +1,4 @@
-"""``jukebox train-vqvae``: train a VQ-VAE on a folder of audio (calls jukebox.train_vqvae)."""
+"""``jukebox train-vqvae``: train a VQ-VAE on a folder of audio (calls jukebox.vqvae.training)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from jukebox.train_vqvae import load_training_config, train_vqvae
+    from jukebox.vqvae.training import load_training_config, train_vqvae
 
     config = load_training_config(args.config)
     if args.steps is not None:

@@ -1,4 +1,4 @@
-"""``jukebox vqvae encode|decode|reconstruct``: the VQ-VAE codec on audio files (calls jukebox.codec)."""
+"""``jukebox vqvae encode|decode|reconstruct``: the VQ-VAE codec on audio files (calls jukebox.vqvae.codec)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import argparse
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
-        help="official vqvae.pth.tar, or our .safetensors with its config beside it (default: the bundled codec)",
+        help="official vqvae.pth.tar, our .safetensors with its config beside it, or a folder holding "
+             "vqvae.safetensors (default: the bundled codec)",
     )
     parser.add_argument("--config", help="VQ-VAE config (YAML/JSON) overriding the one in or beside the checkpoint")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jukebox.train_vqvae import list_audio
+    from jukebox.vqvae.training import list_audio
 
     files = list_audio(args.input) if Path(args.input).is_dir() else [Path(args.input)]
     results = _codec(args).evaluate(files, args.levels)
@@ -73,7 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _codec(args: argparse.Namespace):
-    from jukebox.codec import Codec
+    from jukebox.vqvae.codec import Codec
 
     return Codec.load(args.checkpoint, args.config, args.device, args.chunk_seconds)
 

@@ -26,10 +26,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from jukebox.audio import load_audio
-from jukebox.checkpoint import save_vqvae
-from jukebox.losses import DEFAULT_STFT, stft_magnitude, vqvae_loss
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import VQVAEConfig, load_vqvae_config
+from jukebox.vqvae.checkpoint import save_vqvae
+from jukebox.vqvae.config import VQVAEConfig, load_vqvae_config
+from jukebox.vqvae.losses import DEFAULT_STFT, stft_magnitude, vqvae_loss
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.config import load_config
 from muse.core.errors import ConfigError, UserError
 from muse.core.train import LossOutput, TrainConfig, Trainer, TrainResult

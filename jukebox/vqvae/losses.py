@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from jukebox.vqvae import VQVAEOutput
-from jukebox.vqvae_config import VQVAELossConfig
+from jukebox.vqvae.config import VQVAELossConfig
+from jukebox.vqvae.vqvae import VQVAEOutput
 
 # The one fixed STFT of the original ``spectral_loss`` / ``spectral_convergence``.
 DEFAULT_STFT = (2048, 256, 1536)  # n_fft, hop_length, window_size

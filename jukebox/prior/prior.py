@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jukebox.conditioning import LabelConditioner, UpsamplerConditioner
-from jukebox.prior_config import LyricEncoderConfig, PriorConfig
+from jukebox.prior.conditioning import LabelConditioner, UpsamplerConditioner
+from jukebox.prior.config import LyricEncoderConfig, PriorConfig
 from muse.core.cache import KVCache
 from muse.core.errors import UserError
 from muse.core.sampling import SamplingConfig, generate

@@ -15,10 +15,10 @@ import torch
 
 from musetok.labels import LabelIds
 
-from jukebox.checkpoint_priors import save_prior
-from jukebox.prior import JukeboxPrior
-from jukebox.prior_config import PriorConfig
-from jukebox.prior_data import PriorWindows, load_index, write_label_ids
+from jukebox.prior.checkpoint import save_prior
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.data import PriorWindows, load_index, write_label_ids
+from jukebox.prior.prior import JukeboxPrior
 from muse.core.train import LossOutput, TrainConfig, Trainer, TrainResult
 
 log = logging.getLogger(__name__)

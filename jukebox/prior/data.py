@@ -27,9 +27,9 @@ from torch.utils.data import Dataset
 from musetok.labels import LabelIds, read_id_file, resolve_artist, resolve_genres
 from musetok.lyrics import LyricsProcessor
 
-from jukebox.codec import Codec, EncodedAudio
-from jukebox.prior_config import PriorConfig
-from jukebox.windows import upper_window, window_labels, window_starts
+from jukebox.prior.config import PriorConfig
+from jukebox.prior.windows import hop_codes, upper_window, window_labels, window_starts
+from jukebox.vqvae.codec import Codec, EncodedAudio
 from muse.core.atomic import write_json
 from muse.core.errors import UserError
 
@@ -133,9 +133,7 @@ class PriorWindows(Dataset):
         self.root = Path(codes_dir)
         self.label_ids = label_ids
         self.songs = load_index(self.root)
-        hop = max(1, int(hop_fraction * c.n_ctx))
-        if c.upsampler is not None:
-            hop = max(c.upsampler.factor, hop // c.upsampler.factor * c.upsampler.factor)
+        hop = hop_codes(c, hop_fraction)
         self.windows: list[tuple[int, int]] = []
         self._codes: list[np.ndarray] = []
         self._upper: list[np.ndarray | None] = []

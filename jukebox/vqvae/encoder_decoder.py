@@ -14,8 +14,8 @@ import math
 import torch
 from torch import nn
 
-from jukebox.resnet import ResidualStack
-from jukebox.vqvae_config import VQVAEConfig
+from jukebox.vqvae.config import VQVAEConfig
+from jukebox.vqvae.resnet import ResidualStack
 
 
 class DownBlock(nn.Module):

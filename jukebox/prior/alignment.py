@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from jukebox.prior import JukeboxPrior
-from jukebox.windows import window_labels, window_lyrics, window_starts
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.prior.windows import hop_codes, window_labels, window_lyrics, window_starts
 from muse.core.atomic import write_json
 from muse.core.errors import UserError
 
@@ -53,7 +53,7 @@ def align_lyrics(
     total_length = total_length if total_length is not None else T * c.hop_length
     device = next(prior.parameters()).device
     alignment = np.zeros((max(T, c.n_ctx), n_full + 1), dtype=np.float32)  # last column: padding
-    hop = max(1, int(hop_fraction * c.n_ctx))
+    hop = hop_codes(c, hop_fraction)
     for start in reversed(window_starts(padded.shape[0], c.n_ctx, hop)):
         window = window_lyrics(c, total_length, start, lyric_tokens)
         labels = window_labels(c, total_length, start, artist_id, genre_ids, lyric_tokens).to(device)

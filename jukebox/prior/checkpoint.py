@@ -22,9 +22,9 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from jukebox.conditioning import LabelConfig, UpsamplerConfig
 from jukebox.official import ATTN_TYPES, apply_key_map, load_official
-from jukebox.prior_config import LyricEncoderConfig, LyricsConfig, PriorConfig
+from jukebox.prior.conditioning import LabelConfig, UpsamplerConfig
+from jukebox.prior.config import LyricEncoderConfig, LyricsConfig, PriorConfig
 from muse.core.attention import Pattern
 from muse.core.config import from_dict
 from muse.core.errors import CheckpointError
@@ -290,7 +290,7 @@ def load_official_prior(path: str | Path, hop_length: int | None = None, device:
     The model is built on the ``meta`` device and the converted tensors are assigned to it, so
     no memory is spent on a random initialisation first.
     """
-    from jukebox.prior import JukeboxPrior
+    from jukebox.prior.prior import JukeboxPrior
 
     checkpoint = load_official(path)
     shapes = {k: tuple(v.shape) for k, v in checkpoint.state_dict.items()}
@@ -324,7 +324,7 @@ def save_prior(model, path: str | Path, state: Mapping[str, torch.Tensor] | None
 def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length: int | None = None,
                dtype: torch.dtype = torch.float32):
     """Load a prior: an official ``*.pth.tar`` or our ``*.safetensors`` with its JSON config beside it."""
-    from jukebox.prior import JukeboxPrior
+    from jukebox.prior.prior import JukeboxPrior
 
     path = Path(path)
     if path.suffix != ".safetensors":

@@ -16,17 +16,17 @@ from typing import Sequence
 
 import torch
 
-from jukebox.checkpoint import load_vqvae
-from jukebox.checkpoint_priors import load_prior
-from jukebox.codec import Codec
-from jukebox.prior import JukeboxPrior
+from jukebox.prior.checkpoint import load_prior
+from jukebox.prior.prior import JukeboxPrior
+from jukebox.vqvae.checkpoint import load_vqvae
+from jukebox.vqvae.codec import BUNDLED_CHECKPOINT, Codec
 from muse.core.errors import CheckpointError, UserError
 from muse.core.model_folder import kinds_in, wrong_kind
 
 log = logging.getLogger(__name__)
 
 MODELS = ("5b", "5b_lyrics", "1b_lyrics", "small")
-BUNDLED_SMALL = Path(__file__).parent / "assets" / "small"
+BUNDLED_SMALL = BUNDLED_CHECKPOINT.parent  # the bundled codec and priors
 _SUFFIXES = (".pth.tar", ".safetensors")
 
 

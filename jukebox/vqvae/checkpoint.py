@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from jukebox.official import apply_key_map, load_official
-from jukebox.vqvae import VQVAE
-from jukebox.vqvae_config import VQVAEConfig, config_from_hps, load_vqvae_config
+from jukebox.vqvae.config import VQVAEConfig, config_from_hps, load_vqvae_config
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.checkpoint import load_weights
 from muse.core.config import from_dict
 from muse.core.errors import CheckpointError, ConfigError

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 
 from jukebox.audio import load_audio, save_audio
-from jukebox.checkpoint import load_vqvae
-from jukebox.losses import multi_resolution_stft_distance, si_sdr, spectral_convergence
-from jukebox.vqvae import VQVAE
+from jukebox.vqvae.checkpoint import load_vqvae
+from jukebox.vqvae.losses import multi_resolution_stft_distance, si_sdr, spectral_convergence
+from jukebox.vqvae.vqvae import VQVAE
 from muse.core.errors import CheckpointError, UserError
 
 log = logging.getLogger(__name__)
 
-BUNDLED_CHECKPOINT = Path(__file__).parent / "assets" / "small" / "vqvae.safetensors"
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "small" / "vqvae.safetensors"
 DEFAULT_CHUNK_SECONDS = 10.0
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from jukebox.bottleneck import Bottleneck
-from jukebox.encdec import Decoder, Encoder
-from jukebox.vqvae_config import VQVAEConfig
+from jukebox.vqvae.bottleneck import Bottleneck
+from jukebox.vqvae.config import VQVAEConfig
+from jukebox.vqvae.encoder_decoder import Decoder, Encoder
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from jukebox.conditioning import LabelConfig, UpsamplerConfig
+from jukebox.prior.conditioning import LabelConfig, UpsamplerConfig
 from muse.core.attention import Pattern
 
 

@@ -15,7 +15,18 @@ import torch
 from musetok.labels import label_row
 from musetok.lyrics import LyricWindow, lyric_window
 
-from jukebox.prior_config import PriorConfig
+from jukebox.prior.config import PriorConfig
+
+
+def hop_codes(config: PriorConfig, hop_fraction: float) -> int:
+    """Codes between the starts of consecutive windows: ``hop_fraction`` of ``n_ctx`` (at least one),
+    rounded down to whole upper-level codes in an upsampler (its windows start on them)."""
+    if not 0 < hop_fraction <= 1:
+        raise ValueError(f"hop_fraction must be in (0, 1], got {hop_fraction}")
+    hop = max(1, int(hop_fraction * config.n_ctx))
+    if config.upsampler is not None:
+        hop = max(config.upsampler.factor, hop // config.upsampler.factor * config.upsampler.factor)
+    return hop
 
 
 def window_starts(total: int, n_ctx: int, hop: int) -> list[int]:

@@ -1,0 +1,2 @@
+"""The VQ-VAE: audio <-> codes at three hop lengths (config, encoder/decoder, bottleneck, losses,
+checkpoints, the ``Codec`` users call, training)."""

@@ -95,8 +95,8 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
             if embeddings is not None:
                 with gr.Tab("Style map", id="style-map", elem_id="tab-style-map") as tab:
                     style_map.build(ctx, embeddings, tab)
-            with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback"):
-                feedback_summary.build(ctx)
+            with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as tab:
+                feedback_summary.build(ctx, tab)
     app.queue(max_size=limits.queue_size, default_concurrency_limit=OTHER_EVENTS_CONCURRENCY)
     app.demo_context = ctx  # for tests and tools that inspect a running app
     return app

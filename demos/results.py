@@ -118,7 +118,8 @@ class ResultsPanel:
         """Components that ``values`` and ``show`` fill, in order."""
         outs: list = [self.state]
         for card in self.cards:
-            outs += [card.box, card.caption, card.roll, card.audio, card.midi, card.manifest, card.rated]
+            outs += [card.box, card.caption, card.roll, card.audio, card.midi, card.manifest, card.rated, card.up,
+                     card.down]
         return outs + [self.ab_box, self.ab_a, self.ab_b, self.ab_status, self.steps_box, self.history, self.piece]
 
     def values(self, variations: Sequence[Variation]) -> list:
@@ -133,13 +134,14 @@ class ResultsPanel:
             if i < len(variations):
                 v = variations[i]
                 manifest = v.files.manifest
+                rating = history.ratings.get(v.sample.id)
                 vals += [gr.Group(visible=True), v.caption, roll_value(v.files, v.boundary), str(v.files.wav),
                          gr.DownloadButton(value=str(v.files.midi)),
                          gr.DownloadButton(value=str(manifest) if manifest else None, visible=manifest is not None),
-                         ""]
+                         rating_line(rating), *thumbs(rating)]
             else:
                 vals += [gr.Group(visible=False), "", None, None, gr.DownloadButton(value=None),
-                         gr.DownloadButton(value=None, visible=False), ""]
+                         gr.DownloadButton(value=None, visible=False), "", *thumbs(None)]
         labels = [variation_label(k) for k in range(1, len(variations) + 1)]
         two = len(labels) >= 2
         vals += [gr.Group(visible=two),
@@ -188,8 +190,9 @@ class ResultsPanel:
     def _wire(self) -> None:
         common = {"concurrency_id": FEEDBACK_CONCURRENCY, "concurrency_limit": None, "show_progress": "hidden"}
         for i, card in enumerate(self.cards):
-            card.up.click(self._rater(i, 1), [self.state], [card.rated], api_name=f"{self.prefix}_up_{i + 1}", **common)
-            card.down.click(self._rater(i, -1), [self.state], [card.rated], api_name=f"{self.prefix}_down_{i + 1}",
+            rated = [self.state, card.rated, card.up, card.down]  # the API returns the line only (buttons skip it)
+            card.up.click(self._rater(i, 1), [self.state], rated, api_name=f"{self.prefix}_up_{i + 1}", **common)
+            card.down.click(self._rater(i, -1), [self.state], rated, api_name=f"{self.prefix}_down_{i + 1}",
                             **common)
         ab = [self.state, self.ab_a, self.ab_b]
         self.prefer_a.click(self._chooser(0), ab, [self.ab_status], api_name=f"{self.prefix}_prefer_a", **common)
@@ -198,13 +201,14 @@ class ResultsPanel:
     def _rater(self, index: int, rating: int):
         store = self.store
 
-        def rate(history: History, request: gr.Request) -> str:
+        def rate(history: History, request: gr.Request) -> tuple:
             samples = [v.sample for v in history.variations]
             with shown_errors("saving your rating"):
                 if index >= len(samples):
                     raise LimitError(f"there is no variation {index + 1} to rate yet: generate first")
-                store.rate(samples[index], rating, session_id(request))
-            return "Thanks! Saved your thumbs up." if rating > 0 else "Thanks! Saved your thumbs down."
+                store.rate(samples[index], rating, session_id(request))  # replaces this visitor's earlier one
+            before = history.ratings.get(samples[index].id)
+            return history.rated(samples[index].id, rating), rating_line(rating, before, saved=True), *thumbs(rating)
 
         return rate
 
@@ -224,6 +228,27 @@ class ResultsPanel:
         return choose
 
 
+THUMBS = {1: "thumbs up", -1: "thumbs down"}
+
+
+def rating_line(rating: int | None, before: int | None = None, *, saved: bool = False) -> str:
+    """A card's line on the visitor's ``rating`` of it ("" when none); ``saved``: it was just given (``before``:
+    the visitor's rating until then)."""
+    if rating is None:
+        return ""
+    if saved and before is not None and before != rating:
+        return f"Thanks! Changed your rating to **{THUMBS[rating]}**."
+    changes = f"(*{THUMBS[-rating].capitalize()}* changes it)"
+    return f"Thanks! Saved your **{THUMBS[rating]}** {changes}." if saved else \
+        f"Your rating: **{THUMBS[rating]}** {changes}."
+
+
+def thumbs(rating: int | None) -> tuple[gr.Button, gr.Button]:
+    """The two rating buttons showing ``rating`` (the chosen one highlighted and ticked)."""
+    return tuple(gr.Button(value=("\u2713 " if rating == r else "") + THUMBS[r].capitalize(),
+                           variant="primary" if rating == r else "secondary") for r in (1, -1))
+
+
 def _variation_index(choice: str | int | None, n: int) -> int:
     """0-based index of ``"Variation k"`` (or the number k) among ``n`` variations."""
     text = str(choice or "").strip()
@@ -233,4 +258,5 @@ def _variation_index(choice: str | int | None, n: int) -> int:
     return int(number) - 1
 
 
-__all__ = ["AFTER_CARDS", "CARD_VALUES", "Card", "ResultsPanel", "Variation", "caption", "summary", "variation_label"]
+__all__ = ["AFTER_CARDS", "CARD_VALUES", "Card", "ResultsPanel", "Variation", "caption", "rating_line", "summary",
+           "thumbs", "variation_label"]

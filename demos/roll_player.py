@@ -38,7 +38,8 @@ STYLE = """
 .roll-player img { display: block; width: 100%; height: auto; }
 .playhead { position: absolute; width: 2px; margin-left: -1px; background: #111; pointer-events: none; }
 .roll-tools { display: flex; gap: 1em; align-items: center; padding: 2px 6px; font-size: var(--text-sm); }
-.roll-tools button { cursor: pointer; text-decoration: underline; }
+.roll-tools button, .roll-tools a { all: unset; cursor: pointer; color: var(--link-text-color);
+  text-decoration: underline; font-size: var(--text-sm); }
 """
 
 # `props.audio_id`: the elem_id of the card's gr.Audio. The <audio> element is looked up again when the one

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import gradio as gr
 import symusic
@@ -42,9 +42,11 @@ class Step:
 
 @dataclass(frozen=True)
 class History:
-    """The steps of one result panel in one browser session, oldest first."""
+    """The steps of one result panel in one browser session, oldest first, and the session's ``ratings``
+    of their variations (sample id -> 1 or -1, as stored: one per sample, the last one given)."""
 
     steps: tuple[Step, ...] = ()
+    ratings: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def variations(self) -> tuple[Variation, ...]:
@@ -52,13 +54,16 @@ class History:
         return self.steps[-1].variations if self.steps else ()
 
     def push(self, step: Step) -> History:
-        return History((*self.steps, step))
+        return replace(self, steps=(*self.steps, step))
 
     def undo(self) -> History:
         """The history one step back, else a ``LimitError`` (a tab's own job is the first step)."""
         if len(self.steps) < 2:
             raise LimitError("nothing to undo: this is the first step (Continue this on a card adds one)")
-        return History(self.steps[:-1])
+        return replace(self, steps=self.steps[:-1])
+
+    def rated(self, sample_id: str, rating: int) -> History:
+        return replace(self, ratings={**self.ratings, sample_id: rating})
 
     def describe(self) -> str:
         """The steps as a numbered Markdown list, the current one marked."""

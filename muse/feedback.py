@@ -1,8 +1,9 @@
 """Listener feedback on generated samples, kept in a local SQLite database for preference tuning.
 
 Three tables: ``samples`` (one row per rated sample: mode, generation settings, seed, model hash
-and token ids), ``ratings`` (thumbs up = 1 / down = -1) and ``choices`` (an A/B preference: the
-chosen and the rejected sample). The database runs in WAL mode; every write opens its own
+and token ids), ``ratings`` (thumbs up = 1 / down = -1; one per listener session and sample: a new
+rating replaces the session's earlier one) and ``choices`` (an A/B preference: the chosen and the
+rejected sample). The database runs in WAL mode; every write opens its own
 connection inside one process-wide lock, so concurrent requests never lose a row.
 
 ``export_jsonl`` writes one JSON object per feedback event::
@@ -143,11 +144,15 @@ class FeedbackStore:
         )
 
     def rate(self, sample: Sample, rating: int, session: str = "") -> int:
-        """Store a thumbs up (``rating`` 1) or down (-1) for ``sample``; returns the rating's row id."""
+        """Store a thumbs up (``rating`` 1) or down (-1) for ``sample``, replacing ``session``'s earlier rating
+        of it (a listener changing their mind; an empty ``session`` is no one in particular); returns the
+        rating's row id."""
         if rating not in (-1, 1):
             raise FeedbackError(f"a rating is 1 (thumbs up) or -1 (thumbs down), not {rating!r}")
         with self._connect() as conn:
             self._insert_sample(conn, sample)
+            if session:
+                conn.execute("DELETE FROM ratings WHERE sample_id = ? AND session = ?", (sample.id, session))
             cur = conn.execute("INSERT INTO ratings (created, sample_id, rating, session) VALUES (?, ?, ?, ?)",
                                (_now(), sample.id, rating, session))
             return int(cur.lastrowid)

@@ -137,6 +137,19 @@ def test_thumbs_up_is_stored_with_settings_seed_model_hash_and_tokens(served, co
     assert tokens[0] == vocab.composer_id("bach") and tokens[prime - 1] == vocab.start_id and len(tokens) > prime
 
 
+def test_a_visitor_changes_a_rating_and_the_feedback_tab_names_no_server_file(served) -> None:
+    _app, url, db = served
+    user = Client(url, verbose=False)
+    user.predict(*compose_args(seed=61, n=1), api_name="/compose")
+    assert user.predict(api_name="/compose_up_1").startswith("Thanks! Saved your **thumbs up**")
+    assert user.predict(api_name="/compose_down_1") == "Thanks! Changed your rating to **thumbs down**."
+    sample_id, session = rows(db, "SELECT sample_id, session FROM ratings ORDER BY id DESC LIMIT 1")[0]
+    assert rows(db, f"SELECT rating FROM ratings WHERE sample_id = '{sample_id}' AND session = '{session}'") == [(-1,)]
+    counts = user.predict(api_name="/feedback_counts")
+    assert "ratings" in counts and str(db) not in counts and "sqlite" not in counts
+    assert db.name not in httpx.get(url + "config", timeout=120).text  # nor does any text of the page
+
+
 def test_ab_choice_is_stored(served) -> None:
     _app, url, db = served
     user = Client(url, verbose=False)

@@ -90,6 +90,11 @@ def test_generate_listen_and_rate_in_chromium(server, tmp_path: Path) -> None:
             expect(page.locator("#compose-caption-1")).to_contain_text("Variation 1")
             page.click("#compose-up-1")
             expect(page.locator("#compose-rated-1")).to_contain_text("Thanks", timeout=30_000)
+            expect(page.locator("#compose-up-1")).to_have_text("\u2713 Thumbs up")  # the rating shows on its button
+            open_tab(page, "Feedback")  # the counts are fresh without pressing Refresh, and name no server file
+            expect(page.locator("#feedback-counts")).to_contain_text("1 ratings", timeout=30_000)
+            assert str(db) not in page.locator("#tab-feedback").inner_text()
+            open_tab(page, "Compose")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "demo_browser_compose.png"), full_page=True)
 

@@ -50,6 +50,35 @@ def test_ratings_and_choices_round_trip_through_jsonl_export(tmp_path: Path) -> 
     assert Sample.from_dict(events[2]["chosen"]) == sample(2)
 
 
+def test_one_rating_per_visitor_and_sample_the_last_one_given(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    store.rate(sample(1), 1, "alice")
+    store.rate(sample(1), -1, "alice")  # alice changes her mind: her thumbs up is replaced
+    store.rate(sample(1), 1, "bob")
+    store.rate(sample(2), 1, "alice")
+    store.rate(sample(1), 1)
+    store.rate(sample(1), 1)  # no session: no one in particular, every rating kept
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT sample_id, session, rating FROM ratings ORDER BY id").fetchall()
+    assert rows == [("s1", "alice", -1), ("s1", "bob", 1), ("s2", "alice", 1), ("s1", "", 1), ("s1", "", 1)]
+
+
+def test_a_rated_variation_shows_its_rating_and_how_to_change_it() -> None:
+    from demos.results import rating_line, thumbs
+    from demos.steps import History, Step
+
+    assert rating_line(None) == ""
+    assert rating_line(1) == "Your rating: **thumbs up** (*Thumbs down* changes it)."
+    assert rating_line(-1, None, saved=True) == "Thanks! Saved your **thumbs down** (*Thumbs up* changes it)."
+    assert rating_line(-1, 1, saved=True) == "Thanks! Changed your rating to **thumbs down**."
+    up, down = thumbs(1)
+    assert (up.value, up.variant, down.value, down.variant) == ("\u2713 Thumbs up", "primary", "Thumbs down",
+                                                                "secondary")
+    assert [b.value for b in thumbs(None)] == ["Thumbs up", "Thumbs down"]
+    history = History((Step("one", ()),)).rated("s1", 1).push(Step("two", ())).rated("s2", -1)
+    assert history.ratings == {"s1": 1, "s2": -1} and history.undo().ratings == {"s1": 1, "s2": -1}
+
+
 def test_store_refuses_bad_feedback(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "fb.sqlite")
     with pytest.raises(FeedbackError, match="thumbs up"):

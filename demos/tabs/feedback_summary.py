@@ -2,9 +2,10 @@
 
 The pairs are those ``muse feedback export --pairs`` writes (``muse.prefs``: every A/B choice, and
 every sample rated up against every sample of the same prompt rated down); the *Export* button
-writes them to a ``prefs.jsonl`` to download, ready for ``muse tune``. API names (for
-``gradio_client``): ``/feedback_counts`` (the summary line) and ``/feedback_export`` (the file and
-a status line).
+writes them to a ``prefs.jsonl`` to download, ready for ``muse tune``. The counts are read again
+whenever the tab is opened (a rating given on another tab shows at once) and never name the
+server's files. API names (for ``gradio_client``): ``/feedback_counts`` (the summary line) and
+``/feedback_export`` (the file and a status line).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def summary_text(ctx: DemoContext) -> str:
     counts = ctx.store.counts()
     pairs = ctx.store.preference_pairs()
     return (f"**{counts['ratings']}** ratings and **{counts['choices']}** A/B choices on **{counts['samples']}** "
-            f"samples are stored in `{ctx.store.path}`. They make **{len(pairs.pairs)}** preference pairs "
+            f"samples are stored in this server's feedback database. They make **{len(pairs.pairs)}** preference pairs "
             f"({pairs.from_choices} from A/B choices, {pairs.from_ratings} from thumbs).")
 
 
@@ -35,13 +36,13 @@ def export_pairs(ctx: DemoContext) -> tuple[str | None, str]:
     return str(path), f"Exported {summary.describe()}."
 
 
-def build(ctx: DemoContext) -> None:
-    """The Feedback tab (call inside ``gr.Tab``)."""
+def build(ctx: DemoContext, tab: gr.Tab) -> None:
+    """The Feedback tab (call inside ``gr.Tab``, which is ``tab``)."""
     gr.Markdown("Rate any variation with *Thumbs up* / *Thumbs down* and compare two variations with the A/B choice "
                 "under the results of Compose, Continue and Edit. Each rating is stored with the generation "
                 "settings, the seed, the model's hash and the tokens. The preference pairs they make tune the model "
                 "(docs/PREFERENCES.md):\n\n"
-                "```bash\nmuse feedback export --pairs -o prefs.jsonl --db " + str(ctx.store.path) + "\n"
+                "```bash\nmuse feedback export --pairs -o prefs.jsonl --db FEEDBACK.sqlite   # the demo's --db\n"
                 "muse tune --model MODEL --prefs prefs.jsonl --out runs/dpo\n```")
     counts = gr.Markdown(summary_text(ctx), elem_id="feedback-counts")
     with gr.Row():
@@ -61,6 +62,7 @@ def build(ctx: DemoContext) -> None:
 
     common = {"concurrency_id": "feedback", "concurrency_limit": None, "show_progress": "hidden"}
     refresh.click(refreshed, None, [counts], api_name="feedback_counts", **common)
+    tab.select(refreshed, None, [counts], api_visibility="private", **common)  # fresh counts on opening the tab
     export.click(exporting, None, [exported, status, counts], api_name="feedback_export", **common)
 
 

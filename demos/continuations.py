@@ -52,12 +52,13 @@ def continuation_variations(ctx: DemoContext, pieces: Sequence, *, call: dict, n
         files = ctx.media.write(out, name, boundary=boundary, title=f"{title} \u00b7 {k}")
         if not cut_short:
             files = ctx.media.with_manifest(files, make_manifest(
-                gen, out, "continue", call, prime=out.ids[:n_prime], variation=k, batch=batch,
-                model_digest=ctx.model_hash, timings={**timings, "render_seconds": files.render_seconds}), name)
+                gen, out, "continue", call, prime=gen.as_written(out)[:n_prime],  # as given
+                variation=k, batch=batch, model_digest=ctx.model_hash,
+                timings={**timings, "render_seconds": files.render_seconds}), name)
         sample = Sample(id=name, mode="continue", settings={**settings, "variation": k}, seed=out.seed,
                         model_hash=ctx.model_hash, tokens=out.ids.tolist(), prime_tokens=n_prime)
-        made.append(Variation(sample, files, caption(
-            k, out, f"{before} {boundary:.1f} s + {out.seconds - boundary:.1f} s new"), boundary))
+        length = f"{before} {boundary:.1f} s + {out.seconds - boundary:.1f} s new \u00b7 key: {out.key.describe()}"
+        made.append(Variation(sample, files, caption(k, out, length), boundary))
         new_notes.append(out.n_notes - prime_notes)
     return Continued(made, new_notes)
 

@@ -1,5 +1,6 @@
-"""Input controls shared by the Compose and Continue tabs: composer (with an optional blend) and sampling
-(with the note limits: the longest a note may sound and the most notes sounding at once).
+"""Input controls shared by the Compose and Continue tabs: composer (with an optional blend), sampling
+(with the note limits: the longest a note may sound and the most notes sounding at once) and the
+requests every piece obeys (tempo, key, the longest an instrument may rest).
 
 A blend of two composers becomes the style-mixing syntax of the facade, ``"bach:0.7,chopin:0.3"``
 (the slider sets the first composer's share).
@@ -27,10 +28,12 @@ import gradio as gr
 from demos.limits import DemoLimits, LimitError
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
-from muse.generate import DEFAULT_GUIDANCE
+from muse.generate import DEFAULT_GUIDANCE, DEFAULT_MAX_INSTRUMENT_REST, MuseGenerator
 from muse.note_limits import NoteLimits, check_override
 
 NO_BLEND = "(none)"
+AS_WRITTEN = "as written"  # the key field's value meaning "no transposition"
+MODEL_TEMPO = 0  # the tempo field's value meaning "the model's tempo"
 RANDOM_SEED = -1
 MODEL_LIMIT = -1  # the note-limit fields' value meaning "the model's own limit"
 MAX_DEMO_GUIDANCE = 5.0  # the guidance slider's top (the facade allows up to 10)
@@ -64,6 +67,17 @@ class SamplingControls:
     def inputs(self) -> list[gr.components.Component]:
         return [self.temperature, self.top_p, self.seed, self.variations, self.max_note_seconds, self.max_polyphony,
                 self.guidance, self.rerank]
+
+
+@dataclass(frozen=True)
+class RequestControls:
+    bpm: gr.Number
+    key: gr.Dropdown
+    max_rest: gr.Number
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.bpm, self.key, self.max_rest]
 
 
 def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
@@ -114,6 +128,36 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
                            info="candidates drawn per variation, the most composer-like kept (each costs a "
                                 "full generation)", elem_id=f"{elem_prefix}rerank")
     return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly, guide, rerank)
+
+
+def request_controls(gen: MuseGenerator, elem_prefix: str = "") -> RequestControls:
+    """Tempo (``MODEL_TEMPO``: the model's), key (``AS_WRITTEN``: no transposition) and the longest rest of a chosen
+    instrument (``DEFAULT_MAX_INSTRUMENT_REST`` by default, 0: no limit)."""
+    low, high = gen.bpm_range
+    with gr.Row():
+        bpm = gr.Number(value=MODEL_TEMPO, label="Tempo (BPM)", info=f"{low}-{high}, held throughout; 0: the model's",
+                        elem_id=f"{elem_prefix}bpm")
+        key = gr.Dropdown([AS_WRITTEN, *gen.key_names], value=AS_WRITTEN, label="Key", allow_custom_value=True,
+                          info="the music is transposed there (drums stay); each result says the key it was "
+                               "written in", elem_id=f"{elem_prefix}key")
+        max_rest = gr.Number(value=DEFAULT_MAX_INSTRUMENT_REST, label="Longest rest of an instrument (seconds)",
+                             info="every chosen instrument plays at least this often; 0: no limit",
+                             elem_id=f"{elem_prefix}max-rest")
+    return RequestControls(bpm, key, max_rest)
+
+
+def check_requests(gen: MuseGenerator, bpm: Any, key: Any, max_rest: Any) -> dict[str, Any]:
+    """The facade's ``bpm``, ``key`` and ``max_instrument_rest`` from the request controls (empty, or
+    ``MODEL_TEMPO`` / ``AS_WRITTEN``: the default), checked by the facade itself
+    (``MuseGenerator.check_requests``: the message the CLI and the API give), else a ``LimitError``."""
+    requests = {"bpm": None if bpm in (None, "", MODEL_TEMPO) else bpm,
+                "key": None if key in (None, "", AS_WRITTEN) else key,
+                "max_instrument_rest": None if max_rest in (None, "") else max_rest}
+    try:
+        gen.check_requests(**requests)
+    except UserError as err:
+        raise LimitError(str(err)) from None
+    return requests
 
 
 def composer_spec(composer: str | None, blend: str | None, mix: float, known: Sequence[str] = ()) -> str:
@@ -249,8 +293,7 @@ def check_sampling(temperature: float, top_p: float) -> tuple[float, float]:
     return temperature, top_p
 
 
-__all__ = ["ComposerPicker", "SamplingControls", "MODEL_LIMIT", "NO_BLEND", "RANDOM_SEED", "RAW_INPUTS",
-           "check_note_limits",
-           "check_instruments", "check_sampling", "check_style", "composer_picker", "composer_spec", "note_bounds",
-           "resolve_seed",
-           "sampling_controls", "upload_path", "watch_bounds"]
+__all__ = ["AS_WRITTEN", "ComposerPicker", "MODEL_LIMIT", "MODEL_TEMPO", "NO_BLEND", "RANDOM_SEED", "RAW_INPUTS",
+           "RequestControls", "SamplingControls", "check_instruments", "check_note_limits", "check_requests",
+           "check_sampling", "check_style", "composer_picker", "composer_spec", "note_bounds", "request_controls",
+           "resolve_seed", "sampling_controls", "upload_path", "watch_bounds"]

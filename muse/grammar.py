@@ -124,6 +124,8 @@ class MusicGrammar:
             raise ValueError("MusicGrammar: unexpected vocabulary layout (waits, then notes by key, velocity, pitch)")
         if max_rest_seconds is not None and (instruments is None or not max_rest_seconds > 0):
             raise ValueError("a rest limit needs the chosen instruments and a positive number of seconds")
+        if not instruments:  # no instrument to keep playing (a header without any: no notes at all)
+            max_rest_seconds = None
         self.rest_keys = None if max_rest_seconds is None else torch.as_tensor(instruments, dtype=torch.long)
         self.rest_us = None if max_rest_seconds is None else int(round(min(max_rest_seconds, 1e12) * 1e6))
         self.last_on_us: Tensor | None = None  # (B, n_keys) last note-on of each instrument (or the prompt's end)

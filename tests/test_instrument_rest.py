@@ -227,3 +227,11 @@ def test_manifests_replay_the_rest_limit_they_were_made_with(shy: MuseGenerator,
     older = replace(manifest, settings={k: v for k, v in manifest.settings.items() if k != "max_instrument_rest"})
     replay(shy, older)
     assert made[-1].rest_us is None
+
+
+def test_no_instruments_no_rest_limit() -> None:
+    """A prime without notes has no instruments: nothing to keep playing, and the grammar still runs."""
+    vocab = MidiTokenizer(TokenizerConfig(composers=COMPOSERS)).vocab
+    g = MusicGrammar(vocab, 2, instruments=[], max_rest_seconds=1.0, target_seconds=2.0)
+    allowed = g(torch.as_tensor(vocab.ids("bach start tempo:120".split()).astype(np.int64))[None])
+    assert g.rest_us is None and allowed[0, vocab.id("wait:96")]

@@ -1,11 +1,13 @@
 """Compose tab: new pieces in a composer's style (or a blend of two) for chosen instruments.
 
 ``/compose`` (API) takes composer, blend, mix, instruments, seconds, temperature, top-p, seed,
-the number of variations and the note limits (longest note in seconds, most notes at once; None:
-the model's, 0: none); it fills the results panel (audio, MIDI, piano roll and a JSON manifest per
-variation: variation k has the seed ``seed + k - 1``, and ``muse generate --from-manifest`` makes it
-again). Every value is checked by the handler (``demos.controls``): out of range, unknown or not
-a number, the request fails with a message naming it, on the page and through the API alike.
+the number of variations, the note limits (longest note in seconds, most notes at once; None:
+the model's, 0: none), guidance, rerank, then the requests: tempo in BPM (0 or None: the model's), key
+("as written": none) and the longest rest of an instrument in seconds (0: no limit); it fills the
+results panel (audio, MIDI, piano roll and a JSON manifest per variation: variation k has the seed
+``seed + k - 1``, and ``muse generate --from-manifest`` makes it again; each caption gives the key).
+Every value is checked by the handler (``demos.controls``): out of range, unknown or not a number,
+the request fails with a message naming it, on the page and through the API alike.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from demos.controls import (
     RAW_INPUTS,
     check_instruments,
     check_note_limits,
+    check_requests,
     check_sampling,
     check_style,
     composer_picker,
     composer_spec,
+    request_controls,
     resolve_seed,
     sampling_controls,
     watch_bounds,
@@ -46,6 +50,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
                                    elem_id="compose-instruments")
     seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=min(20.0, limits.max_seconds), step=1,
                         label="Length (seconds)", elem_id="compose-seconds")
+    requests = request_controls(gen, elem_prefix="compose-")
     with gr.Accordion("Sampling", open=False):
         sampling = sampling_controls(limits, elem_prefix="compose-", note_limits=gen.limits,
                                     guidance=gen.model.config.composer_dropout > 0)
@@ -62,14 +67,15 @@ def build(ctx: DemoContext) -> ResultsPanel:
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
                 top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                max_polyphony: float | None, guidance: float, rerank: float,
-                request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
+                max_polyphony: float | None, guidance: float, rerank: float, bpm: float | None, key: str | None,
+                max_rest: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("composing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length)
             temperature, top_p = check_sampling(temperature, top_p)
             options = check_note_limits(max_note_seconds, max_polyphony)
             options.update(check_style(guidance, rerank, limits))
+            options.update(check_requests(gen, bpm, key, max_rest))
             spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)
             chosen = check_instruments(chosen, gen.instruments)
             call = {"composer": spec, "instruments": chosen, "seconds": length, "temperature": temperature,
@@ -84,7 +90,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
         done = ctx.status(f"Done: {len(made)} variation(s) of about {length:g} s.", job, cut_short)
         return [summary(done, made, [p.n_notes for p in pieces]), *panel.values(made)]
 
-    event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs], [status, *panel.outputs],
+    event = run.click(compose, [*picker.inputs, instruments, seconds, *sampling.inputs, *requests.inputs],
+                      [status, *panel.outputs],
                       api_name="compose", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency, **RAW_INPUTS)
     cancel_button(cancel, [event], status, ctx.cancels, api_name="compose_cancel")
@@ -103,7 +110,8 @@ def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch
                 timings={**timings, "render_seconds": files.render_seconds}), stem)
         sample = Sample(id=stem, mode="compose", settings={**call, "n": batch["n"], "variation": k}, seed=piece.seed,
                         model_hash=ctx.model_hash, tokens=piece.ids.tolist(), prime_tokens=ctx.header_length(piece.ids))
-        made.append(Variation(sample, files, caption(k, piece, f"{piece.seconds:.1f} s")))
+        length = f"{piece.seconds:.1f} s \u00b7 key: {piece.key.describe()}"
+        made.append(Variation(sample, files, caption(k, piece, length)))
     return made
 
 

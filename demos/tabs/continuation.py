@@ -4,7 +4,9 @@ The first ``prime`` seconds of the upload (as the tokenizer reads it) prime the 
 variation shows the prime followed by the continuation, the boundary marked on its piano roll.
 API: ``/load_midi`` (file, prime seconds -> preview image, summary) and ``/continue`` (file,
 prime seconds, composer, blend, mix, seconds, temperature, top-p, seed, variations, longest note in
-seconds, most notes at once; None: the model's limits, 0: none).
+seconds, most notes at once (None: the model's limits, 0: none), guidance, rerank, then the
+instruments of the continuation (None or none: the prime's, drums included; the page ticks the
+prime's on upload), tempo in BPM, key and the longest rest of an instrument, as on Compose).
 
 Nothing is corrected silently: a prime over the limit is shown at the limit with a note saying so
 (the browser sets the slider there too), and ``/continue`` refuses it; a prime without notes is
@@ -24,11 +26,14 @@ from demos.context import DemoContext
 from demos.continuations import continuation_variations, prime_tokens
 from demos.controls import (
     RAW_INPUTS,
+    check_instruments,
     check_note_limits,
+    check_requests,
     check_sampling,
     check_style,
     composer_picker,
     composer_spec,
+    request_controls,
     resolve_seed,
     sampling_controls,
     upload_path,
@@ -37,6 +42,7 @@ from demos.controls import (
 from demos.jobs import cancel_button, progress_callback, session_id, shown_errors
 from demos.limits import LimitError
 from demos.results import ResultsPanel, summary
+from muse.core.errors import USER_ERRORS
 
 MIDI_TYPES = [".mid", ".midi"]
 
@@ -97,6 +103,10 @@ def build(ctx: DemoContext) -> ResultsPanel:
     picker = composer_picker(gen.composers, default="mozart", elem_prefix="continue-")
     seconds = gr.Slider(limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
                         step=1, label="Continue for (seconds)", elem_id="continue-seconds")
+    instruments = gr.CheckboxGroup(list(gen.instruments), value=[], label="Instruments of the continuation",
+                                   info="ticked: the prime's (drums included) when you upload; none ticked: the "
+                                        "prime's", elem_id="continue-instruments")
+    requests = request_controls(gen, elem_prefix="continue-")
     with gr.Accordion("Sampling", open=False):
         sampling = sampling_controls(limits, elem_prefix="continue-", note_limits=gen.limits,
                                     guidance=gen.model.config.composer_dropout > 0)
@@ -125,9 +135,22 @@ def build(ctx: DemoContext) -> ResultsPanel:
                  empty_prime_warning(piece, prime_of(piece, cut), cut), note]
         return str(roll), "\n\n".join(line for line in lines if line)
 
+    def prime_instruments(path: str | dict | None, prime_seconds: float) -> dict:
+        """The instrument boxes ticked as the prime's (what a continuation uses unless others are ticked)."""
+        if not upload_path(path)[0]:
+            return gr.update(value=[])
+        try:
+            piece = read_upload(ctx, path)
+        except USER_ERRORS:
+            return gr.update()  # load_midi shows the problem
+        cut = _number(prime_seconds)
+        cut = min(cut if cut > 0 else limits.max_prime_seconds, limits.max_prime_seconds, piece.seconds)
+        return gr.update(value=gen.instruments_of(prime_of(piece, cut)))
+
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
                   temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                  max_polyphony: float | None, guidance: float, rerank: float,
+                  max_polyphony: float | None, guidance: float, rerank: float, chosen: list[str] | None,
+                  bpm: float | None, key: str | None, max_rest: float | None,
                   request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("continuing"):
             n = limits.check_variations(variations)
@@ -135,6 +158,8 @@ def build(ctx: DemoContext) -> ResultsPanel:
             temperature, top_p = check_sampling(temperature, top_p)
             options = check_note_limits(max_note_seconds, max_polyphony)
             options.update(check_style(guidance, rerank, limits))
+            options["instruments"] = check_instruments(chosen, gen.instruments) or None  # None: the prime's
+            options.update(check_requests(gen, bpm, key, max_rest))
             spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)
             piece = read_upload(ctx, path)
             prime_seconds = limits.check_prime_seconds(prime_seconds)
@@ -164,11 +189,15 @@ def build(ctx: DemoContext) -> ResultsPanel:
                   concurrency_limit=4, **RAW_INPUTS)
     prime.release(load_midi, preview_inputs, [preview, summary_md], api_visibility="private",
                   concurrency_id="preview", concurrency_limit=4, **RAW_INPUTS)
+    for changed in (upload.change, prime.release):  # the prime's instruments, ticked
+        changed(prime_instruments, preview_inputs, [instruments], api_visibility="private", concurrency_id="preview",
+                concurrency_limit=4, **RAW_INPUTS)
     for slider, what, unit in ((seconds, "Continue for", "s"), (sampling.variations, "Variations", ""),
                                (sampling.temperature, "Temperature", ""), (sampling.top_p, "Top-p", ""),
                                (sampling.guidance, "Composer guidance", ""), (sampling.rerank, "Rerank", "")):
         watch_bounds(slider, notice, what, unit)
-    event = run.click(continue_, [upload, prime, *picker.inputs, seconds, *sampling.inputs], [status, *panel.outputs],
+    event = run.click(continue_, [upload, prime, *picker.inputs, seconds, *sampling.inputs, instruments,
+                                  *requests.inputs], [status, *panel.outputs],
                       api_name="continue", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency, **RAW_INPUTS)
     cancel_button(cancel, [event], status, ctx.cancels, api_name="continue_cancel")

@@ -21,7 +21,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                    help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
     p.add_argument("--max-instrument-rest", metavar="S",
                    help="longest any chosen instrument may go without a new note, in seconds, so that every one "
-                        "of them plays; 0 = no limit (default: 8)")
+                        "of them plays; 0 = no limit (default: 4)")
     p.add_argument("--bpm", metavar="BPM", help="tempo, held throughout (a continuation's from the cut on), "
                                                 "20-605; the nearest tempo the model writes (12 per octave: "
                                                 "... 95, 101, 107, 113, 120 ...) (default: the model's choice)")

@@ -30,11 +30,13 @@ class Continued:
     new_notes: list[int]
 
 
-def prime_tokens(ctx: DemoContext, prime: Any, name: str) -> int:
+def prime_tokens(ctx: DemoContext, prime: Any, name: str, pieces: Sequence = ()) -> int:
     """How many tokens ``continue_midi`` primes with for ``prime`` (a score, or MIDI bytes): its header and
-    body as the tokenizer reads them, without the closing ``end``."""
+    body as the tokenizer reads them, without the closing ``end``. With the ``pieces`` it made, their header
+    counts instead (``instruments=`` rewrites the header: the instruments asked for, not the file's)."""
     ids = np.asarray(ctx.generator.tokenizer.encode(prime, composer=None, name=name).ids)
-    return len(ids) - int(len(ids) > 0 and ids[-1] == ctx.generator.vocab.end_id)
+    n = len(ids) - int(len(ids) > 0 and ids[-1] == ctx.generator.vocab.end_id)
+    return n - ctx.header_length(ids) + ctx.header_length(pieces[0].ids) if len(pieces) and n else n
 
 
 def continuation_variations(ctx: DemoContext, pieces: Sequence, *, call: dict, n_prime: int, prime_notes: int,

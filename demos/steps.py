@@ -129,7 +129,7 @@ def extend(ctx: DemoContext, history: History, index: int, seconds: float, varia
                                cancel=job)
     cut_short = ctx.cut_short(job, pieces)
     made = continuation_variations(
-        ctx, pieces, call=call, n_prime=prime_tokens(ctx, midi, "the piece so far"),
+        ctx, pieces, call=call, n_prime=prime_tokens(ctx, midi, "the piece so far", pieces),
         prime_notes=score.note_num(), settings={**call, "n": n, "step": number + 1, "continues": parent.sample.id},
         batch={"seed": seed, "n": n}, timings={"generate_seconds": time.monotonic() - started},
         title=f"step {number + 1} \u00b7 {call.get('composer')}", progress=progress, cut_short=cut_short,

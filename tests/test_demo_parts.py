@@ -290,6 +290,21 @@ def test_rendering_reports_each_variation_and_a_cut_short_job_gets_no_manifests(
                                                          for p in pieces]
 
 
+def test_the_prime_ends_in_the_right_place_when_other_instruments_continue_it(tmp_path: Path) -> None:
+    from demo_support import demo_context
+    from demos.continuations import prime_tokens
+
+    ctx = demo_context(tmp_path)
+    prime = _score([(0.0, 0.5, 60), (0.5, 0.5, 64), (1.0, 0.5, 67)])  # piano alone
+    ids = np.asarray(ctx.generator.tokenizer.encode(prime).ids)
+    body = ids[ctx.header_length(ids):-1]  # without the header and the closing end
+    pieces = ctx.generator.continue_midi(prime, "bach", 1.0, instruments=["piano", "strings"], seed=3)
+    n_prime = prime_tokens(ctx, prime, "prime", pieces)
+    assert ctx.header_length(pieces[0].ids) == ctx.header_length(ids) + 1  # the header names strings too
+    assert np.array_equal(pieces[0].ids[n_prime - len(body):n_prime], body)
+    assert prime_tokens(ctx, prime, "prime") == len(ids) - 1  # as the file reads, without pieces
+
+
 def test_the_status_says_why_pieces_were_cut_short(tmp_path: Path) -> None:
     from demo_support import demo_context
 

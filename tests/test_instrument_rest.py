@@ -21,6 +21,7 @@ from muse.generate import BUNDLED_MODEL, DEFAULT_MAX_INSTRUMENT_REST, MuseGenera
 from muse.grammar import MusicGrammar
 from muse.manifest import make_manifest, replay
 from test_generate import COMPOSERS, tiny_model_dir
+from test_note_limits import token_ids
 
 EPS = 1e-6
 
@@ -59,8 +60,7 @@ class TestGrammar:
     def vocab(self):
         return MidiTokenizer(TokenizerConfig(composers=COMPOSERS)).vocab
 
-    def ids(self, vocab, text: str) -> torch.Tensor:
-        return torch.as_tensor(vocab.ids(text.split()).astype(np.int64))[None]
+    ids = staticmethod(token_ids)
 
     def grammar(self, vocab, text: str, **kwargs) -> MusicGrammar:
         """A grammar for piano + strings that has seen the prompt ``text`` (its rests count from there)."""
@@ -233,5 +233,5 @@ def test_no_instruments_no_rest_limit() -> None:
     """A prime without notes has no instruments: nothing to keep playing, and the grammar still runs."""
     vocab = MidiTokenizer(TokenizerConfig(composers=COMPOSERS)).vocab
     g = MusicGrammar(vocab, 2, instruments=[], max_rest_seconds=1.0, target_seconds=2.0)
-    allowed = g(torch.as_tensor(vocab.ids("bach start tempo:120".split()).astype(np.int64))[None])
+    allowed = g(token_ids(vocab, "bach start tempo:120"))
     assert g.rest_us is None and allowed[0, vocab.id("wait:96")]

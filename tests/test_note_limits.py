@@ -102,13 +102,18 @@ def max_sounding(start: np.ndarray, end: np.ndarray) -> int:
 # ------------------------------------------------------------------------ the grammar alone
 
 
+def token_ids(vocab, text: str) -> torch.Tensor:
+    """Ids (1, T) of space-separated token strings."""
+    return torch.as_tensor(vocab.ids(text.split()).astype(np.int64))[None]
+
+
 class TestGrammar:
     @pytest.fixture(scope="class")
     def vocab(self):
         return MidiTokenizer(TokenizerConfig(composers=COMPOSERS)).vocab
 
     def ids(self, vocab, text: str) -> torch.Tensor:
-        return torch.as_tensor(vocab.ids(text.split()).astype(np.int64))[None]
+        return token_ids(vocab, text)
 
     def grammar(self, vocab, **kwargs) -> MusicGrammar:
         seconds, polyphony = key_limits(LIMITS, vocab)

@@ -2,8 +2,9 @@
 
 As in MuseNet's own app, a result is not a dead end: *Continue this* on a card continues that
 variation's whole piece (its MIDI, as downloaded) with ``continue_midi`` and the settings that
-made it (composer or blend, instruments, sampling, note limits, guidance, rerank), drawing N new
-variations, each "the piece so far + the new seconds". The steps live in a ``History`` in the
+made it (composer or blend, instruments, sampling, note limits, guidance, rerank, tempo; not the key,
+which the piece so far has already and which could move it), drawing N new variations, each "the
+piece so far + the new seconds". The steps live in a ``History`` in the
 session's ``gr.State``: a tab's own job starts a new history, each continuation adds a step, and
 undo goes back one. Every card's MIDI is its whole piece; the history also offers the piece
 chosen so far (the variation the current step continued).
@@ -28,6 +29,7 @@ from demos.variation import Variation, variation_label
 from muse.manifest import settings_for
 
 EDIT_MODES = ("infill", "accompany")  # an edit's instruments are those it added, not the whole piece's
+KEEPS_PRIME = ("key",)  # settings left out of a continuation: the piece so far must stay note for note
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,10 @@ def first_label(variations: Sequence[Variation]) -> str:
 
 def continuation_call(variation: Variation, seconds: float) -> dict:
     """``continue_midi``'s keyword arguments to extend ``variation`` by ``seconds``: the settings that made it
-    which ``continue_midi`` takes (composer, instruments, sampling, note limits, guidance, rerank, ...)."""
+    which ``continue_midi`` takes (composer, instruments, sampling, note limits, guidance, rerank, tempo, ...),
+    but no ``key``: the piece so far has it already, and a key request may move the kept prime."""
     sample = variation.sample
-    call = {k: v for k, v in sample.settings.items() if k in settings_for("continue")}
+    call = {k: v for k, v in sample.settings.items() if k in settings_for("continue") and k not in KEEPS_PRIME}
     if sample.mode in EDIT_MODES or not call.get("instruments"):
         call.pop("instruments", None)  # then the piece's own instruments
     return {**call, "seconds": float(seconds)}

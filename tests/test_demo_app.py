@@ -200,8 +200,8 @@ def test_step_by_step_continue_this_then_undo(served) -> None:
     far note for note; the steps are listed, the piece so far is offered, undo goes back one step."""
     app, url, _db = served
     user = Client(url, verbose=False)
-    first = user.predict(*compose_args(seed=51, n=2, seconds=2, instruments=["piano", "strings"]),
-                         api_name="/compose")
+    first = user.predict(*compose_args(seed=51, n=2, seconds=2, instruments=["piano", "strings"]), -1, -1, 1.0, 1,
+                         90, "D minor", 4, api_name="/compose")  # tempo and key asked for: the piece has them
     assert first[-2].startswith("**Steps**") and "1. Composed in the style of bach for piano, strings: 2 variation" \
         in first[-2] and midi_path(first[-1]) is None  # nothing chosen yet: each card's MIDI is its piece
     chosen = midi_path(cards(first)[1][3])
@@ -218,6 +218,7 @@ def test_step_by_step_continue_this_then_undo(served) -> None:
         assert notes_of(midi_path(midi), so_far) == notes_of(chosen)  # the piece so far, then the new second
         record = read_manifest(midi_path(manifest))
         assert record.settings["composer"] == "bach" and record.settings["instruments"] == ["piano", "strings"]
+        assert record.settings["bpm"] == 90 and "key" not in record.settings  # a key could move the piece so far
         again, same = replay(app.demo_context.generator, record)
         assert same and again.score.dumps_midi() == symusic.Score(midi_path(midi)).dumps_midi()
     assert cards(second)[3][1] is None  # variation 4 stays hidden

@@ -329,12 +329,13 @@ def test_a_history_of_steps_and_what_continuing_a_variation_keeps(tmp_path: Path
     files = PieceFiles(tmp_path / "a.mid", tmp_path / "a.wav", tmp_path / "a.png")
     composed = sample(1, settings={"composer": "bach:0.70,chopin:0.30", "instruments": ["piano", "harp"],
                                    "seconds": 20.0, "temperature": 0.9, "top_p": 0.9, "max_note_seconds": None,
-                                   "max_polyphony": 4, "guidance": 2.0, "rerank": 3, "n": 2, "variation": 1})
+                                   "max_polyphony": 4, "guidance": 2.0, "rerank": 3, "bpm": 90, "key": "D minor",
+                                   "n": 2, "variation": 1})
     made = [Variation(composed, files, "one"), Variation(sample(2), files, "two")]
     assert continuation_call(made[0], 8) == {"composer": "bach:0.70,chopin:0.30", "instruments": ["piano", "harp"],
                                              "seconds": 8.0, "temperature": 0.9, "top_p": 0.9,
                                              "max_note_seconds": None, "max_polyphony": 4, "guidance": 2.0,
-                                             "rerank": 3}
+                                             "rerank": 3, "bpm": 90}  # no key: it could move the piece so far
     edited = Variation(sample(3, mode="accompany", settings={"composer": "bach", "instruments": ["strings"],
                                                             "upload": "x.mid", "kept_tracks": ["piano"]}), files, "")
     assert continuation_call(edited, 5) == {"composer": "bach", "seconds": 5.0}  # the piece's own instruments

@@ -16,6 +16,8 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,23 @@ TIMEOUT_MS = 120_000
 def launch_chromium(playwright, executable: str | Path = CHROMIUM):
     """A headless Chromium from the system (no downloads, no background network)."""
     return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def demo_page(url: str, executable: str | Path = CHROMIUM) -> Iterator:
+    """A page of the demo at ``url`` in a headless system Chromium, loaded (its Generate button shown); the
+    browser closes after the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, executable)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url)
+            page.wait_for_selector("#compose-generate", timeout=TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
 
 
 def set_number(page, elem_id: str, value: float) -> None:
@@ -85,27 +104,18 @@ def edit_file(page, midi: Path, start: float = 2, end: float = 4) -> None:
 def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, composer: str = "chopin",
                  span: tuple[float, float] = (4, 8)) -> list[Path]:
     """Screenshot the Compose, Continue, Edit and Style map tabs of the demo at ``url`` into ``out``."""
-    from playwright.sync_api import sync_playwright
-
     out.mkdir(parents=True, exist_ok=True)
     shots = [out / "demo_compose.png", out / "demo_continue.png", out / "demo_edit.png", out / "demo_style_map.png"]
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            page.wait_for_selector("#compose-generate", timeout=TIMEOUT_MS)
-            compose(page, seconds, composer)
-            page.screenshot(path=str(shots[0]), full_page=True)
-            continue_file(page, midi, seconds=seconds / 2)
-            page.screenshot(path=str(shots[1]), full_page=True)
-            edit_file(page, midi, *span)
-            page.screenshot(path=str(shots[2]), full_page=True)
-            open_tab(page, "Style map")
-            page.wait_for_selector("#style-map-image img", timeout=TIMEOUT_MS)
-            page.screenshot(path=str(shots[3]), full_page=True)
-        finally:
-            browser.close()
+    with demo_page(url) as page:
+        compose(page, seconds, composer)
+        page.screenshot(path=str(shots[0]), full_page=True)
+        continue_file(page, midi, seconds=seconds / 2)
+        page.screenshot(path=str(shots[1]), full_page=True)
+        edit_file(page, midi, *span)
+        page.screenshot(path=str(shots[2]), full_page=True)
+        open_tab(page, "Style map")
+        page.wait_for_selector("#style-map-image img", timeout=TIMEOUT_MS)
+        page.screenshot(path=str(shots[3]), full_page=True)
     return shots
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from demo_support import REPO, free_port, save_test_model, wait_for_http
-from demos.screenshots import CHROMIUM, VIEWPORT, compose, edit_file, launch_chromium, open_tab, set_number
+from demos.screenshots import CHROMIUM, compose, demo_page, edit_file, open_tab, set_number
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -75,132 +75,105 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_generate_listen_and_rate_in_chromium(server, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, db = server
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            compose(page, seconds=1)
-            assert page.locator("#compose-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
-            assert page.locator("#compose-audio-1 audio").count() >= 1  # the player (and its waveform's)
-            assert page.locator('#compose-audio-1 a[download$=".wav"]').count() == 1
-            expect(page.locator("#compose-caption-1")).to_contain_text("Variation 1")
-            page.click("#compose-up-1")
-            expect(page.locator("#compose-rated-1")).to_contain_text("Thanks", timeout=30_000)
-            expect(page.locator("#compose-up-1")).to_have_text("\u2713 Thumbs up")  # the rating shows on its button
-            open_tab(page, "Feedback")  # the counts are fresh without pressing Refresh, and name no server file
-            expect(page.locator("#feedback-counts")).to_contain_text("1 ratings", timeout=30_000)
-            assert str(db) not in page.locator("#tab-feedback").inner_text()
-            open_tab(page, "Compose")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "demo_browser_compose.png"), full_page=True)
+    with demo_page(url) as page:
+        compose(page, seconds=1)
+        assert page.locator("#compose-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
+        assert page.locator("#compose-audio-1 audio").count() >= 1  # the player (and its waveform's)
+        assert page.locator('#compose-audio-1 a[download$=".wav"]').count() == 1
+        expect(page.locator("#compose-caption-1")).to_contain_text("Variation 1")
+        page.click("#compose-up-1")
+        expect(page.locator("#compose-rated-1")).to_contain_text("Thanks", timeout=30_000)
+        expect(page.locator("#compose-up-1")).to_have_text("\u2713 Thumbs up")  # the rating shows on its button
+        open_tab(page, "Feedback")  # the counts are fresh without pressing Refresh, and name no server file
+        expect(page.locator("#feedback-counts")).to_contain_text("1 ratings", timeout=30_000)
+        assert str(db) not in page.locator("#tab-feedback").inner_text()
+        open_tab(page, "Compose")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo_browser_compose.png"), full_page=True)
 
-            bad = tmp_path / "corrupt.mid"
-            bad.write_bytes(b"MThd" + bytes(range(40)))
-            open_tab(page, "Continue")
-            page.locator("#continue-upload input[type=file]").set_input_files(str(bad))
-            toast = page.locator(".toast-body").first
-            expect(toast).to_contain_text("corrupt.mid", timeout=30_000)
-            assert "Traceback" not in toast.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "demo_browser_error.png"), full_page=True)
-        finally:
-            browser.close()
+        bad = tmp_path / "corrupt.mid"
+        bad.write_bytes(b"MThd" + bytes(range(40)))
+        open_tab(page, "Continue")
+        page.locator("#continue-upload input[type=file]").set_input_files(str(bad))
+        toast = page.locator(".toast-body").first
+        expect(toast).to_contain_text("corrupt.mid", timeout=30_000)
+        assert "Traceback" not in toast.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "demo_browser_error.png"), full_page=True)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT rating FROM ratings").fetchall() == [(1,)]
 
 
 def test_upload_and_regenerate_a_span_in_chromium(server, midi_dir: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _db = server
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            page.wait_for_selector("#compose-generate", timeout=120_000)
-            edit_file(page, midi_dir / "classical" / "bach-bwv001-_400_chorales-004003b.mid", start=2, end=4)
-            expect(page.locator("#edit-caption-1")).to_contain_text("2.0\u20134.0 s regenerated")
-            expect(page.locator("#edit-summary")).to_contain_text(
-                re.compile(r"Regenerating (1\.9|2\.0)\d\u2013(3\.9|4\.0)\d s"),
-                timeout=30_000)  # the span, shaded on the preview
-            assert page.locator("#edit-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "demo_browser_edit.png"), full_page=True)
-            set_number(page, "edit-end", 1)  # a span ending before it starts is explained beside the preview
-            expect(page.locator("#edit-summary")).to_contain_text("must be after its start", timeout=30_000)
-        finally:
-            browser.close()
+    with demo_page(url) as page:
+        edit_file(page, midi_dir / "classical" / "bach-bwv001-_400_chorales-004003b.mid", start=2, end=4)
+        expect(page.locator("#edit-caption-1")).to_contain_text("2.0\u20134.0 s regenerated")
+        expect(page.locator("#edit-summary")).to_contain_text(
+            re.compile(r"Regenerating (1\.9|2\.0)\d\u2013(3\.9|4\.0)\d s"),
+            timeout=30_000)  # the span, shaded on the preview
+        assert page.locator("#edit-roll-1 img").evaluate("img => img.complete && img.naturalWidth > 0")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo_browser_edit.png"), full_page=True)
+        set_number(page, "edit-end", 1)  # a span ending before it starts is explained beside the preview
+        expect(page.locator("#edit-summary")).to_contain_text("must be after its start", timeout=30_000)
 
 
 def test_cancel_keeps_what_was_composed_in_chromium(server) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _db = server
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            page.wait_for_selector("#compose-generate", timeout=120_000)
-            page.click("#compose-cancel")  # nothing runs: said so, and nothing breaks
-            expect(page.locator("#compose-status")).to_contain_text("Nothing was composing", timeout=30_000)
-            boxes = page.locator("#compose-instruments input[type=checkbox]")
-            for i in range(boxes.count()):  # every instrument: the test model then takes minutes for 60 s
-                boxes.nth(i).check()
-            set_number(page, "compose-seconds", 60)
-            page.click("#compose-generate")
-            expect(page.locator("#compose-status")).to_contain_text("composing", timeout=60_000)
-            page.wait_for_timeout(1500)
-            page.click("#compose-cancel")
-            expect(page.locator("#compose-caption-1")).to_contain_text("stopped early", timeout=120_000)
-            expect(page.locator("#compose-status")).to_contain_text("Cancelled: the variations below hold")
-            page.locator("#compose-audio-1 audio").first.wait_for(state="attached", timeout=30_000)
-            assert page.locator('#compose-midi-1 a, #compose-midi-1').first.is_visible()
-        finally:
-            browser.close()
+    with demo_page(url) as page:
+        page.click("#compose-cancel")  # nothing runs: said so, and nothing breaks
+        expect(page.locator("#compose-status")).to_contain_text("Nothing was composing", timeout=30_000)
+        boxes = page.locator("#compose-instruments input[type=checkbox]")
+        for i in range(boxes.count()):  # every instrument: the test model then takes minutes for 60 s
+            boxes.nth(i).check()
+        set_number(page, "compose-seconds", 60)
+        page.click("#compose-generate")
+        expect(page.locator("#compose-status")).to_contain_text("composing", timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.click("#compose-cancel")
+        expect(page.locator("#compose-caption-1")).to_contain_text("stopped early", timeout=120_000)
+        expect(page.locator("#compose-status")).to_contain_text("Cancelled: the variations below hold")
+        page.locator("#compose-audio-1 audio").first.wait_for(state="attached", timeout=30_000)
+        assert page.locator('#compose-midi-1 a, #compose-midi-1').first.is_visible()
 
 
 def test_continue_this_and_undo_in_chromium(server) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _db = server
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            page.wait_for_selector("#compose-generate", timeout=120_000)
-            compose(page, seconds=1)
-            expect(page.locator("#compose-history li")).to_have_count(1)
-            expect(page.locator("#compose-history")).to_contain_text("Composed in the style of")
-            first = page.locator("#compose-caption-2").inner_text()
-            set_number(page, "compose-step-seconds", 1)
-            set_number(page, "compose-step-variations", 3)
-            page.click("#compose-extend-2")
-            expect(page.locator("#compose-step-status")).to_contain_text("Done: Variation 2 of step 1 continued",
-                                                                         timeout=120_000)
-            expect(page.locator("#compose-history li")).to_have_count(2)
-            expect(page.locator("#compose-history li").nth(1)).to_contain_text("Variation 2 of step 1 continued by 1 s")
-            for k in (1, 2, 3):
-                expect(page.locator(f"#compose-caption-{k}")).to_contain_text("so far")
-            expect(page.locator("#compose-piece")).to_be_visible()  # the piece chosen so far, as MIDI
-            wait_for_audio(page, "compose-audio-1")
-            page.click("#compose-roll-1 .from-cut")  # a continuation plays from where the piece so far ends
-            page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1[data-time], "
-                                   "#compose-roll-1 [data-time]').dataset.time) >= 0.99", timeout=30_000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "demo_browser_steps.png"), full_page=True)
-            page.click("#compose-undo")
-            expect(page.locator("#compose-step-status")).to_contain_text("Back to step 1.", timeout=30_000)
-            expect(page.locator("#compose-caption-2")).to_have_text(first)
-            expect(page.locator("#compose-card-3")).to_be_hidden()
-            expect(page.locator("#compose-history li")).to_have_count(1)
-        finally:
-            browser.close()
+    with demo_page(url) as page:
+        compose(page, seconds=1)
+        expect(page.locator("#compose-history li")).to_have_count(1)
+        expect(page.locator("#compose-history")).to_contain_text("Composed in the style of")
+        first = page.locator("#compose-caption-2").inner_text()
+        set_number(page, "compose-step-seconds", 1)
+        set_number(page, "compose-step-variations", 3)
+        page.click("#compose-extend-2")
+        expect(page.locator("#compose-step-status")).to_contain_text("Done: Variation 2 of step 1 continued",
+                                                                     timeout=120_000)
+        expect(page.locator("#compose-history li")).to_have_count(2)
+        expect(page.locator("#compose-history li").nth(1)).to_contain_text("Variation 2 of step 1 continued by 1 s")
+        for k in (1, 2, 3):
+            expect(page.locator(f"#compose-caption-{k}")).to_contain_text("so far")
+        expect(page.locator("#compose-piece")).to_be_visible()  # the piece chosen so far, as MIDI
+        wait_for_audio(page, "compose-audio-1")
+        page.click("#compose-roll-1 .from-cut")  # a continuation plays from where the piece so far ends
+        page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1[data-time], "
+                               "#compose-roll-1 [data-time]').dataset.time) >= 0.99", timeout=30_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo_browser_steps.png"), full_page=True)
+        page.click("#compose-undo")
+        expect(page.locator("#compose-step-status")).to_contain_text("Back to step 1.", timeout=30_000)
+        expect(page.locator("#compose-caption-2")).to_have_text(first)
+        expect(page.locator("#compose-card-3")).to_be_hidden()
+        expect(page.locator("#compose-history li")).to_have_count(1)
 
 
 AUDIO_TIME = "els => Math.max(...els.map(a => a.currentTime))"  # the card's playing <audio> (in a shadow root)
@@ -216,31 +189,24 @@ def wait_for_audio(page, elem_id: str) -> None:
 
 
 def test_the_piano_roll_plays_along_and_seeks_in_chromium(server) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _db = server
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(url)
-            page.wait_for_selector("#compose-generate", timeout=120_000)
-            compose(page, seconds=3)
-            head, audio = page.locator("#compose-roll-1 .playhead"), page.locator("#compose-audio-1 audio")
-            expect(head).to_have_count(1)
-            wait_for_audio(page, "compose-audio-1")
-            left, width, seconds = page.locator("#compose-roll-1 .roll-player").evaluate(PLOT)
-            assert abs(head.evaluate(PLAYHEAD) - left) < 0.5  # at 0 s before playing
-            page.locator("#compose-audio-1 button[aria-label='Play']").click()
-            page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1 .playhead').style.left)"
-                                   f" > {left + 0.1 * width}", timeout=30_000)  # it follows the audio
-            assert audio.evaluate_all(AUDIO_TIME) > 0.1 * seconds
-            page.locator("#compose-audio-1 button[aria-label='Pause']").click()
-            box = page.locator("#compose-roll-1 .roll-player img").bounding_box()
-            x = (left + 0.25 * width) / 100  # a quarter of the time axis
-            page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * 0.5)
-            page.wait_for_timeout(300)
-            assert abs(audio.evaluate_all(AUDIO_TIME) - 0.25 * seconds) < 0.02 * seconds  # click to seek
-            assert abs(head.evaluate(PLAYHEAD) - 100 * x) < 0.5
-        finally:
-            browser.close()
+    with demo_page(url) as page:
+        compose(page, seconds=3)
+        head, audio = page.locator("#compose-roll-1 .playhead"), page.locator("#compose-audio-1 audio")
+        expect(head).to_have_count(1)
+        wait_for_audio(page, "compose-audio-1")
+        left, width, seconds = page.locator("#compose-roll-1 .roll-player").evaluate(PLOT)
+        assert abs(head.evaluate(PLAYHEAD) - left) < 0.5  # at 0 s before playing
+        page.locator("#compose-audio-1 button[aria-label='Play']").click()
+        page.wait_for_function("() => parseFloat(document.querySelector('#compose-roll-1 .playhead').style.left)"
+                               f" > {left + 0.1 * width}", timeout=30_000)  # it follows the audio
+        assert audio.evaluate_all(AUDIO_TIME) > 0.1 * seconds
+        page.locator("#compose-audio-1 button[aria-label='Pause']").click()
+        box = page.locator("#compose-roll-1 .roll-player img").bounding_box()
+        x = (left + 0.25 * width) / 100  # a quarter of the time axis
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(300)
+        assert abs(audio.evaluate_all(AUDIO_TIME) - 0.25 * seconds) < 0.02 * seconds  # click to seek
+        assert abs(head.evaluate(PLAYHEAD) - 100 * x) < 0.5

@@ -4,6 +4,7 @@ still load, a newer version or another kind is refused with one line naming the 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -128,10 +129,15 @@ def test_extras_are_written_atomically_and_listed(tmp_path: Path) -> None:
 # ---- old layouts still load ------------------------------------------------------------------------
 
 
-def test_bundled_assets_in_the_old_layout_still_load() -> None:
-    for config in (BUNDLED_MODEL / "config.json", BUNDLED_CRITIC / "critic.json", BUNDLED_SMALL / "vqvae.json"):
+def test_bundled_assets_in_the_old_layout_still_load(tmp_path: Path) -> None:
+    for config in (BUNDLED_CRITIC / "critic.json", BUNDLED_SMALL / "vqvae.json"):
         assert "format" not in header_of(config)  # written before the format: read, never rewritten
-    assert load_model(BUNDLED_MODEL).config.vocab_size > 0
+    old_model = tmp_path / "model"  # the bundled model as saved before the format (its config bare)
+    shutil.copytree(BUNDLED_MODEL, old_model)
+    bare = json.loads((old_model / "config.json").read_text())["config"]
+    (old_model / "config.json").write_text(json.dumps(bare))
+    assert "format" not in header_of(old_model / "config.json")
+    assert load_model(old_model).config == load_model(BUNDLED_MODEL).config
     assert load_critic(BUNDLED_CRITIC).kind == "critic"
     files = find_model_files("small", None, (2,))
     assert load_vqvae(files.vqvae).config.levels == 3

@@ -37,7 +37,7 @@ from musetok.lyrics import LyricsProcessor
 from jukebox.audio import save_audio
 from jukebox.prior.alignment import align_lyrics, lyric_timings, write_timings
 from jukebox.prior.prior import JukeboxPrior
-from jukebox.prior.windows import upper_window, window_labels, window_starts
+from jukebox.prior.windows import hop_codes, upper_window, window_labels, window_starts
 from jukebox.sampling.int8_weights import quantize_int8
 from jukebox.sampling.model_files import find_model_files, load_models
 from jukebox.vqvae.codec import Codec, EncodedAudio
@@ -362,9 +362,7 @@ class JukeboxPipeline:
                 raise UserError(f"{out}: the level-{level + 1} codes are unfinished; sample that level first")
             upper = torch.from_numpy(upper_codes).to(self.device)
         conf = settings.sampling[level]
-        hop = max(1, int(conf.hop_fraction * c.n_ctx))
-        if c.upsampler is not None:  # windows start on whole upper-level codes
-            hop = max(c.upsampler.factor, hop // c.upsampler.factor * c.upsampler.factor)
+        hop = hop_codes(c, conf.hop_fraction)  # windows start on whole upper-level codes
         artist = genres = lyrics = None
         if c.labels is not None:
             ids = self._label_ids(c.labels.version)

@@ -130,15 +130,18 @@ def test_extras_are_written_atomically_and_listed(tmp_path: Path) -> None:
 
 
 def test_bundled_assets_in_the_old_layout_still_load(tmp_path: Path) -> None:
-    for config in (BUNDLED_CRITIC / "critic.json", BUNDLED_SMALL / "vqvae.json"):
-        assert "format" not in header_of(config)  # written before the format: read, never rewritten
-    old_model = tmp_path / "model"  # the bundled model as saved before the format (its config bare)
-    shutil.copytree(BUNDLED_MODEL, old_model)
-    bare = json.loads((old_model / "config.json").read_text())["config"]
-    (old_model / "config.json").write_text(json.dumps(bare))
-    assert "format" not in header_of(old_model / "config.json")
-    assert load_model(old_model).config == load_model(BUNDLED_MODEL).config
-    assert load_critic(BUNDLED_CRITIC).kind == "critic"
+    assert "format" not in header_of(BUNDLED_SMALL / "vqvae.json")  # written before the format, never rewritten
+    # the bundled model and critic as saved before the format: the model's config bare, the critic's
+    # {kind, config, info}
+    layouts = ((BUNDLED_MODEL, "config.json", None), (BUNDLED_CRITIC, "critic.json", ("kind", "config", "info")))
+    for bundled, config, kept in layouts:
+        old = tmp_path / bundled.name
+        shutil.copytree(bundled, old)
+        saved = json.loads((old / config).read_text())
+        (old / config).write_text(json.dumps(saved["config"] if kept is None else {k: saved[k] for k in kept}))
+        assert "format" not in header_of(old / config)
+    assert load_model(tmp_path / BUNDLED_MODEL.name).config == load_model(BUNDLED_MODEL).config
+    assert load_critic(tmp_path / BUNDLED_CRITIC.name).kind == load_critic(BUNDLED_CRITIC).kind == "critic"
     files = find_model_files("small", None, (2,))
     assert load_vqvae(files.vqvae).config.levels == 3
     assert load_prior(files.priors[2]).config.level == 2

@@ -15,10 +15,9 @@ note limits of ``muse.note_limits``) and adds, all in grid ticks:
 - protected notes: a fixed note that sounds may not be released nor re-struck by the model;
 - an exact end: no wait may pass ``t2`` (``fold``, a logit filter, gives the probability of the waits
   too long for the next event or ``t2`` to the wait that reaches it exactly); at ``t2`` only the note-offs
-  of the generated notes still
-  sounding (at that instant), then ``end``. ``end`` is never allowed before. So the span lasts
-  exactly ``t2 - t1`` ticks and every note it opens is closed by ``t2``; fixed notes held across
-  ``t2`` keep sounding (their note-off lies after the span).
+  of the generated notes still sounding (at that instant), then ``end``. ``end`` is never allowed
+  before. So the span lasts exactly ``t2 - t1`` ticks and every note it opens is closed by ``t2``;
+  fixed notes held across ``t2`` keep sounding (their note-off lies after the span).
 - the model may not write tempo, time-signature, pedal or marker tokens (the fixed music's are kept).
 
 ``forced[b]`` records, per row, which generated positions were forced (fixed, not the model's).
@@ -140,10 +139,7 @@ class SpanGrammar:
             before = (order < event_order) & (order > self.last_order[rows, None])
             later = allowed[rows] & ((order > event_order) & (order < STEP_ORDER_NONE) | self.is_wait[None])
             self.defer = torch.zeros(B, V, dtype=torch.bool)  # folded into the forced event (``fold``)
-            self.defer[rows] = later
-            self.defer[rows, event] = False
-            self.event_now = torch.zeros(B, dtype=torch.long)
-            self.event_now[rows] = event
+            self.defer[rows] = later  # (the event itself is neither later nor a wait)
             allowed[rows] &= before | later
             allowed[rows, event] = True
             self.forcing = force
@@ -164,7 +160,7 @@ class SpanGrammar:
         if self.defer is not None:
             defer = self.defer.to(logits.device)
             rows = defer.any(dim=1).nonzero().flatten()
-            event = self.event_now.to(logits.device)[rows]
+            event = self.event_id[self.pointer[rows.cpu()]].to(logits.device)  # the pointer moves in ``__call__`` only
             logits = logits.clone()
             merged = torch.logsumexp(torch.where(defer[rows], logits[rows], -torch.inf), dim=1)
             logits[rows, event] = torch.logaddexp(logits[rows, event], merged)

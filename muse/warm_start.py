@@ -2,8 +2,10 @@
 
 The new run may only differ from the saved model in what does not change the network's
 arithmetic: its vocabulary may *add* tokens after the saved one (e.g. the fill-in-the-middle
-markers, ``muse.fim``), and ``composer_dropout`` is a training setting. Everything else in the
-model config must be equal, or the start is refused with the differences listed.
+markers, ``muse.fim``), ``composer_dropout`` is a training setting, and the attention layout
+(``transformer.attn_order``, ``blocks``, ``block_len``) only changes which positions each layer
+sees, not its weights: a sparse model can be retrained with denser attention. Everything else in
+the model config must be equal, or the start is refused with the differences listed.
 
 Weights are copied by name. The factorized vocabulary (``muse.token_tables``) orders its rows by
 token kind, so an added token can shift rows: the row-indexed tensors (embedding rows, row
@@ -29,6 +31,14 @@ from muse.saved_model import load_model
 log = logging.getLogger(__name__)
 
 IGNORED = ("vocab_size", "composer_dropout")  # may differ between the saved model and the new run
+LAYOUT = ("attn_order", "blocks", "block_len")  # transformer fields that may differ (no weight depends on them)
+
+
+def _comparable(config) -> dict:
+    """The model config as a dict, without the fields a warm start may change."""
+    d = {k: v for k, v in dataclasses.asdict(config).items() if k not in IGNORED}
+    d["transformer"] = {k: v for k, v in d["transformer"].items() if k not in LAYOUT}
+    return d
 
 
 def _row_map(old: MidiTokenizer, new: MidiTokenizer, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
@@ -45,8 +55,7 @@ def _row_map(old: MidiTokenizer, new: MidiTokenizer, old_rows: np.ndarray, new_r
 def init_from(model: MuseModel, tokenizer: MidiTokenizer, path: str | Path) -> None:
     """Copy the weights of the saved model at ``path`` into ``model`` (in place; see the module doc)."""
     saved = load_model(path)
-    ours = {k: v for k, v in dataclasses.asdict(model.config).items() if k not in IGNORED}
-    theirs = {k: v for k, v in dataclasses.asdict(saved.config).items() if k not in IGNORED}
+    ours, theirs = _comparable(model.config), _comparable(saved.config)
     diff = [f"{k}: {theirs.get(k)!r} in the model, {v!r} in the preset" for k, v in ours.items() if theirs.get(k) != v]
     if diff:
         raise UserError(f"--init-from {path}: the preset's model differs from the saved one: " + "; ".join(diff))
@@ -66,6 +75,10 @@ def init_from(model: MuseModel, tokenizer: MidiTokenizer, path: str | Path) -> N
                             f"the new model {tuple(value.shape)}")
     model.load_state_dict(state)
     log.info("initialised from %s (%d new vocabulary rows left fresh)", path, n_new - n_old)
+    old_t, new_t = saved.config.transformer, model.config.transformer
+    if any(getattr(old_t, k) != getattr(new_t, k) for k in LAYOUT):
+        log.info("attention layout changed: %s -> %s", {k: getattr(old_t, k) for k in LAYOUT},
+                 {k: getattr(new_t, k) for k in LAYOUT})
 
 
 __all__ = ["init_from"]

@@ -242,6 +242,12 @@ def test_init_from_starts_a_fim_run_from_a_saved_model(dataset: Path, preset: Pa
     assert torch.allclose(old_rows, new_rows, atol=0.05) and not torch.allclose(old_rows, old_rows.roll(1, 0))
     with pytest.raises(UserError, match="--init-from starts a new run"):
         train(fim_preset, dataset, run, resume=True, progress=False, init_from=trained / "model")
+    dense = yaml.safe_load(preset.read_text())  # another attention layout: the same weights, copied
+    dense["model"]["transformer"]["attn_order"] = ["dense"]
+    (tmp_path / "dense.yaml").write_text(yaml.safe_dump(dense))
+    train(tmp_path / "dense.yaml", dataset, tmp_path / "dense", max_steps=1, progress=False,
+          init_from=trained / "model")
+    assert load_model(tmp_path / "dense" / "checkpoints").config.transformer.attn_order == ("dense",)
     wide = yaml.safe_load(preset.read_text())
     wide["model"]["transformer"]["width"] *= 2
     (tmp_path / "wide.yaml").write_text(yaml.safe_dump(wide))

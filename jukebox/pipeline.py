@@ -36,6 +36,7 @@ from musetok.lyrics import LyricsProcessor
 
 from jukebox.audio import save_audio
 from jukebox.prior.alignment import align_lyrics, lyric_timings, write_timings
+from jukebox.prior.checkpoint import prior_ids_dir
 from jukebox.prior.prior import JukeboxPrior
 from jukebox.prior.windows import hop_codes, upper_window, window_labels, window_starts
 from jukebox.sampling.int8_weights import quantize_int8
@@ -203,7 +204,7 @@ class JukeboxPipeline:
              dtype: str = "auto") -> JukeboxPipeline:
         """Load ``model`` (``5b``, ``5b_lyrics``, ``1b_lyrics`` or ``small``) from ``checkpoints``.
 
-        ``ids_dir``: the artist/genre id files (default: an ``ids/`` folder beside the priors).
+        ``ids_dir``: the artist/genre id files (default: the priors' own, ``prior_ids_dir``).
         ``dtype`` of the priors: ``fp32``, ``bf16``, ``fp16``, ``int8`` (CPU: int8 linear weights,
         ``jukebox.sampling.int8_weights``) or ``auto`` (bf16 on CUDA, else fp32).
         """
@@ -218,8 +219,8 @@ class JukeboxPipeline:
         codec, priors = load_models(files, device, dtypes[dtype])
         if dtype == "int8":
             priors = {level: quantize_int8(prior) for level, prior in priors.items()}
-        if ids_dir is None:  # models trained here keep their artist/genre ids in an ids/ folder beside them
-            ids_dir = next((p.parent / "ids" for p in files.priors.values() if (p.parent / "ids").is_dir()), None)
+        if ids_dir is None:  # models trained here name their artist/genre id files (the extra "ids")
+            ids_dir = next((d for d in map(prior_ids_dir, files.priors.values()) if d is not None), None)
         return cls(codec, priors, ids_dir, device)
 
     # -- runs ---------------------------------------------------------------------------------

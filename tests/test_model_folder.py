@@ -13,7 +13,7 @@ import torch
 from musetok import MidiTokenizer
 
 from jukebox.cli import main as jukebox_main
-from jukebox.prior.checkpoint import load_prior, save_prior
+from jukebox.prior.checkpoint import load_prior, prior_ids_dir, save_prior
 from jukebox.prior.config import PriorConfig
 from jukebox.prior.prior import JukeboxPrior
 from jukebox.sampling.model_files import BUNDLED_SMALL, find_model_files
@@ -115,6 +115,22 @@ def test_prior_round_trip(tmp_path: Path) -> None:
     (tmp_path / "ids").rmdir()
     with pytest.raises(CheckpointError, match="prior model's ids is missing"):
         load_prior(tmp_path / "prior_level_2.safetensors")
+
+
+def test_a_prior_names_its_label_ids_and_old_layouts_keep_the_ids_folder(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = JukeboxPrior(load_config(PriorConfig, JUKEBOX_CONFIGS / "prior_tiny.yaml"))
+    (tmp_path / "labels").mkdir()
+    weights = save_prior(model, tmp_path / "prior_level_2.safetensors", ids="labels")
+    (tmp_path / "ids").mkdir()  # a folder named like the old convention is not what this prior names
+    assert prior_ids_dir(weights) == tmp_path / "labels"
+    save_prior(model, weights)  # no ids extra: the prior has no label id files, whatever lies beside it
+    assert prior_ids_dir(weights) is None
+    doc = header_of(weights.with_suffix(".json"))
+    weights.with_suffix(".json").write_text(json.dumps(doc["config"]))  # the layout before the header
+    assert prior_ids_dir(weights) == tmp_path / "ids"
+    (tmp_path / "ids").rmdir()
+    assert prior_ids_dir(weights) is None
 
 
 def test_extras_are_written_atomically_and_listed(tmp_path: Path) -> None:

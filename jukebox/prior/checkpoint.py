@@ -28,7 +28,7 @@ from jukebox.prior.config import LyricEncoderConfig, LyricsConfig, PriorConfig
 from muse.core.attention import Pattern
 from muse.core.config import from_dict
 from muse.core.errors import CheckpointError
-from muse.core.model_folder import Extra, read_model_files, save_model_files
+from muse.core.model_folder import Extra, read_header, read_model_files, save_model_files
 
 KIND = "prior"
 
@@ -319,6 +319,18 @@ def save_prior(model, path: str | Path, state: Mapping[str, torch.Tensor] | None
                      {k: v for k, v in state.items() if not (tied and k == "head.weight")},
                      extras={"ids": Extra(ids)} if ids is not None else None)
     return path
+
+
+def prior_ids_dir(path: str | Path) -> Path | None:
+    """The folder of the artist/genre id files of the prior saved as ``path``: its ``ids`` extra; for
+    a prior saved before the model-folder header (or an official one), an ``ids/`` folder beside it
+    when there is one; else None."""
+    path = Path(path)
+    doc = read_header(path.with_suffix(".json")) if path.suffix == ".safetensors" else None
+    if doc is not None:
+        ids = (doc.get("extras") or {}).get("ids")
+        return path.parent / ids if ids is not None else None
+    return path.parent / "ids" if (path.parent / "ids").is_dir() else None
 
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu", hop_length: int | None = None,

@@ -308,7 +308,7 @@ def train_critic(model: str | Path | LoadedModel, data: str | Path, out: str | P
              len(real), len(fake), int(held_labels.sum()), int((held_labels == 0).sum()),
              sum(p.numel() for p in net.parameters()) / 1e6)
     trainer = Trainer(net, critic_loss, train_data, val_data, config.train, out, model_config=to_dict(cfg),
-                      progress=progress)
+                      model_kind="critic", progress=progress)
     result = trainer.fit(resume=resume)
     checkpoint = result.checkpoint or latest_checkpoint(out / CHECKPOINTS_DIR)
     net.load_state_dict(load_trained(checkpoint).state_dict)

@@ -169,7 +169,8 @@ def train_reward(model: str | Path | LoadedModel, prefs: str | Path | list[Prefe
     if train_cfg.batch_size * train_cfg.grad_accum > len(train_seqs):
         train_cfg = dataclasses.replace(train_cfg, batch_size=len(train_seqs), grad_accum=1)
     trainer = Trainer(net, bradley_terry_loss, PairWindows(train_seqs, scorer), PairWindows(held_seqs, scorer),
-                      train_cfg, out, collate_fn=collate_windows, model_config=to_dict(cfg), progress=progress)
+                      train_cfg, out, collate_fn=collate_windows, model_config=to_dict(cfg), model_kind="reward",
+                      progress=progress)
     result = trainer.fit(resume=resume)
     net.load_state_dict(load_trained(result.checkpoint or latest_checkpoint(out / CHECKPOINTS_DIR)).state_dict)
     net.eval()

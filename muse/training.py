@@ -162,7 +162,7 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
         log.info("%s: already at step %d >= --max-steps %d", out, checkpoint_step(done), max_steps)
         return TrainResult(checkpoint_step(done), None, None, done)
     trainer = _MuseTrainer(model, muse_loss, train_data, val_data, tc, out, model_config=model.config,
-                           progress_bar=progress, stop_at=max_steps)
+                           model_kind="muse", progress_bar=progress, stop_at=max_steps)
     try:
         result = trainer.fit(resume=resume)
     except _Stop:

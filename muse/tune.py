@@ -141,7 +141,8 @@ def tune(model: str | Path, prefs: str | Path | list[PreferencePair], out: str |
              len(pairs), config.method, config.beta, 100 * float((data.ref_margin > 0).float().mean()))
     policy = _policy(original)
     trainer = Trainer(policy, DPOLoss(config.beta), data, None, train_cfg, out, collate_fn=collate_pairs,
-                      model_config=original.config, progress=progress)
+                      model_config=original.config, model_kind="muse",
+                      progress=progress)
     result = trainer.fit(resume=resume)
     checkpoint = result.checkpoint or latest_checkpoint(out / CHECKPOINTS_DIR)
     if checkpoint is None:

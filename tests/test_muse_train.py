@@ -14,6 +14,7 @@ import yaml
 from musetok.vocab import Kind
 
 from muse.cli import main
+from muse.core.checkpoint import load_checkpoint_config
 from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
 from muse.data.build import BuildOptions, build_dataset
@@ -80,6 +81,9 @@ def test_training_logs_metrics_and_exports_a_model(trained: Path) -> None:
     assert loaded.limits is not None and loaded.limits.note_seconds["piano"] > 0  # learnt from the training split
     assert loaded.config.vocab_size == loaded.tokenizer.vocab.size
     assert loaded.tokenizer.config.composers == ("bach", "mozart", "scarlatti")
+    step = trained / "checkpoints" / "step_00000006"  # a checkpoint's config is a muse model's: same header
+    doc = json.loads((step / "config.json").read_text())
+    assert (doc["format"], doc["kind"]) == ("musebox-model", "muse") and load_checkpoint_config(step) == doc["config"]
     last = load_model(trained / "checkpoints" / "latest").model.state_dict()  # the pointer file, or its folder
     assert all(torch.equal(last[k], v) for k, v in load_model(trained / "checkpoints").model.state_dict().items())
 

@@ -58,7 +58,8 @@ def train_prior(config: PriorConfig, data_dir: str | Path, out_dir: str | Path, 
     torch.manual_seed(train.seed)  # the initial weights are part of the run's reproducibility
     model = JukeboxPrior(config)
     val = PriorWindows(val_dir, config, label_ids) if val_dir is not None else None
-    trainer = Trainer(model, prior_loss, data, val, train, out, model_config=config, progress=progress)
+    trainer = Trainer(model, prior_loss, data, val, train, out, model_config=config, model_kind="prior",
+                      progress=progress)
     result = trainer.fit(resume)
     state = trainer.export_state()  # collective: the full weights on the main process, whatever the strategy
     if trainer.dist.is_main:

@@ -174,7 +174,7 @@ def train_vqvae(
     model.bottleneck.keep_ema_in_state_dict(True)  # checkpoints carry the codebook EMA: exact resume
     trainer = Trainer(
         model, make_loss_fn(model_config), train_data, val_data, config.train, out_dir,
-        model_config=model_config, progress=progress,
+        model_config=model_config, model_kind="vqvae", progress=progress,
     )
     result = trainer.fit(resume=resume)
     model.bottleneck.keep_ema_in_state_dict(False)  # the exported codec has the official layout

@@ -257,14 +257,16 @@ def load_checkpoint_part(path: str | Path, name: str, device: str | torch.device
 
 
 def load_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
-    """The model config saved beside a checkpoint's weights, or None when there is none."""
+    """The model config saved beside a checkpoint's weights (without its model-folder header, when
+    it has one), or None when there is none."""
     file = Path(path) / CONFIG_FILE
     if not file.is_file():
         return None
     try:
-        return json.loads(file.read_text())
+        data = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{file}: unreadable model config ({err})") from err
+    return data["config"] if isinstance(data, dict) and "format" in data and "config" in data else data
 
 
 @dataclass(frozen=True)

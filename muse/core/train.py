@@ -40,6 +40,7 @@ from muse.core.checkpoint import (
 )
 from muse.core.config import to_dict
 from muse.core.errors import ConfigError
+from muse.core.model_folder import header
 from muse.core.optim import build_optimizer, lr_at
 from muse.core.rng import rng_state, seed_everything, set_rng_state
 
@@ -137,7 +138,9 @@ class Trainer:
     Call from a plain process or under ``torchrun`` (the process group is joined from its
     environment). ``loss_fn`` receives the model itself (never a DDP/FSDP wrapper) and may call
     any of its methods. ``model_config`` (a dataclass or dict; default: ``model.config`` when it
-    is a dataclass) is saved beside the weights as ``config.json``. ``fsdp_units`` picks the
+    is a dataclass) is saved beside the weights as ``config.json``, with the model-folder header of
+    ``model_kind`` (``muse.core.model_folder``) when one is given, so a checkpoint loads like a saved
+    model of that kind. ``fsdp_units`` picks the
     sub-modules sharded separately under FSDP (default: the outermost repeated blocks, ``layer_units``).
     ``on_step`` is called on every process after each optimizer step with the step and its
     logged record. ``export_state()`` gathers the trained weights for saving the model.
@@ -154,6 +157,7 @@ class Trainer:
         *,
         collate_fn: Callable[[list[Any]], Any] = default_collate,
         model_config: Any = None,
+        model_kind: str | None = None,
         fsdp_units: Callable[[nn.Module], Any] = D.layer_units,
         on_step: Callable[[int, dict[str, Any]], None] | None = None,
         progress: bool = True,
@@ -164,6 +168,8 @@ class Trainer:
         if model_config is None and dataclasses.is_dataclass(getattr(model, "config", None)):
             model_config = model.config
         self.model_config = to_dict(model_config) if dataclasses.is_dataclass(model_config) else model_config
+        if model_kind is not None and self.model_config is not None:
+            self.model_config = header(model_kind, self.model_config)
         self.on_step, self.progress = on_step, progress
         self.dist = D.init_distributed()
         self.device = self.dist.device

@@ -7,6 +7,7 @@ only when its package is installed, so ``muse`` works without ``demos``.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 
 from muse.core.cli import build_parser, run_cli
@@ -28,9 +29,11 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
+def parser() -> argparse.ArgumentParser:
+    """The ``muse`` program's parser, every installed command registered."""
+    return build_parser("muse", "MuseNet-style symbolic music: tokenize, build data, train, generate, continue.",
+                        [m for m in COMMAND_MODULES if installed(m)])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(
-        "muse", "MuseNet-style symbolic music: tokenize, build data, train, generate, continue.",
-        [m for m in COMMAND_MODULES if installed(m)],
-    )
-    return run_cli(parser, argv)
+    return run_cli(parser(), argv)

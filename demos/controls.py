@@ -25,6 +25,7 @@ from typing import Any
 
 import gradio as gr
 
+import muse.sampling_defaults as D
 from demos.limits import DemoLimits, LimitError
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
@@ -100,9 +101,9 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
     model's ``note_limits``, shown in the hints; 0: no limit), composer guidance (only offered when
     the model was trained for it: ``guidance``) and reranking."""
     with gr.Row():
-        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
+        temperature = gr.Slider(0.1, 2.0, value=D.TEMPERATURE, step=0.05, label="Temperature",
                                 info="higher: more adventurous", elem_id=f"{elem_prefix}temperature")
-        top_p = gr.Slider(0.1, 1.0, value=0.95, step=0.01, label="Top-p",
+        top_p = gr.Slider(0.1, 1.0, value=D.TOP_P, step=0.01, label="Top-p",
                           info="sample from the most likely tokens holding this probability",
                           elem_id=f"{elem_prefix}top-p")
         seed = gr.Number(value=RANDOM_SEED, precision=0, label="Seed",

@@ -32,6 +32,7 @@ import torch
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
+from muse import sampling_defaults as D
 from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
@@ -157,8 +158,9 @@ class MuseGenerator:
     # ---- public API -------------------------------------------------------------------------
 
     def generate(self, composer: str | None, instruments: Sequence[str] = ("piano",), seconds: float = 30.0, *,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
-                 seed: int | None = None, n: int = 1, callback: Callable[[float, float], None] | None = None,
+                 temperature: float = D.TEMPERATURE, top_k: int = D.TOP_K, top_p: float = D.TOP_P,
+                 min_p: float = D.MIN_P, seed: int | None = None, n: int = 1,
+                 callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                  max_polyphony: int | None = None, guidance: float | None = None, rerank: int = 1,
                  rerank_by: str = "style", critic: str | Path | object | None = None,
@@ -191,8 +193,9 @@ class MuseGenerator:
                             critic=critic, critic_weight=critic_weight, request=request)
 
     def continue_midi(self, midi: str | Path | bytes | symusic.Score, composer: str | None, seconds: float = 20.0, *,
-                      instruments: Sequence[str] | None = None, keep_prime: bool = True, temperature: float = 1.0,
-                      top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None, n: int = 1,
+                      instruments: Sequence[str] | None = None, keep_prime: bool = True,
+                      temperature: float = D.TEMPERATURE, top_k: int = D.TOP_K, top_p: float = D.TOP_P,
+                      min_p: float = D.MIN_P, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                       max_polyphony: int | None = None, strict: bool = False, guidance: float | None = None,
@@ -243,8 +246,8 @@ class MuseGenerator:
 
     def infill(self, midi: str | Path | bytes | symusic.Score, start: float | None = None, end: float | None = None, *,
                bars: tuple[int, int] | None = None, composer: str | None = None,
-               instruments: Sequence[str] | None = None, n: int = 1, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 0.95, min_p: float = 0.0, seed: int | None = None,
+               instruments: Sequence[str] | None = None, n: int = 1, temperature: float = D.TEMPERATURE,
+               top_k: int = D.TOP_K, top_p: float = D.TOP_P, min_p: float = D.MIN_P, seed: int | None = None,
                callback: Callable[[float, float], None] | None = None,
                cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
@@ -269,8 +272,9 @@ class MuseGenerator:
         return span_of(self, midi, start, end, bars=bars, strict=strict, name=name)
 
     def accompany(self, midi: str | Path | bytes | symusic.Score, composer: str | None, instruments: Sequence[str], *,
-                  n: int = 1, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, min_p: float = 0.0,
-                  seed: int | None = None, callback: Callable[[float, float], None] | None = None,
+                  n: int = 1, temperature: float = D.TEMPERATURE, top_k: int = D.TOP_K, top_p: float = D.TOP_P,
+                  min_p: float = D.MIN_P, seed: int | None = None,
+                  callback: Callable[[float, float], None] | None = None,
                   cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                   max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
         """``n`` accompaniments of ``midi`` (every note of it kept unchanged) for ``instruments`` in

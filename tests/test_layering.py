@@ -33,6 +33,7 @@ DEMOS_MAY_IMPORT = {
     "muse.note_limits",  # the note-limit controls
     "muse.pianoroll",  # the piano-roll picture of a piece
     "muse.saved_model",  # model_hash: which model made a sample
+    "muse.sampling_defaults",  # the facades' default temperature and top-p, for the controls
     "muse.core.errors",
     "muse.core.ranges",  # the checks the facades use on numbers
     "muse.core.render",  # MIDI -> audio, the soundfont check

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from muse.commands.sampling_options import add_sampling_options
+
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PATH", help="model folder or training run (default: the bundled model)")
@@ -69,8 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--candidates", help="comma-separated composers the scorer chooses among (default: all)")
     a.add_argument("--instruments", default="piano", help="comma-separated instruments (default: piano)")
     a.add_argument("--seed", type=int, default=0, help="seed of the first composer; +1 per composer (default: 0)")
-    a.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    a.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
+    add_sampling_options(a, ("temperature", "top_p"))
     a.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance weight of the generation, as in muse generate (default: as "
                         "there, 2 for a model trained with composer dropout)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from muse.commands.sampling_options import add_sampling_options
 from muse.core.errors import UserError
 
 
@@ -11,10 +12,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--composer", help="composer/style (an unknown name lists the known ones; default: unknown)")
     p.add_argument("--n", type=int, default=1, help="number of variations; with more than one, -o out.mid writes "
                                                     "out_1.mid ... (default: 1)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 1 = off (default: 0.95)")
-    p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens, 0 = off (default: 0)")
-    p.add_argument("--min-p", type=float, default=0.0, help="min-p filter, 0 = off (default: 0)")
+    add_sampling_options(p)
     p.add_argument("--seed", type=int, help="random seed (same seed, same music)")
     p.add_argument("--max-note-seconds", metavar="S", help="longest a generated note may sound; 0 = no limit "
                                                            "(default: the model's limits)")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from muse.commands.sampling_options import add_sampling_options
+
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="length of the new music in seconds (default: 30)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature in (0, 100]; lower is safer (default: 1.0)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 1 = off (default: 0.95)")
-    p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens, 0 = off (default: 0)")
-    p.add_argument("--min-p", type=float, default=0.0, help="min-p filter, 0 = off (default: 0)")
+    add_sampling_options(p)
     p.add_argument("--seed", type=int, help="random seed from 0 to 2**63 - 1 (same seed, same music)")
     p.add_argument("--max-note-seconds", metavar="S",
                    help="longest a note may sound, for every instrument; 0 = no limit (default: the model's "

@@ -21,6 +21,7 @@ import numpy as np
 
 from musetok.config import normalize_composer
 
+from muse import sampling_defaults as D
 from muse.composers.scoring import ComposerPosterior, ComposerScorer
 from muse.core.errors import UserError
 
@@ -83,7 +84,7 @@ def _row(composer: str, results: Sequence[ComposerPosterior]) -> AdherenceRow:
 def style_adherence(generator: MuseGenerator, *, composers: Sequence[str] | None = None,
                     candidates: Sequence[str] | None = None, n: int = 20, seconds: float = 10.0,
                     instruments: Sequence[str] = ("piano",), seed: int = 0,
-                    temperature: float = 1.0, top_p: float = 0.95, max_tokens: int | None = None,
+                    temperature: float = D.TEMPERATURE, top_p: float = D.TOP_P, max_tokens: int | None = None,
                     batch_size: int = 16, callback: Callable[[str, int, int], None] | None = None,
                     guidance: float | None = None, rerank: int = 1) -> AdherenceReport:
     """Generate ``n`` pieces per composer with ``generator`` and measure how often the scorer

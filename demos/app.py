@@ -85,16 +85,16 @@ def build_app(generator: MuseGenerator, composer_tools=None, feedback_store: Fee
                     f"Model: {_model_label(generator)} (hash `{ctx.model_hash}`).")
         gr.Markdown(limits.describe(), elem_id="limits")
         gr.Markdown(_audio_line(soundfont), elem_id="audio-renderer")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Compose", id="compose", elem_id="tab-compose"):
-                compose.build(ctx)
+                composing = compose.build(ctx)
             with gr.Tab("Continue", id="continue", elem_id="tab-continue"):
                 continuation.build(ctx)
             with gr.Tab("Edit", id="edit", elem_id="tab-edit"):
                 edit.build(ctx)
             if embeddings is not None:
                 with gr.Tab("Style map", id="style-map", elem_id="tab-style-map") as tab:
-                    style_map.build(ctx, embeddings, tab)
+                    style_map.build(ctx, embeddings, tab, compose=composing, tabs=tabs)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as tab:
                 feedback_summary.build(ctx, tab)
     app.queue(max_size=limits.queue_size, default_concurrency_limit=OTHER_EVENTS_CONCURRENCY)

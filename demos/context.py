@@ -1,10 +1,11 @@
 """What every tab of the demo shares: the generation facade, limits, feedback store, media folder,
-the per-session cancel events and the model's hash."""
+the per-session cancel events, the model's hash and its composers as shown (``demos.styles``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import gradio as gr
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from demos.jobs import CancelRegistry, Job, session_id
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
+from demos.styles import Styles, model_styles
 from muse.feedback import FeedbackStore
 from muse.generate import MuseGenerator
 
@@ -24,6 +26,11 @@ class DemoContext:
     limits: DemoLimits
     model_hash: str
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+
+    @cached_property
+    def styles(self) -> Styles:
+        """The model's composers with display names, eras, training data and the featured short list."""
+        return model_styles(self.generator)
 
     def header_length(self, ids: np.ndarray) -> int:
         """Number of header tokens (composer, instruments, ``start``) at the front of ``ids`` (n,)."""

@@ -15,7 +15,6 @@ browser pulls back into its range says so in the tab's notice (``note_bounds``).
 
 from __future__ import annotations
 
-import difflib
 import math
 import secrets
 from collections.abc import Sequence
@@ -27,6 +26,8 @@ import gradio as gr
 
 import muse.sampling_defaults as D
 from demos.limits import DemoLimits, LimitError
+from demos.styles import STAR
+from muse.composers.names import display_name, resolve_composer, suggest
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
 from muse.generate import DEFAULT_GUIDANCE, DEFAULT_MAX_INSTRUMENT_REST, MuseGenerator
@@ -81,13 +82,17 @@ class RequestControls:
         return [self.bpm, self.key, self.max_rest]
 
 
-def composer_picker(composers: Sequence[str], default: str | None = None, elem_prefix: str = "") -> ComposerPicker:
-    """Composer dropdown, optional second composer and the first composer's share of the mix."""
-    default = default if default in composers else (composers[0] if composers else None)
+def composer_picker(choices: Sequence[tuple[str, str]], default: str | None = None,
+                    elem_prefix: str = "") -> ComposerPicker:
+    """Composer dropdown, optional second composer and the first composer's share of the mix. ``choices``:
+    (shown, label) pairs (``demos.styles.Styles.choices``: featured first, then by era); the events get labels."""
+    labels = [label for _, label in choices]
+    default = default if default in labels else (labels[0] if labels else None)
     with gr.Row():  # typed names are kept and checked (composer_spec), never swapped for the previous choice
-        composer = gr.Dropdown(list(composers), value=default, label="Composer", allow_custom_value=True,
-                               elem_id=f"{elem_prefix}composer")
-        blend = gr.Dropdown([NO_BLEND, *composers], value=NO_BLEND, label="Blend with (optional)",
+        composer = gr.Dropdown(list(choices), value=default, label="Composer", allow_custom_value=True,
+                               info=f"{STAR}: well-known composers with the most training data, then every style "
+                                    "by era; type a name or an era to search", elem_id=f"{elem_prefix}composer")
+        blend = gr.Dropdown([(NO_BLEND, NO_BLEND), *choices], value=NO_BLEND, label="Blend with (optional)",
                             allow_custom_value=True, elem_id=f"{elem_prefix}blend")
         mix = gr.Slider(0.05, 0.95, value=0.7, step=0.05, label="Share of the first composer",
                         elem_id=f"{elem_prefix}mix")
@@ -163,16 +168,23 @@ def check_requests(gen: MuseGenerator, bpm: Any, key: Any, max_rest: Any) -> dic
 
 def composer_spec(composer: str | None, blend: str | None, mix: float, known: Sequence[str] = ()) -> str:
     """The facade's composer argument: ``"bach"`` or the blend ``"bach:0.7,chopin:0.3"``. With ``known``
-    (the model's composers), a name not among them is a ``LimitError`` suggesting the closest ones."""
+    (the model's composers), a display name ("J. S. Bach") becomes its label and a name that is none of
+    them is a ``LimitError`` suggesting the closest ones."""
     composer = _text(composer, "composer").strip()
     blend = _text(blend, "blend").strip()
     if not composer:
         raise LimitError("choose a composer")
+    named = []
     for role, name in (("composer", composer), ("composer to blend with", blend)):
-        if known and name and name != NO_BLEND and name not in known:
-            close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(close)}?" if close else "pick one from the list"
-            raise LimitError(f"unknown {role} {quote(name)}: {hint}")
+        if known and name and name != NO_BLEND:
+            label = resolve_composer(name, known)
+            if label is None:
+                close = [f"{x} ({display_name(x)})" for x in suggest(name, known)]
+                hint = f"did you mean {' or '.join(close)}?" if close else "pick one from the list"
+                raise LimitError(f"unknown {role} {quote(name)}: {hint}")
+            name = label
+        named.append(name)
+    composer, blend = named
     if not blend or blend == NO_BLEND or blend == composer:
         return composer
     share = _finite(mix, "the share of the first composer")

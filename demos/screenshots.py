@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 120_000
+STYLE_MAP_POINTS = "#style-map-plot .scatterlayer .point"  # the interactive map's markers, once drawn
 
 
 def launch_chromium(playwright, executable: str | Path = CHROMIUM):
@@ -114,7 +115,7 @@ def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, compose
         edit_file(page, midi, *span)
         page.screenshot(path=str(shots[2]), full_page=True)
         open_tab(page, "Style map")
-        page.wait_for_selector("#style-map-image img", timeout=TIMEOUT_MS)
+        page.wait_for_selector(STYLE_MAP_POINTS, timeout=TIMEOUT_MS)
         page.screenshot(path=str(shots[3]), full_page=True)
     return shots
 

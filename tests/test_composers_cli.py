@@ -26,6 +26,12 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def test_list_names_the_composers_by_era(model: Path, capsys) -> None:
+    code, out, _ = run(capsys, "list", "--model", model)
+    assert code == 0 and "Baroque:\n  bach" in out and "J. S. Bach" in out and "1685\u20131750" in out
+    assert "5 composers; training data: estimated" in out and "#1 of 5 by training data (estimated)" in out
+
+
 def test_map_writes_png_figures(model: Path, tmp_path: Path, capsys) -> None:
     code, out, _ = run(capsys, "map", "--model", model, "-o", tmp_path / "map.png", "--heatmap", tmp_path / "heat.png")
     assert code == 0 and "5 composers" in out

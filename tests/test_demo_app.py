@@ -282,7 +282,7 @@ def test_requests_over_the_limits_are_refused(served, client: Client, midi_dir: 
         "unknown instrument 'kazoo'": compose_args(instruments=["kazoo"]),
         "choose at least one instrument": compose_args(instruments=[]),
         "unknown composer 'bahc': did you mean bach": compose_args(composer="bahc"),
-        "unknown composer to blend with 'chopn': did you mean chopin?": compose_args(blend="chopn"),
+        "unknown composer to blend with 'chopn': did you mean chopin (Frédéric Chopin)?": compose_args(blend="chopn"),
         "seed must be a whole number": compose_args(seed=2.5),
         "temperature must be in (0, 2], not 7": compose_args(temperature=7),
     }
@@ -311,14 +311,20 @@ def test_an_empty_prime_is_flagged_before_and_after_composing(client: Client, mi
 
 
 def test_style_map_and_neighbours(client: Client) -> None:
-    image, table = client.predict(["bach", "chopin", "mozart", "haydn"], "PCA", api_name="/style_map")
-    assert Path(image).read_bytes()[:4] == b"\x89PNG"
-    assert sorted(table["headers"][1:]) == ["bach", "chopin", "haydn", "mozart"] and len(table["data"]) == 4
+    plot, table = client.predict(["bach", "Frédéric Chopin", "mozart", "haydn"], "PCA", api_name="/style_map")
+    spec = plot["plot"]
+    figure = json.loads(spec) if isinstance(spec, str) else spec  # plotly: one trace per era, names on hover
+    assert [trace["name"] for trace in figure["data"]] == ["Baroque", "Classical", "Romantic"]
+    assert "<b>J. S. Bach</b>" in figure["data"][0]["hovertext"][0]
+    assert sorted(table["headers"][1:]) == ["Frédéric Chopin", "J. S. Bach", "Joseph Haydn", "W. A. Mozart"]
+    assert len(table["data"]) == 4
     near = client.predict("bach", 3, api_name="/neighbours")
-    sims = [row[1] for row in near["data"]]
-    assert len(sims) == 3 and sims == sorted(sims, reverse=True) and "bach" not in [r[0] for r in near["data"]]
+    sims = [row[2] for row in near["data"]]
+    assert len(sims) == 3 and sims == sorted(sims, reverse=True) and "J. S. Bach" not in [r[0] for r in near["data"]]
     with pytest.raises(AppError, match="at least two composers"):
         client.predict(["bach"], "PCA", api_name="/style_map")
+    with pytest.raises(AppError, match="unknown composer 'bahc'"):
+        client.predict("bahc", 3, api_name="/neighbours")
 
 
 def test_a_long_job_neither_blocks_others_and_cancel_keeps_what_it_composed(served, midi_dir: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from demo_support import REPO, free_port, save_test_model, wait_for_http
-from demos.screenshots import CHROMIUM, compose, demo_page, edit_file, open_tab, set_number
+from demos.screenshots import CHROMIUM, choose, compose, demo_page, edit_file, open_tab, set_number
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -210,3 +210,63 @@ def test_the_piano_roll_plays_along_and_seeks_in_chromium(server) -> None:
         page.wait_for_timeout(300)
         assert abs(audio.evaluate_all(AUDIO_TIME) - 0.25 * seconds) < 0.02 * seconds  # click to seek
         assert abs(head.evaluate(PLAYHEAD) - 100 * x) < 0.5
+
+
+MAP_POINTS = "#style-map-plot .scatterlayer .point"
+X_RANGE = "p => p._fullLayout.xaxis.range.slice()"  # the plotly div's current x range
+
+
+def test_the_style_map_is_interactive_and_sends_a_blend_to_compose_in_chromium(server) -> None:
+    from playwright.sync_api import expect
+
+    url, _db = server
+    with demo_page(url) as page:
+        open_tab(page, "Style map")
+        page.wait_for_selector(MAP_POINTS, timeout=120_000)
+        expect(page.locator(MAP_POINTS)).to_have_count(16)  # the most-trained composers, not all 41
+        plot = page.locator("#style-map-plot .js-plotly-plot")
+        expect(plot.locator(".gtitle")).to_contain_text("16 of 41 composers")
+        eras = plot.locator(".legend .legendtext").all_text_contents()  # the legend names the eras shown
+        assert len(eras) >= 2 and set(eras) <= {"Renaissance & earlier", "Baroque", "Classical", "Romantic",
+                                                "20th century", "Collections & folk", "Other"}, eras
+        point = page.locator(MAP_POINTS).first
+        point.hover(force=True)  # hovering names the composer
+        expect(plot.locator(".hoverlayer .hovertext")).to_contain_text("label: ", timeout=10_000)
+        before = plot.evaluate(X_RANGE)
+        plot.locator(".modebar-btn[data-title='Zoom in']").click(force=True)
+        page.wait_for_function("([p, r]) => p._fullLayout.xaxis.range[1] - p._fullLayout.xaxis.range[0] < "
+                               "0.9 * (r[1] - r[0])", arg=[plot.element_handle(), before], timeout=10_000)
+        page.click("#style-map-all")  # every composer
+        expect(page.locator(MAP_POINTS)).to_have_count(41, timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo_browser_style_map.png"), full_page=True)
+
+        choose(page, "style-map-composer", "chopin")
+        expect(page.locator("#style-map-neighbours")).not_to_contain_text("Frédéric Chopin", timeout=30_000)
+        choose(page, "style-map-blend", "J. S. Bach")
+        page.click("#style-map-send")
+        expect(page.locator("#compose-generate")).to_be_visible(timeout=30_000)  # the Compose tab is open
+        expect(page.locator("#compose-composer input")).to_have_value(re.compile("Fr\u00e9d\u00e9ric Chopin"))
+        expect(page.locator("#compose-blend input")).to_have_value(re.compile("J\\. S\\. Bach"))
+        expect(page.locator("#compose-mix input[type=number]")).to_have_value("0.5")
+        set_number(page, "compose-seconds", 1)
+        page.click("#compose-generate")
+        expect(page.locator("#compose-history")).to_contain_text("chopin:0.50,bach:0.50", timeout=120_000)
+
+
+def test_composers_by_name_and_presets_in_chromium(server) -> None:
+    from playwright.sync_api import expect
+
+    url, _db = server
+    with demo_page(url) as page:
+        page.click("#compose-composer input")
+        options = page.locator("ul[role=listbox] li")
+        expect(options.first).to_contain_text("\u2605 ")  # the featured composers first, by name
+        texts = options.all_inner_texts()
+        assert any("Baroque \u00b7 " in t for t in texts) and not any(t.strip() == "bach" for t in texts)
+        page.keyboard.press("Escape")
+        page.locator("#compose-presets").get_by_text("Chopin nocturne feel").click()
+        expect(page.locator("#compose-composer input")).to_have_value(re.compile("Fr\u00e9d\u00e9ric Chopin"))
+        expect(page.locator("#compose-bpm input")).to_have_value("60")
+        expect(page.locator("#compose-key input")).to_have_value("Eb major")
+        expect(page.locator("#compose-seconds input[type=number]")).to_have_value("30")

@@ -7,19 +7,25 @@ the model's, 0: none), guidance, rerank, then the requests: tempo in BPM (0 or N
 results panel (audio, MIDI, piano roll and a JSON manifest per variation: variation k has the seed
 ``seed + k - 1``, and ``muse generate --from-manifest`` makes it again; each caption gives the key).
 Every value is checked by the handler (``demos.controls``): out of range, unknown or not a number,
-the request fails with a message naming it, on the page and through the API alike.
+the request fails with a message naming it, on the page and through the API alike. Composers are
+shown by name, featured ones first (``demos.styles``); the examples fill in presets of ``PRESETS``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gradio as gr
 
 from demos.context import DemoContext
 from demos.controls import (
+    AS_WRITTEN,
+    MODEL_TEMPO,
+    NO_BLEND,
     RAW_INPUTS,
+    ComposerPicker,
     check_instruments,
     check_note_limits,
     check_requests,
@@ -34,17 +40,26 @@ from demos.controls import (
 )
 from demos.jobs import cancel_button, progress_callback, rendering, session_id, shown_errors
 from demos.results import ResultsPanel, Variation, caption, summary
+from demos.styles import Preset
 from muse.feedback import Sample
 from muse.manifest import make_manifest
 
 DEFAULT_INSTRUMENTS = ("piano",)
 
 
-def build(ctx: DemoContext) -> ResultsPanel:
+@dataclass(frozen=True)
+class ComposeTab:
+    """What other tabs may set on the Compose tab (the Style map sends composers to ``picker``)."""
+
+    panel: ResultsPanel
+    picker: ComposerPicker
+
+
+def build(ctx: DemoContext) -> ComposeTab:
     """The Compose tab's controls and results (call inside ``gr.Tab``)."""
     gen, limits = ctx.generator, ctx.limits
     gr.Markdown("Compose new music in the style of a composer, or a blend of two.")
-    picker = composer_picker(gen.composers, default="chopin", elem_prefix="compose-")
+    picker = composer_picker(ctx.styles.choices(), default="chopin", elem_prefix="compose-")
     default = [i for i in DEFAULT_INSTRUMENTS if i in gen.instruments]
     instruments = gr.CheckboxGroup(list(gen.instruments), value=default, label="Instruments",
                                    elem_id="compose-instruments")
@@ -59,6 +74,13 @@ def build(ctx: DemoContext) -> ResultsPanel:
                                (sampling.temperature, "Temperature", ""), (sampling.top_p, "Top-p", ""),
                                (sampling.guidance, "Composer guidance", ""), (sampling.rerank, "Rerank", "")):
         watch_bounds(slider, notice, what, unit)
+    presets = ctx.styles.presets(gen.instruments, gen.key_names, gen.bpm_range, limits.max_seconds)
+    if presets:
+        gr.Examples([_example(p) for p in presets],
+                    [*picker.inputs, instruments, seconds, sampling.temperature, requests.bpm, requests.key],
+                    label="Presets (they fill in the settings; press Generate)",
+                    example_labels=[p.title for p in presets], examples_per_page=len(presets),
+                    elem_id="compose-presets")
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="compose-generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="compose-cancel")
@@ -95,7 +117,13 @@ def build(ctx: DemoContext) -> ResultsPanel:
                       api_name="compose", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency, **RAW_INPUTS)
     cancel_button(cancel, [event], status, ctx.cancels, api_name="compose_cancel")
-    return panel
+    return ComposeTab(panel, picker)
+
+
+def _example(p: Preset) -> list:
+    """The values ``p`` sets: composer, blend, mix, instruments, seconds, temperature, tempo, key."""
+    return [p.composer, p.blend or NO_BLEND, p.mix, list(p.instruments), p.seconds, p.temperature,
+            p.bpm or MODEL_TEMPO, p.key or AS_WRITTEN]
 
 
 def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch: dict, timings: dict,
@@ -115,4 +143,4 @@ def _variations(ctx: DemoContext, pieces: Sequence, call: dict, spec: str, batch
     return made
 
 
-__all__ = ["build"]
+__all__ = ["ComposeTab", "build"]

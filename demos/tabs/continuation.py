@@ -100,7 +100,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
             preview = gr.Image(type="filepath", format="png", label="Your file (the shaded part primes the model)",
                                interactive=False, elem_id="continue-preview")
             summary_md = gr.Markdown(elem_id="continue-summary")
-    picker = composer_picker(gen.composers, default="mozart", elem_prefix="continue-")
+    picker = composer_picker(ctx.styles.choices(), default="mozart", elem_prefix="continue-")
     seconds = gr.Slider(limits.min_seconds, limits.max_continue_seconds, value=min(10.0, limits.max_continue_seconds),
                         step=1, label="Continue for (seconds)", elem_id="continue-seconds")
     instruments = gr.CheckboxGroup(list(gen.instruments), value=[], label="Instruments of the continuation",

@@ -184,7 +184,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
         tracks = gr.CheckboxGroup([], value=[], label="Tracks to keep (the model accompanies them)",
                                   elem_id="edit-tracks")
         gr.Markdown(f"The kept tracks may last at most {limits.max_accompany_seconds:g} s.")
-    picker = composer_picker(gen.composers, default="chopin", elem_prefix="edit-")
+    picker = composer_picker(ctx.styles.choices(), default="chopin", elem_prefix="edit-")
     instruments = gr.CheckboxGroup(list(gen.instruments), value=[], label="Instruments",
                                    info="regenerating: those the span may use (none ticked: the file's); "
                                         "accompanying: the parts to write", elem_id="edit-instruments")

@@ -1,9 +1,11 @@
-"""Style map tab: the model's learned composer embeddings as a 2-D map, similarities and neighbours.
+"""Style map tab: the model's learned composer embeddings as an interactive map, and a way to Compose with them.
 
-Built on ``muse.composers`` (the composer-embedding tools): pick composers to compare and a
-projection (PCA or t-SNE) for the map and their cosine-similarity table; pick one composer for its
-nearest neighbours. API: ``/style_map`` (composers, method -> map image, similarity table) and
-``/neighbours`` (composer, k -> table).
+Built on ``muse.composers`` (the composer-embedding tools) and ``demos.style_plot`` (the figure).
+The map opens on the ``DEFAULT_COUNT`` composers with the most training data ("Show all" shows
+every one); hovering a point names it, the toolbar zooms, the legend groups by era. Pick a composer
+(and optionally a second one) to see its nearest neighbours and send it, or the pair as a blend, to
+the Compose tab. API: ``/style_map`` (composers, method -> map, similarity table) and
+``/neighbours`` (composer, k -> table); composers are labels or display names.
 """
 
 from __future__ import annotations
@@ -11,50 +13,65 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from demos.context import DemoContext
+from demos.controls import NO_BLEND, RAW_INPUTS, composer_spec
 from demos.jobs import shown_errors
-from muse.composers import ComposerAnalysis, ComposerEmbeddings, analyse, neighbours, plot_map
+from demos.style_plot import map_figure
+from demos.styles import Styles
+from demos.tabs.compose import ComposeTab
+from muse.composers import ComposerAnalysis, ComposerEmbeddings, analyse, neighbours
+from muse.composers.mixing import parse_composer_mix
+from muse.composers.names import composer_name, display_name, resolve_composer
 from muse.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 METHOD_LABELS = {"PCA": "pca", "t-SNE": "tsne"}
-_PLOT_LOCK = threading.Lock()  # the map is drawn with pyplot, which is not thread-safe
+DEFAULT_COUNT = 16  # composers on the first map: those with the most training data
+BLEND_SHARE = 0.5  # a pair sent to Compose is blended half and half
 
 
 def subset(embeddings: ComposerEmbeddings, names: Sequence[str]) -> ComposerEmbeddings:
-    """The embeddings of ``names`` only (in the model's order); at least two are needed for a map."""
-    chosen = sorted({embeddings.index(n) for n in names})
+    """The embeddings of ``names`` (labels or display names) only, in the model's order; at least two."""
+    if isinstance(names, str):
+        raise UserError(f"composers must be a list of names, not {names!r}")
+    chosen = sorted({embeddings.index(resolve_composer(str(n), embeddings.names) or str(n)) for n in names})
     if len(chosen) < 2:
         raise UserError("pick at least two composers to compare")
     return ComposerEmbeddings(tuple(embeddings.names[i] for i in chosen), embeddings.vectors[chosen])
 
 
 def similarity_table(analysis: ComposerAnalysis) -> dict:
-    """Cosine similarities of ``analysis`` as a table (rows and columns in clustering order)."""
+    """Cosine similarities of ``analysis`` as a table of display names (rows and columns in clustering order)."""
     order = [analysis.names[i] for i in analysis.order]
     index = {n: i for i, n in enumerate(analysis.names)}
-    rows = [[a, *(round(float(analysis.similarity[index[a], index[b]]), 3) for b in order)] for a in order]
-    return {"headers": ["composer", *order], "data": rows}
+    shown = [display_name(n) for n in order]
+    rows = [[display_name(a), *(round(float(analysis.similarity[index[a], index[b]]), 3) for b in order)]
+            for a in order]
+    return {"headers": ["composer", *shown], "data": rows}
 
 
 class StyleMap:
-    """Draws maps and tables for one model's composer embeddings into the demo's media folder."""
+    """Maps and tables for one model's composer embeddings, named as ``styles`` shows them."""
 
-    def __init__(self, ctx: DemoContext, embeddings: ComposerEmbeddings) -> None:
-        self.ctx, self.embeddings = ctx, embeddings
-        self._default: tuple[str, dict] | None = None
+    def __init__(self, embeddings: ComposerEmbeddings, styles: Styles) -> None:
+        self.embeddings, self.styles = embeddings, styles
+        self._default: tuple[Any, dict] | None = None
         self._default_lock = threading.Lock()
 
-    def default(self) -> tuple[str, dict]:
-        """The map and table of all composers (PCA), drawn once."""
+    def most_trained(self, n: int = DEFAULT_COUNT) -> list[str]:
+        """The ``n`` composers with the most training data (all of them when the model has fewer)."""
+        return self.styles.training.top(n) if len(self.embeddings.names) > n else list(self.embeddings.names)
+
+    def default(self) -> tuple[Any, dict]:
+        """The map and table of the most-trained composers (PCA), drawn once."""
         with self._default_lock:
-            if self._default is None or not Path(self._default[0]).is_file():  # pruned by the media folder
-                self._default = self.draw(self.embeddings.names, "PCA")
+            if self._default is None:
+                self._default = self.draw(self.most_trained(), "PCA")
             return self._default
 
     def warm_up(self) -> None:
@@ -67,73 +84,121 @@ class StyleMap:
 
         threading.Thread(target=work, name="style-map-warm-up", daemon=True).start()
 
-    def draw(self, names: Sequence[str], method_label: str) -> tuple[str, dict]:
+    def draw(self, names: Sequence[str] | None, method_label: str) -> tuple[Any, dict]:
         method = METHOD_LABELS.get(method_label, method_label)
         if method not in METHOD_LABELS.values():
             raise UserError(f"unknown projection {method_label!r}; choose {' or '.join(METHOD_LABELS)}")
-        chosen = subset(self.embeddings, names or self.embeddings.names)
+        chosen = subset(self.embeddings, self.embeddings.names if names is None else names)
         analysis = analyse(chosen, methods=(method,))
-        path = self.ctx.media.folder / f"{self.ctx.media.new_stem('style-map')}.png"
-        with _PLOT_LOCK:
-            plot_map(analysis, path, method)
-        return str(path), similarity_table(analysis)
+        label = next(k for k, v in METHOD_LABELS.items() if v == method)
+        sizes = "training data" + ("" if self.styles.training.counted else " (estimated)")
+        title = f"{len(chosen.names)} of {len(self.embeddings.names)} composers \u00b7 {label} \u00b7 size: {sizes}"
+        return map_figure(analysis, method, self.styles, title), similarity_table(analysis)
 
-    def nearest(self, name: str, k: float) -> dict:
+    def nearest(self, name: str | None, k: Any) -> dict:
         if not name:
             raise UserError("pick a composer")
-        k = int(k)
+        try:
+            k = int(k)
+        except (TypeError, ValueError):
+            raise UserError(f"the number of neighbours must be a whole number, not {k!r}") from None
         if not 1 <= k <= len(self.embeddings.names) - 1:
             raise UserError(f"the number of neighbours must be from 1 to {len(self.embeddings.names) - 1}, not {k}")
-        found = neighbours(self.embeddings, name, k)
-        return {"headers": ["composer", "cosine similarity"],
-                "data": [[n.name, round(n.similarity, 3)] for n in found]}
+        label = resolve_composer(name, self.embeddings.names) or name
+        found = neighbours(self.embeddings, label, k)
+        return {"headers": ["composer", "era", "similarity"],
+                "data": [[display_name(n.name), composer_name(n.name).era, round(n.similarity, 3)] for n in found]}
+
+    def to_compose(self, composer: str | None, blend: str | None) -> tuple[str, str]:
+        """(composer, blend) labels for the Compose tab (blend ``NO_BLEND`` for none), checked by name."""
+        spec = composer_spec(composer, blend, BLEND_SHARE, self.embeddings.names)
+        mix = parse_composer_mix(spec, self.embeddings.names)
+        return mix.names[0], mix.names[1] if mix.is_blend else NO_BLEND
 
 
-def build(ctx: DemoContext, embeddings: ComposerEmbeddings, tab: gr.Tab) -> StyleMap:
-    """The Style map tab (call inside ``tab``): its map is drawn when the tab is first opened."""
-    tools = StyleMap(ctx, embeddings)
+def build(ctx: DemoContext, embeddings: ComposerEmbeddings, tab: gr.Tab, compose: ComposeTab | None = None,
+          tabs: gr.Tabs | None = None) -> StyleMap:
+    """The Style map tab (call inside ``tab``): its map is drawn when the tab is first opened. With ``compose``
+    and ``tabs`` (the page's tabs), "Send to Compose" sets the Compose tab's composer (and blend) and opens it."""
+    styles = ctx.styles
+    tools = StyleMap(embeddings, styles)
     tools.warm_up()
-    names = list(embeddings.names)
+    choices = [c for c in styles.choices() if c[1] in embeddings.names]
+    names = [label for _, label in choices]
     first = "bach" if "bach" in names else names[0]
-    gr.Markdown("Where the model places each composer: nearby composers have similar learned embeddings "
-                "(cosine similarity of their directions).")
+    k0 = min(5, len(names) - 1)
+    gr.Markdown(f"Where the model places each composer: nearby composers have similar learned embeddings (cosine "
+                f"similarity of their directions). Colour: era; size: training data, {styles.training.source}. "
+                "Hover a point for its name, drag to zoom (double-click to reset), click an era in the legend to "
+                "hide it.", elem_id="style-map-about")
     with gr.Row():
         with gr.Column(scale=3):
-            image = gr.Image(None, type="filepath", format="png", label="Composer map", interactive=False,
-                             elem_id="style-map-image")
+            plot = gr.Plot(label="Composer map", elem_id="style-map-plot")
+            with gr.Row():
+                top = gr.Button(f"Most trained ({min(DEFAULT_COUNT, len(names))})", size="sm", elem_id="style-map-top")
+                every = gr.Button(f"Show all ({len(names)})", size="sm", elem_id="style-map-all")
+                method = gr.Radio(list(METHOD_LABELS), value="PCA", label="Projection", container=False,
+                                  elem_id="style-map-method")
         with gr.Column(scale=2):
-            chosen = gr.Dropdown(names, value=names, multiselect=True, label="Composers to compare",
-                                 elem_id="style-map-composers")
-            method = gr.Radio(list(METHOD_LABELS), value="PCA", label="Projection", elem_id="style-map-method")
-            draw = gr.Button("Draw map", variant="primary", elem_id="style-map-draw")
-            composer = gr.Dropdown(names, value=first, label="Nearest neighbours of", elem_id="style-map-composer")
-            k = gr.Slider(1, max(1, len(names) - 1), value=min(5, len(names) - 1), step=1, label="How many",
-                          elem_id="style-map-k")
-            table = gr.Dataframe(value=tools.nearest(first, min(5, len(names) - 1)), label="Nearest neighbours",
-                                 interactive=False, elem_id="style-map-neighbours")
-    similarities = gr.Dataframe(label="Cosine similarity (clustered order)", interactive=False,
-                                elem_id="style-map-similarity")
+            with gr.Group():
+                composer = gr.Dropdown(choices, value=first, label="Composer", allow_custom_value=True,
+                                       info="its nearest neighbours are listed below", elem_id="style-map-composer")
+                blend = gr.Dropdown([(NO_BLEND, NO_BLEND), *choices], value=NO_BLEND, allow_custom_value=True,
+                                    label="Blend with (optional)", elem_id="style-map-blend",
+                                    info=f"sent as a blend, {BLEND_SHARE:.0%} each")
+                send = gr.Button("Send to Compose", variant="primary", elem_id="style-map-send",
+                                 visible=compose is not None and tabs is not None)
+            k = gr.Slider(1, max(1, len(names) - 1), value=k0, step=1, label="Neighbours shown", elem_id="style-map-k")
+            table = gr.Dataframe(value=tools.nearest(first, k0), label="Nearest neighbours", interactive=False,
+                                 elem_id="style-map-neighbours")
+    with gr.Row():
+        chosen = gr.Dropdown(choices, value=tools.most_trained(), multiselect=True, label="Composers on the map",
+                             info=f"the {min(DEFAULT_COUNT, len(names))} with the most training data at first; "
+                                  "add or remove names, then draw", scale=5, elem_id="style-map-composers")
+        with gr.Column(scale=1, min_width=120):
+            draw = gr.Button("Draw map", variant="secondary", elem_id="style-map-draw")
+    with gr.Accordion("Cosine similarity of the composers on the map (clustered order)", open=False):
+        similarities = gr.Dataframe(interactive=False, show_label=False, elem_id="style-map-similarity")
+    shown = gr.State(False)  # whether this page has drawn its first map
 
-    def draw_map(picked: list[str], projection: str) -> tuple[str, dict]:
+    def draw_map(picked: list[str] | None, projection: str) -> tuple:
         with shown_errors("drawing the map"):
             return tools.draw(picked, projection)
+
+    def redraw(picked: list[str], projection: str) -> tuple:
+        with shown_errors("drawing the map"):
+            return (picked, *tools.draw(picked, projection))
 
     def show_neighbours(name: str, count: float) -> dict:
         with shown_errors("finding neighbours"):
             return tools.nearest(name, count)
 
-    def first_view(current: str | None) -> tuple:
-        if current:
-            return gr.skip(), gr.skip()
+    def first_view(done: bool) -> tuple:
+        if done:
+            return gr.skip(), gr.skip(), True
         with shown_errors("drawing the map"):
-            return tools.default()
+            return (*tools.default(), True)
 
     common = {"concurrency_id": "style_map", "concurrency_limit": 2}
-    tab.select(first_view, [image], [image, similarities], api_visibility="private", **common)
-    draw.click(draw_map, [chosen, method], [image, similarities], api_name="style_map", **common)
-    composer.change(show_neighbours, [composer, k], [table], api_name="neighbours", **common)
+    tab.select(first_view, [shown], [plot, similarities, shown], api_visibility="private", **common)
+    draw.click(draw_map, [chosen, method], [plot, similarities], api_name="style_map", **common, **RAW_INPUTS)
+    top.click(lambda p: redraw(tools.most_trained(), p), [method], [chosen, plot, similarities],
+              api_visibility="private", **common)
+    every.click(lambda p: redraw(list(embeddings.names), p), [method], [chosen, plot, similarities],
+                api_visibility="private", **common)
+    composer.change(show_neighbours, [composer, k], [table], api_name="neighbours", **common, **RAW_INPUTS)
     k.release(show_neighbours, [composer, k], [table], api_visibility="private", **common)
+    if compose is not None and tabs is not None:
+        def send_to_compose(name: str | None, other: str | None) -> tuple:
+            with shown_errors("sending to Compose"):
+                first_name, second = tools.to_compose(name, other)
+            mix = gr.skip() if second == NO_BLEND else BLEND_SHARE
+            return first_name, second, mix, gr.Tabs(selected="compose")
+
+        picker = compose.picker
+        send.click(send_to_compose, [composer, blend], [picker.composer, picker.blend, picker.mix, tabs],
+                   api_visibility="private", queue=False, **RAW_INPUTS)
     return tools
 
 
-__all__ = ["StyleMap", "build", "similarity_table", "subset"]
+__all__ = ["DEFAULT_COUNT", "StyleMap", "build", "similarity_table", "subset"]

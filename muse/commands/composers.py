@@ -1,4 +1,4 @@
-"""``muse composers map|neighbours|export|score|adherence``: a model's composer embeddings and scorer."""
+"""``muse composers list|map|neighbours|export|score|adherence``: a model's composers, their embeddings and scorer."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Analyse the learned composer embeddings of a model, score which composer a piece "
                     "sounds like, and measure how well generation follows the requested composer.")
     sub = top.add_subparsers(dest="composers_command", metavar="ACTION", required=True)
+
+    ls = sub.add_parser("list", help="the model's composers: label, display name, era and training data",
+                        description="List the model's composer labels by era with their display names and how "
+                                    "much training data each had (counted when the data's statistics are found "
+                                    "beside the model, else estimated from the embeddings).")
+    _model_args(ls)
+    ls.set_defaults(func=run_list)
 
     m = sub.add_parser("map", help="2-D map of the composer embeddings (PNG), optionally a similarity heatmap",
                        description="Plot the composer embeddings in 2-D (PCA or t-SNE of their directions) with "
@@ -104,6 +111,22 @@ def run_map(args: argparse.Namespace) -> int:
     if args.heatmap:
         written.append(plot_heatmap(analysis, args.heatmap))
     print(f"wrote {', '.join(map(str, written))} ({len(analysis.names)} composers)")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from muse.composers import composer_embeddings
+    from muse.composers.names import grouped
+    from muse.composers.training_data import training_data
+
+    loaded = _load(args)
+    embeddings = composer_embeddings(loaded.model)
+    data = training_data(embeddings, loaded.path)
+    for era, entries in grouped(embeddings.names).items():
+        print(f"{era}:")
+        for e in entries:
+            print(f"  {e.label:<20} {e.name:<32} {e.years:<10} {data.describe(e.label)}")
+    print(f"{len(embeddings.names)} composers; training data: {data.source}")
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from musetok.config import normalize_composer
 
+from muse.composers.names import resolve_composer
 from muse.core.errors import UserError
 from muse.core.ranges import quote
 
@@ -59,7 +60,8 @@ def _known(composers: Sequence[str]) -> str:
 def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
     """Parse ``"name[:weight],name[:weight],..."`` against the model's ``composers``.
 
-    Names are normalised as the tokenizer does (``" Bach"`` -> ``bach``). A
+    Names are normalised as the tokenizer does (``" Bach"`` -> ``bach``); a display name or another
+    spelling of a label is accepted too (``"J. S. Bach"``, ``"Dvořák"``: ``muse.composers.names``). A
     ``UserError`` names the problem: an unknown composer (listing the known ones), a weight that
     is not a positive number, a composer given twice, or an empty mix.
     """
@@ -70,8 +72,10 @@ def parse_composer_mix(text: str, composers: Sequence[str]) -> ComposerMix:
     for part in text.split(","):
         if not part.strip():
             continue
-        name, sep, weight_text = part.partition(":")
-        name = normalize_composer(name)
+        raw, sep, weight_text = part.partition(":")
+        name = normalize_composer(raw)
+        if name not in composers:  # a display name or another spelling: "J. S. Bach", "Dvořák"
+            name = resolve_composer(raw.strip(), composers) or name
         if name not in composers:
             raise UserError(f"unknown composer {quote(name)} in {quote(text)}; known composers: {_known(composers)}")
         if name in names:

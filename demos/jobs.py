@@ -105,18 +105,26 @@ def rendering(progress: gr.Progress, items: Sequence[T]) -> Iterator[tuple[int, 
         yield k, item
 
 
-def stop_or_withdraw(jobs: CancelRegistry, session: str, withdrawals: int) -> tuple[str, int]:
+STOPPING = "Stopping: what was composed so far is being rendered\u2026"
+WITHDRAWN = "Nothing was composing; a request of yours still waiting in the queue is withdrawn."
+
+
+def stop_or_withdraw(jobs: CancelRegistry, session: str, withdrawals: int, stopping: str = STOPPING,
+                     withdrawn: str = WITHDRAWN) -> tuple[str, int]:
     """What Cancel does for ``session``: stop its running job (the count of ``withdrawals`` stays), else count
-    one more withdrawal of a request still waiting in the queue. Returns (the status line, the count)."""
+    one more withdrawal of a request still waiting in the queue. Returns (the status line, the count): the
+    ``stopping`` or the ``withdrawn`` line."""
     if jobs.cancel(session):
-        return "Stopping: what was composed so far is being rendered\u2026", withdrawals
-    return "Nothing was composing; a request of yours still waiting in the queue is withdrawn.", withdrawals + 1
+        return stopping, withdrawals
+    return withdrawn, withdrawals + 1
 
 
 def cancel_button(button: gr.Button, events: Sequence, status: gr.components.Component, jobs: CancelRegistry,
-                  api_name: str) -> None:
+                  api_name: str, stopping: str = STOPPING, withdrawn: str = WITHDRAWN,
+                  on_withdraw: Callable[[str], None] | None = None) -> None:
     """Wire ``button`` to stop this session's running job, which keeps what it composed so far (its event
-    goes on and shows it); when none runs, a request of ``events`` still waiting in the queue is withdrawn.
+    goes on and shows it); when none runs, a request of ``events`` still waiting in the queue is withdrawn
+    (and ``on_withdraw(session)`` called). ``stopping``/``withdrawn``: the status lines of the two cases.
 
     The withdrawal goes through a counter in a ``gr.State`` whose change cancels ``events``: Gradio's own
     cancellation would also throw away a running job's partial result, so it is used only when none runs.
@@ -124,7 +132,10 @@ def cancel_button(button: gr.Button, events: Sequence, status: gr.components.Com
     withdrawals = gr.State(0)
 
     def cancel(count: int, request: gr.Request) -> tuple[str, int]:
-        return stop_or_withdraw(jobs, session_id(request), count)
+        line, after = stop_or_withdraw(jobs, session_id(request), count, stopping, withdrawn)
+        if after != count and on_withdraw is not None:
+            on_withdraw(session_id(request))
+        return line, after
 
     button.click(cancel, [withdrawals], [status, withdrawals], api_name=api_name, queue=False)
     withdrawals.change(None, None, None, cancels=list(events), queue=False)

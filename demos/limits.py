@@ -40,6 +40,9 @@ class DemoLimits:
     max_prime_seconds: float = 60.0
     max_infill_seconds: float = 30.0  # the longest span the Edit tab regenerates
     max_accompany_seconds: float = 60.0  # the longest piece (its kept tracks) the Edit tab accompanies
+    max_clip_seconds: float = 10.0  # the longest audio clip the Audio tab's codec reconstructs
+    min_audio_seconds: float = 0.5  # the shortest raw audio the Audio tab samples
+    max_audio_seconds: float = 4.0  # the longest (about 45 s of CPU per second with the bundled models)
     queue_size: int = 16
     concurrency: int = 2
     time_limit: float = 600.0
@@ -50,15 +53,18 @@ class DemoLimits:
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= min(self.max_seconds, self.max_continue_seconds):
             raise ValueError("limits: need 0 < min_seconds <= max_seconds and max_continue_seconds")
+        if not 0 < self.min_audio_seconds <= self.max_audio_seconds:
+            raise ValueError("limits: need 0 < min_audio_seconds <= max_audio_seconds")
         for name in ("max_variations", "max_rerank", "max_upload_bytes", "queue_size", "concurrency",
                      "max_request_bytes",
                      "max_text_chars", "max_name_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limits: {name} must be at least 1")
         if min(self.max_upload_seconds, self.max_prime_seconds, self.max_infill_seconds, self.max_accompany_seconds,
-               self.time_limit) <= 0:
+               self.max_clip_seconds, self.max_audio_seconds, self.time_limit) <= 0:
             raise ValueError("limits: max_upload_seconds, max_prime_seconds, max_infill_seconds, "
-                             "max_accompany_seconds and time_limit must be positive")
+                             "max_accompany_seconds, max_clip_seconds, max_audio_seconds and time_limit must be "
+                             "positive")
 
     def describe(self) -> str:
         """One line for the page: every limit a user can run into."""
@@ -67,7 +73,9 @@ class DemoLimits:
                 f"(each the best of up to {self.max_rerank}), MIDI uploads up to "
                 f"{self.max_upload_bytes / 2**20:g} MB and {self.max_upload_seconds / 60:g} minutes (primes up to "
                 f"{self.max_prime_seconds:g} s), edits of spans up to {self.max_infill_seconds:g} s and accompaniments "
-                f"of pieces up to {self.max_accompany_seconds:g} s, file names up to {self.max_name_chars} characters, "
+                f"of pieces up to {self.max_accompany_seconds:g} s, audio clips up to {self.max_clip_seconds:g} s and "
+                f"raw audio samples up to {self.max_audio_seconds:g} s, file names up to {self.max_name_chars} "
+                "characters, "
                 f"text fields up "
                 f"to {self.max_text_chars} characters, requests up to {self.max_request_bytes // 2**10} KB; a job "
                 f"stops after {self.time_limit / 60:g} minutes, {self.concurrency} run at once and "
@@ -108,6 +116,21 @@ class DemoLimits:
         if seconds > self.max_accompany_seconds:
             raise LimitError(f"{name}: the kept tracks last {seconds:.1f} s; accompaniments may last at most "
                              f"{self.max_accompany_seconds:g} s")
+
+    def check_clip_seconds(self, seconds: float, name: str) -> None:
+        if seconds > self.max_clip_seconds:
+            raise LimitError(f"{name}: the clip lasts {seconds:.1f} s; the codec takes clips of at most "
+                             f"{self.max_clip_seconds:g} s (cut it shorter)")
+
+    def check_audio_seconds(self, seconds: float, shortest: float = 0.0) -> float:
+        """``seconds`` of raw audio to sample as a float when within [min_audio_seconds (or ``shortest``, the
+        model's, when longer), max_audio_seconds], else a ``LimitError``."""
+        value = _number(seconds, "length")
+        low = max(self.min_audio_seconds, shortest)
+        if not low <= value <= self.max_audio_seconds:
+            raise LimitError(f"length must be between {low:g} and {self.max_audio_seconds:g} seconds of audio, "
+                             f"not {value:g}")
+        return value
 
     def read_upload(self, path: str | Path | None, name: str | None = None) -> bytes:
         """The bytes of an uploaded file, refused when missing or larger than ``max_upload_bytes``."""

@@ -7,12 +7,14 @@ one) by FluidSynth when installed, else by the built-in SoundFont sampler (``mus
 
 Files live in one working folder of the app (a fresh temporary folder unless given); files older
 than ``max_age`` seconds are removed as new ones are written, so a long-running demo does not fill
-the disk. Gradio copies what a handler returns into its own cache before serving it.
+the disk (and so are folders in it untouched for as long: the Audio tab's sampling runs). Gradio
+copies what a handler returns into its own cache before serving it.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 import time
@@ -83,7 +85,7 @@ class MediaFolder:
         return draw_piano_roll(score, self.folder / f"{stem}.png", boundary=boundary, span=span, title=title)
 
     def prune(self) -> int:
-        """Delete files older than ``max_age``; returns how many."""
+        """Delete files (and folders) older than ``max_age``; returns how many."""
         if not self._prune_lock.acquire(blocking=False):
             return 0  # another request is pruning
         try:
@@ -91,9 +93,13 @@ class MediaFolder:
             removed = 0
             for path in self.folder.iterdir():
                 try:
-                    if path.is_file() and path.stat().st_mtime < cutoff:
+                    if path.stat().st_mtime >= cutoff:
+                        continue
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
                         path.unlink()
-                        removed += 1
+                    removed += 1
                 except OSError:
                     continue  # removed by someone else meanwhile
             if removed:

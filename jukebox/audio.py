@@ -44,6 +44,19 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.T), int(rate)
 
 
+def audio_seconds(path: str | Path) -> float:
+    """How long ``path`` lasts, from its header alone (nothing decoded): an unreadable file is an
+    ``AudioError`` naming it, as in ``read_audio``."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: not a readable audio file ({err})") from err
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
 def to_mono(audio: np.ndarray) -> np.ndarray:
     """Average the channels: (C, T) -> (T,); mono (T,) is returned as is."""
     return audio if audio.ndim == 1 else audio.mean(axis=0, dtype=np.float32)
@@ -101,4 +114,5 @@ def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
-__all__ = ["WRITE_FORMATS", "load_audio", "peak_normalize", "read_audio", "resample", "save_audio", "to_mono"]
+__all__ = ["WRITE_FORMATS", "audio_seconds", "load_audio", "peak_normalize", "read_audio", "resample", "save_audio",
+           "to_mono"]

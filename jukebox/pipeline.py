@@ -3,7 +3,7 @@
 The top prior writes level-2 codes window by window (each window conditioned on artist, genre,
 timing and the lyrics around it, continuing the codes already there), then each upsampler fills
 its level window by window, conditioned on the level above; every finished level is decoded to
-WAV. A run lives in one output directory:
+WAV (``sample_levels`` hands out each level as it finishes). A run lives in one output directory:
 
 - ``settings.json``: the model, its checkpoints and every ``SampleSettings`` field;
 - ``codes_level{L}.npy``: (n_samples, codes so far) int64, rewritten atomically after each window;
@@ -26,7 +26,7 @@ import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -45,12 +45,15 @@ from jukebox.vqvae.codec import Codec, EncodedAudio
 from muse.core.atomic import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import ConfigError, UserError
-from muse.core.sampling import SamplingConfig
+from muse.core.sampling import SamplingConfig, is_cancelled
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, int], None]
 """``progress(level, codes_done, codes_total)`` after each window."""
+
+Cancel = threading.Event | Callable[[], bool]
+"""Stops a run between windows (and inside one, dropping it): an Event, or a callable that returns True."""
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,15 @@ class JukeboxPipeline:
     # -- runs ---------------------------------------------------------------------------------
 
     def sample(self, settings: SampleSettings, out_dir: str | Path, progress: Progress | None = None,
-               cancel: threading.Event | None = None) -> SampleResult:
+               cancel: Cancel | None = None) -> SampleResult:
         """Start a run in ``out_dir`` (which must not hold another run) and sample it."""
+        return _last(self.sample_levels(settings, out_dir, progress, cancel))
+
+    def sample_levels(self, settings: SampleSettings, out_dir: str | Path, progress: Progress | None = None,
+                      cancel: Cancel | None = None) -> Iterator[SampleResult]:
+        """``sample``, handing out the run's result after each level is decoded (``result.wavs`` has one
+        more level each time) and, when cancelled, once more with ``complete=False``: a page can play
+        the top level while the upsamplers work. The settings are checked before the first result."""
         out = Path(out_dir)
         if (out / "settings.json").exists():
             raise UserError(f"{out} already holds a run; use --resume {out} to continue it or pick another folder")
@@ -236,9 +246,9 @@ class JukeboxPipeline:
         write_json(out / "settings.json", {"format": "musebox-jukebox-run/1", "settings": to_dict(settings)})
         if settings.prompt is not None:
             self._write_prompt(settings, out)
-        return self._run(settings, out, progress, cancel)
+        return self._levels(settings, out, progress, cancel)
 
-    def resume(self, out_dir: str | Path, progress: Progress | None = None, cancel: threading.Event | None = None,
+    def resume(self, out_dir: str | Path, progress: Progress | None = None, cancel: Cancel | None = None,
                levels: tuple[int, ...] | None = None) -> SampleResult:
         """Continue the run in ``out_dir`` where it stopped (optionally with more ``levels``)."""
         out = Path(out_dir)
@@ -247,10 +257,10 @@ class JukeboxPipeline:
             settings = replace(settings, levels=tuple(sorted(set(settings.levels) | set(levels), reverse=True)))
             write_json(out / "settings.json", {"format": "musebox-jukebox-run/1", "settings": to_dict(settings)})
         self._check(settings)
-        return self._run(settings, out, progress, cancel)
+        return _last(self._levels(settings, out, progress, cancel))
 
     def upsample(self, out_dir: str | Path, levels: tuple[int, ...] = (1, 0), progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> SampleResult:
+                 cancel: Cancel | None = None) -> SampleResult:
         """Add lower ``levels`` to a run whose upper level is sampled (or still being sampled)."""
         return self.resume(out_dir, progress, cancel, levels)
 
@@ -278,6 +288,14 @@ class JukeboxPipeline:
                 raise UserError(f"this top prior makes songs of {labels.min_duration:g} to {labels.max_duration:g} s, "
                                 f"not {seconds:.2f} s (--seconds)")
 
+    def label_ids(self) -> LabelIds | None:
+        """The artist and genre names of the top prior's label version, from the id files (None when the
+        pipeline has no id files or its top prior no labels)."""
+        top = self.priors.get(self.codec.levels - 1)
+        if top is None or top.config.labels is None:
+            return None
+        return self._label_ids(top.config.labels.version)
+
     def _label_ids(self, version: str) -> LabelIds | None:
         if self.ids_dir is None:
             return None
@@ -300,19 +318,20 @@ class JukeboxPipeline:
             n = length // self.codec.model.hop_lengths[level]
             _save_codes(out / f"codes_level{level}.npy", np.tile(codes[:n], (settings.n_samples, 1)).astype(np.int64))
 
-    def _run(self, settings: SampleSettings, out: Path, progress: Progress | None,
-             cancel: threading.Event | None) -> SampleResult:
+    def _levels(self, settings: SampleSettings, out: Path, progress: Progress | None,
+                cancel: Cancel | None) -> Iterator[SampleResult]:
         result = SampleResult(out_dir=out, codes={})
         for level in settings.levels:
             codes, complete = self._sample_level(settings, out, level, result.codes, progress, cancel)
             result.codes[level] = codes
             if not complete:
                 result.complete = False
-                break
+                yield result
+                return
             result.wavs[level] = self._decode_level(settings, out, level, codes)
             if self._aligns_lyrics(level, settings):
                 result.lyric_timings = self._write_lyric_timings(settings, out, level, codes)
-        return result
+            yield result
 
     def _aligns_lyrics(self, level: int, settings: SampleSettings) -> bool:
         lyrics = self.priors[level].config.lyrics
@@ -339,7 +358,7 @@ class JukeboxPipeline:
         return paths
 
     def _sample_level(self, settings: SampleSettings, out: Path, level: int, done: dict[int, np.ndarray],
-                      progress: Progress | None, cancel: threading.Event | None) -> tuple[np.ndarray, bool]:
+                      progress: Progress | None, cancel: Cancel | None) -> tuple[np.ndarray, bool]:
         prior = self.priors[level]
         c = prior.config
         song = self.song_samples(settings)
@@ -375,7 +394,7 @@ class JukeboxPipeline:
             filled = codes.shape[1]
             if end <= filled:
                 continue
-            if cancel is not None and cancel.is_set():
+            if is_cancelled(cancel):
                 return codes.numpy(), False
             labels = None
             if c.labels is not None:
@@ -404,6 +423,14 @@ class JukeboxPipeline:
             paths.append(save_audio(out / f"level{level}" / f"sample{i}.wav", audio, self.codec.sample_rate))
         log.info("level %d: wrote %d WAV file(s) in %s", level, len(paths), out / f"level{level}")
         return paths
+
+
+def _last(results: Iterator[SampleResult]) -> SampleResult:
+    result = None
+    for result in results:
+        pass
+    assert result is not None  # every run has at least one level
+    return result
 
 
 def read_settings(out_dir: str | Path) -> SampleSettings:

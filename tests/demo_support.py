@@ -93,21 +93,39 @@ def demo_context(folder: Path, **limits: object):
                        model_hash=model_hash(generator.model.state_dict()))
 
 
+SELF_CHECK = "When localhost is not accessible"  # Gradio's 3 s check of its own page, which a busy machine can fail
+
+
+def serve(app, attempts: int = 3) -> str:
+    """Launch ``app`` (a ``build_app`` page) on 127.0.0.1 and a free port, in this process; returns its URL. A
+    start that failed only Gradio's self-check is tried again."""
+    from demos.request_limits import launch_options
+
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                       show_error=False, **launch_options(app.demo_context.limits))
+            break
+        except ValueError as err:
+            app.close()
+            if SELF_CHECK not in str(err) or attempt == attempts - 1:
+                raise
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url)
+    return url
+
+
 @contextmanager
-def launched_app(model: Path, db: Path, **limits: object) -> Iterator[tuple[object, str]]:
-    """``build_app`` on ``model`` served on 127.0.0.1 and a free port, in this process; yields (app, url)."""
+def launched_app(model: Path, db: Path, audio: object = None, **limits: object) -> Iterator[tuple[object, str]]:
+    """``build_app`` on ``model`` (and the Audio tab on ``audio``, ``demos.audio_models.AudioModels``) served on
+    127.0.0.1 and a free port, in this process; yields (app, url)."""
     from demos.app import build_app
     from demos.limits import DemoLimits
-    from demos.request_limits import launch_options
     from muse.generate import MuseGenerator
 
-    app = build_app(MuseGenerator(model), feedback_store=db, limits=DemoLimits(**limits))
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=False,
-               **launch_options(app.demo_context.limits))
-    url = f"http://127.0.0.1:{port}/"
+    app = build_app(MuseGenerator(model), feedback_store=db, limits=DemoLimits(**limits), audio=audio)
     try:
-        wait_for_http(url)
-        yield app, url
+        yield app, serve(app)
     finally:
         app.close()

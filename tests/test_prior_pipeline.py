@@ -16,16 +16,10 @@ from musetok.errors import TokenizerError
 
 from jukebox.cli import main as jukebox_main
 from jukebox.pipeline import DEFAULT_SAMPLING, JukeboxPipeline, LevelSampling, SampleSettings, read_settings
-from jukebox.prior.checkpoint import load_prior, save_prior
-from jukebox.prior.config import PriorConfig
-from jukebox.prior.prior import JukeboxPrior
-from jukebox.vqvae.checkpoint import save_vqvae
-from jukebox.vqvae.config import load_vqvae_config
-from jukebox.vqvae.vqvae import VQVAE
-from muse.core.config import load_config
+from jukebox.prior.checkpoint import load_prior
+from jukebox_models import save_tiny_jukebox
 from muse.core.errors import UserError
 
-PRESETS = Path(__file__).resolve().parents[1] / "configs" / "jukebox"
 SECONDS = 0.05
 # coarse windows keep the CPU test short: half a window new per window at every level
 SAMPLING = tuple(LevelSampling(temperature=1.0, hop_fraction=0.5, chunk_size=16) for _ in DEFAULT_SAMPLING)
@@ -33,16 +27,7 @@ SAMPLING = tuple(LevelSampling(temperature=1.0, hop_fraction=0.5, chunk_size=16)
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("small")
-    torch.manual_seed(0)
-    save_vqvae(VQVAE(load_vqvae_config(PRESETS / "vqvae_tiny.yaml")), root / "vqvae.safetensors")
-    names = {2: "prior_tiny", 1: "upsampler_tiny_level_1", 0: "upsampler_tiny_level_0"}
-    for level, name in names.items():
-        prior = JukeboxPrior(load_config(PriorConfig, PRESETS / f"{name}.yaml"))
-        with torch.no_grad():  # a random model with some structure: larger logits than the init's
-            prior.embed.weight.normal_(std=0.5)
-        save_prior(prior, root / f"prior_level_{level}.safetensors")
-    return root
+    return save_tiny_jukebox(tmp_path_factory.mktemp("small"))
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +94,25 @@ def test_killed_run_resumes_exactly(pipeline: JukeboxPipeline, checkpoints: Path
     assert resumed.complete
     for level in (2, 1, 0):
         assert np.array_equal(resumed.codes[level], full_run.codes[level])
+
+
+def test_sample_levels_hands_out_each_level_as_it_finishes(pipeline: JukeboxPipeline, checkpoints: Path, full_run,
+                                                          tmp_path: Path) -> None:
+    """Top level first, each with its WAVs, the same codes as ``sample``; a callable ``cancel`` stops it and the
+    last result says so (``complete=False``) and keeps the finished levels."""
+    seen = [sorted(result.wavs) for result in pipeline.sample_levels(settings(checkpoints), tmp_path / "a")]
+    assert seen == [[2], [1, 2], [0, 1, 2]]
+    finished = []
+
+    def progress(level: int, done: int, total: int) -> None:
+        if done == total:
+            finished.append(level)
+
+    cancelled = pipeline.sample_levels(settings(checkpoints), tmp_path / "b", progress,
+                                       cancel=lambda: 2 in finished)  # stop before level 1's first window
+    results = [(sorted(r.wavs), r.complete) for r in cancelled]
+    assert results == [([2], True), ([2], False)]
+    assert np.array_equal(np.load(tmp_path / "b" / "codes_level2.npy"), full_run.codes[2])
 
 
 def test_upsample_adds_lower_levels(pipeline: JukeboxPipeline, checkpoints: Path, full_run, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jukebox.audio import load_audio, save_audio
+from jukebox.audio import audio_seconds, load_audio, save_audio
 from jukebox.vqvae.checkpoint import load_vqvae
 from jukebox.vqvae.losses import multi_resolution_stft_distance, si_sdr, spectral_convergence
 from jukebox.vqvae.vqvae import VQVAE
@@ -100,9 +100,13 @@ class LevelReport:
 
 @dataclass(frozen=True)
 class ReconstructionReport:
+    """The levels' reconstructions of ``input_path`` (``seconds`` long); ``model_input``: the input as the
+    codec hears it (mono, at its sample rate), the reference of the figures."""
+
     input_path: Path
     seconds: float
     levels: list[LevelReport]
+    model_input: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,11 @@ class Codec:
         """Audio file -> float32 (T,) mono at the model's sample rate."""
         return load_audio(path, sample_rate=self.sample_rate)
 
+    @staticmethod
+    def seconds(path: str | Path) -> float:
+        """How long an audio file lasts, read from its header (check a length before ``read``)."""
+        return audio_seconds(path)
+
     @torch.no_grad()
     def encode(self, audio: np.ndarray, levels: list[int] | None = None) -> EncodedAudio:
         """Mono audio (T,) at the model's rate -> codes of ``levels`` (default all)."""
@@ -221,21 +230,24 @@ class Codec:
         return save_audio(out_path, audio, self.sample_rate)
 
     def reconstruct(
-        self, path: str | Path, out_dir: str | Path, levels: list[int] | None = None
+        self, path: str | Path, out_dir: str | Path, levels: list[int] | None = None, stem: str | None = None
     ) -> ReconstructionReport:
         """Encode ``path``, decode every level, write ``out_dir/<stem>.level<L>.wav`` (and the model's
-        view of the input as ``<stem>.input.wav``) and measure each level against the input."""
+        view of the input as ``<stem>.input.wav``; ``stem`` defaults to the input's) and measure each
+        level against the input."""
         path, out_dir = Path(path), Path(out_dir)
+        stem = stem or path.stem
         audio = self.read(path)
         encoded = self.encode(audio, levels)
-        save_audio(out_dir / f"{path.stem}.input.wav", audio, self.sample_rate)
+        heard = save_audio(out_dir / f"{stem}.input.wav", audio, self.sample_rate)
         reports = []
         for level in encoded.codes:
             decoded = self.decode(encoded, level)
-            out = save_audio(out_dir / f"{path.stem}.level{level}.wav", decoded, self.sample_rate)
+            out = save_audio(out_dir / f"{stem}.level{level}.wav", decoded, self.sample_rate)
             reports.append(LevelReport(level, out, *self._distances(audio, decoded)))
             log.info("level %d: wrote %s", level, out)
-        return ReconstructionReport(input_path=path, seconds=len(audio) / self.sample_rate, levels=reports)
+        return ReconstructionReport(input_path=path, seconds=len(audio) / self.sample_rate, levels=reports,
+                                    model_input=heard)
 
     def _distances(self, audio: np.ndarray, decoded: np.ndarray) -> tuple[float, float, float]:
         """(spectral convergence, multi-resolution STFT distance, SI-SDR dB) of one decoding."""

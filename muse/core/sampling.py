@@ -355,7 +355,8 @@ class _Window:
         return logits[:, -1]
 
 
-def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+def is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+    """Whether ``cancel`` (an Event, a callable returning True to stop, or None) asks to stop."""
     if cancel is None:
         return False
     if isinstance(cancel, threading.Event):
@@ -488,7 +489,7 @@ def generate(
     done = 0
 
     while done < max_new_tokens:
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             stopped = "cancelled"
             break
         length = t0 + done
@@ -542,6 +543,7 @@ __all__ = [
     "filter_logits",
     "generate",
     "guide_logits",
+    "is_cancelled",
     "mask_tokens",
     "min_p",
     "row_seeds",

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 SECONDS_PER_SECOND = 45.0
 """Wall seconds to sample one second of audio at all three levels with the bundled small models on the
-2-core CPU the demo was measured on (a training run beside it); jobs that finish refine it."""
+project's busy 2-core CPU (a training run beside it; issue 18's figure; the model card measured 8 s on
+the idle machine). Only the first estimate uses it: the jobs that finish replace it."""
 JOB_OVERHEAD = 3.0  # seconds a job takes beyond its length's share: setting up, decoding and writing WAVs
 
 
@@ -63,7 +64,7 @@ class Estimate:
                  f"Position {self.ahead + 1} in the audio queue ({self.ahead} job{'s' * (self.ahead > 1)} "
                  f"ahead): starts in about {duration(self.wait)}")
         basis = ("as jobs on this server have run" if speed.measured else
-                 "as measured with the bundled small models on a 2-core CPU")
+                 "as measured with the bundled small models on a busy 2-core CPU")
         return f"{where} and takes about {duration(self.run)} ({speed.rate:.0f} s per second of audio, {basis})."
 
 

@@ -96,7 +96,7 @@ def demo_context(folder: Path, **limits: object):
 SELF_CHECK = "When localhost is not accessible"  # Gradio's 3 s check of its own page, which a busy machine can fail
 
 
-def serve(app, attempts: int = 3) -> str:
+def serve(app, attempts: int = 5) -> str:
     """Launch ``app`` (a ``build_app`` page) on 127.0.0.1 and a free port, in this process; returns its URL. A
     start that failed only Gradio's self-check is tried again."""
     from demos.request_limits import launch_options

@@ -3,8 +3,8 @@
 ``AudioModels.load()`` loads the bundled small codec and priors (``jukebox/assets/small``);
 ``AudioModels.load(folder, model)`` another model folder (``muse demo --jukebox DIR``): ours
 (``vqvae.safetensors``, ``prior_level_{L}.safetensors``) or the official release (``--jukebox-model
-5b_lyrics`` and the like, laid out as ``jukebox sample --checkpoints`` takes it), with its
-artist/genre id files in an ``ids/`` folder beside the priors. A request's artist, genre, lyrics
+5b_lyrics`` and the like, laid out as ``jukebox sample --checkpoints`` takes it, with the
+artist/genre id files in an ``ids/`` folder beside the priors). A request's artist, genre, lyrics
 and length are checked here against the loaded top prior; a bad one is a ``LimitError`` whose one
 line the page shows (an unknown name is never turned into "unknown" silently).
 """

@@ -16,9 +16,10 @@ JUKEBOX_MODELS = ("small", "5b", "5b_lyrics", "1b_lyrics")  # as jukebox.samplin
 def add_audio_options(p: argparse.ArgumentParser) -> None:
     """The Audio tab's options (raw audio with Jukebox), shared by ``muse demo`` and ``python demos/app.py``."""
     group = p.add_argument_group("Audio tab (raw audio, research mode)")
-    group.add_argument("--jukebox", metavar="DIR", help="Jukebox model folder: ours (vqvae.safetensors, "
-                       "prior_level_{0,1,2}.safetensors) or the official release (with --jukebox-model); artist/genre "
-                       "id files in an ids/ folder beside the priors (default: the bundled small models)")
+    group.add_argument("--jukebox", metavar="DIR",
+                       help="Jukebox model folder: ours (vqvae.safetensors, prior_level_{0,1,2}.safetensors, with "
+                            "their artist/genre id files) or the official release (with --jukebox-model; its id files "
+                            "in an ids/ folder beside the priors) (default: the bundled small models)")
     group.add_argument("--jukebox-model", default="small", choices=JUKEBOX_MODELS,
                        help="which model --jukebox holds (default: small)")
     group.add_argument("--jukebox-seconds", type=float, metavar="S",

@@ -30,7 +30,7 @@ def save_tiny_jukebox(root: Path, ids: bool = False) -> Path:
         prior = JukeboxPrior(load_config(PriorConfig, PRESETS / f"{name}.yaml"))
         with torch.no_grad():  # a random model with some structure: larger logits than the init's
             prior.embed.weight.normal_(std=0.5)
-        save_prior(prior, root / f"prior_level_{level}.safetensors")
+        save_prior(prior, root / f"prior_level_{level}.safetensors", ids="ids" if ids else None)
     if ids:
         (root / "ids").mkdir(exist_ok=True)
         for version in ("v2", "v3"):  # the toy upsamplers' labels are v2, the top prior's v3

@@ -20,10 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-SECONDS_PER_SECOND = 45.0
+SECONDS_PER_SECOND = 12.0
 """Wall seconds to sample one second of audio at all three levels with the bundled small models on the
-project's busy 2-core CPU (a training run beside it; issue 18's figure; the model card measured 8 s on
-the idle machine). Only the first estimate uses it: the jobs that finish replace it."""
+project's 2-core CPU (two torch threads): 2 s took 20 s and 4 s took 51 s with test runs beside them,
+6 s took 49 s with `jukebox sample` (docs/MODEL_CARD.md); with a training run beside it the CPU was
+several times slower (issue 18 saw about 45 s). Only the first estimate uses it: the jobs that finish
+replace it."""
 JOB_OVERHEAD = 3.0  # seconds a job takes beyond its length's share: setting up, decoding and writing WAVs
 
 
@@ -59,12 +61,12 @@ class Estimate:
 
     def describe(self, speed: SampleSpeed) -> str:
         """One line for the page, e.g. "Position 2 in the audio queue (1 job ahead): starts in about 1 min
-        40 s and takes about 1 min 33 s (45 s per second of audio, ...)"."""
+        40 s and takes about 27 s (12 s per second of audio, ...)"."""
         where = ("Position 1 in the audio queue: starts now" if self.ahead == 0 else
                  f"Position {self.ahead + 1} in the audio queue ({self.ahead} job{'s' * (self.ahead > 1)} "
                  f"ahead): starts in about {duration(self.wait)}")
         basis = ("as jobs on this server have run" if speed.measured else
-                 "as measured with the bundled small models on a busy 2-core CPU")
+                 "as measured with the bundled small models on a 2-core CPU")
         return f"{where} and takes about {duration(self.run)} ({speed.rate:.0f} s per second of audio, {basis})."
 
 

@@ -23,8 +23,8 @@ def add_audio_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--jukebox-model", default="small", choices=JUKEBOX_MODELS,
                        help="which model --jukebox holds (default: small)")
     group.add_argument("--jukebox-seconds", type=float, metavar="S",
-                       help="longest audio the Audio tab samples (default: 4; about 45 s of CPU per second with the "
-                            "bundled models)")
+                       help="longest audio the Audio tab samples (default: 4; about 12 s of a 2-core CPU per second "
+                            "with the bundled models)")
     group.add_argument("--no-audio", action="store_true", help="leave the Audio tab out")
 
 

@@ -42,7 +42,7 @@ class DemoLimits:
     max_accompany_seconds: float = 60.0  # the longest piece (its kept tracks) the Edit tab accompanies
     max_clip_seconds: float = 10.0  # the longest audio clip the Audio tab's codec reconstructs
     min_audio_seconds: float = 0.5  # the shortest raw audio the Audio tab samples
-    max_audio_seconds: float = 4.0  # the longest (about 45 s of CPU per second with the bundled models)
+    max_audio_seconds: float = 4.0  # the longest (about 12 s of a 2-core CPU per second with the bundled models)
     queue_size: int = 16
     concurrency: int = 2
     time_limit: float = 600.0

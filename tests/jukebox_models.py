@@ -24,6 +24,12 @@ def save_tiny_jukebox(root: Path, ids: bool = False) -> Path:
     """Write ``vqvae.safetensors`` and ``prior_level_{2,1,0}.safetensors`` (44.1 kHz, 64 codes, a top prior
     with lyrics) to ``root``, and with ``ids`` the v2 and v3 artist/genre id files in ``root/ids``; returns ``root``."""
     root.mkdir(parents=True, exist_ok=True)
+    if ids:
+        (root / "ids").mkdir(exist_ok=True)
+        for version in ("v2", "v3"):  # the toy upsamplers' labels are v2, the top prior's v3
+            for kind, names in (("artist", ARTISTS), ("genre", GENRES)):
+                lines = [f"{name};{i}" for i, name in enumerate(names)]
+                (root / "ids" / f"{version}_{kind}_ids.txt").write_text("\n".join(lines) + "\n")
     torch.manual_seed(0)
     save_vqvae(VQVAE(load_vqvae_config(PRESETS / "vqvae_tiny.yaml")), root / "vqvae.safetensors")
     for level, name in PRIORS.items():
@@ -31,10 +37,4 @@ def save_tiny_jukebox(root: Path, ids: bool = False) -> Path:
         with torch.no_grad():  # a random model with some structure: larger logits than the init's
             prior.embed.weight.normal_(std=0.5)
         save_prior(prior, root / f"prior_level_{level}.safetensors", ids="ids" if ids else None)
-    if ids:
-        (root / "ids").mkdir(exist_ok=True)
-        for version in ("v2", "v3"):  # the toy upsamplers' labels are v2, the top prior's v3
-            for kind, names in (("artist", ARTISTS), ("genre", GENRES)):
-                lines = [f"{name};{i}" for i, name in enumerate(names)]
-                (root / "ids" / f"{version}_{kind}_ids.txt").write_text("\n".join(lines) + "\n")
     return root

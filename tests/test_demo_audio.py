@@ -112,7 +112,7 @@ def test_the_queue_says_where_a_request_stands_before_it_starts() -> None:
     assert (second.ahead, second.wait, second.run) == (1, 63.0, 48.0)
     assert second.describe(queue.speed) == (
         "Position 2 in the audio queue (1 job ahead): starts in about 1 min 3 s and takes about 48 s "
-        "(45 s per second of audio, as measured with the bundled small models on a busy 2-core CPU).")
+        "(45 s per second of audio, as measured with the bundled small models on a 2-core CPU).")
     assert queue.join("c", 0.5, now=41.0).ahead == 2
     queue.leave("a")
     assert queue.estimate("b", now=50.0).ahead == 0 and len(queue) == 2

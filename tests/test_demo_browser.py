@@ -294,14 +294,19 @@ def test_the_audio_tab_reconstructs_a_clip_at_every_level_in_chromium(server, tm
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "demo_browser_audio.png"), full_page=True)
 
+        set_number(page, "audio-seconds", 4)  # the longest: about 30 s on an idle 2-core CPU, stopped at once
         page.click("#audio-sample")  # the estimate first, then the job, which Cancel stops
         expect(page.locator("#audio-eta")).to_contain_text("Position 1 in the audio queue: starts now and takes "
                                                            "about", timeout=30_000)
-        expect(page.locator("#audio-status")).to_contain_text("sampling level 2", timeout=60_000)
+        expect(page.locator("#audio-status")).to_contain_text(re.compile("Sampling 4 s of bach|sampling level 2"),
+                                                              timeout=60_000)
         page.click("#audio-cancel")
         expect(page.locator("#audio-status")).to_contain_text("Cancelled after", timeout=120_000)
 
         (tmp_path / "broken.wav").write_bytes(b"RIFF" + bytes(range(60)))
+        page.reload()  # an empty upload box again
+        page.wait_for_selector("#compose-generate", timeout=120_000)
+        open_tab(page, "Audio")
         page.locator("#audio-codec-upload input[type=file]").set_input_files(str(tmp_path / "broken.wav"))
         toast = page.locator(".toast-body").first
         expect(toast).to_contain_text("broken.wav: not a readable audio file", timeout=60_000)

@@ -8,8 +8,8 @@ with soxr as ``jukebox vqvae reconstruct`` does). The page plays the clip as the
 
 *Sample*: artist and genre (the top prior's id files), lyrics when the top prior reads them, a
 length up to ``DemoLimits.max_audio_seconds`` and a seed. Pressing *Sample* shows at once the
-request's place in the audio queue and its estimated time (``demos.audio_queue``: about 45 s of
-CPU per second of audio with the bundled small models, refined by the jobs that finish); jobs run
+request's place in the audio queue and its estimated time (``demos.audio_queue``: about 12 s per
+second of audio with the bundled small models on a 2-core CPU, refined by the jobs that finish); jobs run
 one at a time, and each level plays as soon as it is decoded, top level first
 (``JukeboxPipeline.sample_levels``). *Cancel* stops within one window and keeps the finished levels.
 
@@ -230,7 +230,9 @@ def build(ctx: DemoContext, models: AudioModels) -> None:
     event = run.click(announce, inputs, [eta], queue=False, api_visibility="private", **RAW_INPUTS).success(
         sample, inputs, [status, *sample_players], api_name="audio_sample", concurrency_id="audio-sample",
         concurrency_limit=1, show_progress_on=[status], **RAW_INPUTS)
-    cancel_button(cancel, [event], status, cancels, api_name="audio_cancel",
+    # Cancel answers on the request's line, not the status: a job stopped at once may write its last status
+    # before Cancel's own answer reaches the page, which would then cover it
+    cancel_button(cancel, [event], eta, cancels, api_name="audio_cancel",
                   stopping="Stopping: the levels finished so far stay\u2026",
                   withdrawn="Nothing was sampling; a request of yours still waiting in the queue is withdrawn.",
                   on_withdraw=queue.leave)

@@ -281,11 +281,11 @@ def _fill(gen: MuseGenerator, src: _Source, fixed: symusic.Score, composer: str 
         raise UserError(f"{src.name}: the prompt's fixed part ({len(head)} tokens) does not fit the model's context")
     prompt = np.concatenate([head, prefix])
     batch = torch.as_tensor(prompt, device=device)[None].expand(n, -1).contiguous()
+    budget = int(MAX_TOKENS_PER_SECOND * (t2 - t1)) + len(events) + 128
     grammar = SpanGrammar(vocab, np.concatenate([header, prefix]), h, len(prompt), start, end, events, batch=n,
-                          instruments=keys, max_note_seconds=limits[0], max_polyphony=limits[1])
+                          instruments=keys, max_note_seconds=limits[0], max_polyphony=limits[1], budget=budget)
     total = tick_to_seconds(src, max(src.end_tick, end), res)
     decoder = SpanDecoder(model, batch, len(head), segments, ClockState.zeros(n, device), total)
-    budget = int(MAX_TOKENS_PER_SECOND * (t2 - t1)) + len(events) + 128
     span = t2 - t1
 
     def progress(done: int, total_steps: int) -> None:

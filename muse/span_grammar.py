@@ -45,12 +45,16 @@ class SpanGrammar:
     order), ending exactly at ``start_tick``. ``prompt_len``: length of the prompt the engine
     starts from (its layout does not matter here). ``events``: forced ``(tick, id)`` pairs inside
     the span, in order. ``instruments``, ``max_note_seconds``, ``max_polyphony``: as ``MusicGrammar``.
+    ``budget``: the most tokens the engine will generate after the prompt; when what is left of it
+    only just covers finishing (the forced events, a note-off per own sounding note and the waits to
+    t2), the model may only wait and release notes (forced events still come), so a busy model
+    completes the span in time.
     """
 
     def __init__(self, vocab: Vocab, before: np.ndarray, header_len: int, prompt_len: int, start_tick: int,
                  end_tick: int, events: Sequence[tuple[int, int]] = (), *, batch: int = 1,
                  instruments: Iterable[int] | None = None, max_note_seconds: Sequence[float] | None = None,
-                 max_polyphony: Sequence[int] | None = None) -> None:
+                 max_polyphony: Sequence[int] | None = None, budget: int | None = None) -> None:
         if not end_tick > start_tick:
             raise ValueError(f"the span must last at least one tick, got [{start_tick}, {end_tick})")
         self.vocab, self.start_tick, self.end_tick = vocab, int(start_tick), int(end_tick)
@@ -92,6 +96,10 @@ class SpanGrammar:
         self.last_order = torch.full((batch,), -1, dtype=torch.long)  # step order of this step's last event
         self.defer: Tensor | None = None  # (B, V) tokens folded into a forced event by ``fold``
         self.seen = prompt_len
+        self.budget = budget
+        self.max_wait = max(int(np.max(vocab.wait_ticks)), 1)
+        self.finishing = self.is_wait.clone()  # (V,) what a span short of tokens may still write
+        self.finishing[self.off_ids] = True
 
     def _absorb(self, new: Tensor) -> None:
         """Track the forced tokens among ``new`` (B, T) and the fixed notes they start or end."""
@@ -128,6 +136,12 @@ class SpanGrammar:
         # Protected fixed notes: neither released nor re-struck by the model.
         allowed[:, self.note_ids] &= ~self.fixed[:, self.note_slot]
         ticks = inner.state.ticks
+        if self.budget is not None:  # no new notes once the tokens left only just cover finishing
+            left = self.budget - (seq.shape[1] - self.prompt_len)
+            own = (inner.held & ~self.fixed).sum(dim=1)
+            waits = -(-(self.end_tick - ticks).clamp_min(0) // self.max_wait)
+            tight = left <= 2 * (self.n_events - self.pointer) + own + waits + 8
+            allowed[tight] &= self.finishing[None]
         next_tick = self.event_tick[self.pointer.clamp_max(self.n_events)]  # (B,) next event or t2
         self.cap = next_tick - ticks  # (B,) the longest wait allowed; longer ones are folded into it (``fold``)
         force = (self.pointer < self.n_events) & (ticks == next_tick)

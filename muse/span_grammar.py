@@ -136,14 +136,10 @@ class SpanGrammar:
         # Protected fixed notes: neither released nor re-struck by the model.
         allowed[:, self.note_ids] &= ~self.fixed[:, self.note_slot]
         ticks = inner.state.ticks
-        if self.budget is not None:  # no new notes once the tokens left only just cover finishing
-            left = self.budget - (seq.shape[1] - self.prompt_len)
-            own = (inner.held & ~self.fixed).sum(dim=1)
-            waits = -(-(self.end_tick - ticks).clamp_min(0) // self.max_wait)
-            tight = left <= 2 * (self.n_events - self.pointer) + own + waits + 8
-            allowed[tight] &= self.finishing[None]
         next_tick = self.event_tick[self.pointer.clamp_max(self.n_events)]  # (B,) next event or t2
         self.cap = next_tick - ticks  # (B,) the longest wait allowed; longer ones are folded into it (``fold``)
+        if self.budget is not None:
+            self._guard_budget(allowed, seq.shape[1] - self.prompt_len)
         force = (self.pointer < self.n_events) & (ticks == next_tick)
         self.defer = None
         if force.any():
@@ -165,6 +161,21 @@ class SpanGrammar:
             allowed[:, self.off_ids] |= finished[:, None] & release
             allowed[:, inner.end_id] = finished & ~own.any(dim=1)
         return allowed
+
+    def _guard_budget(self, allowed: Tensor, used: int) -> None:
+        """Once the tokens left (of ``budget``) only just cover finishing the span, rows may only
+        release notes and take the longest wait open to them (forced events are added afterwards)."""
+        inner, ticks = self.inner, self.inner.state.ticks
+        own = (inner.held & ~self.fixed).sum(dim=1)
+        waits_to_end = -(-(self.end_tick - ticks).clamp_min(0) // self.max_wait)
+        tight = (self.budget - used) <= 2 * (self.n_events - self.pointer) + own + waits_to_end + 8  # (B,)
+        if not tight.any():
+            return
+        waits, length = inner.wait_ids, inner.wait_ticks.long()  # (W,)
+        open_w = allowed[:, waits] & (length[None] <= self.cap[:, None])  # (B, W)
+        longest = torch.where(open_w, length[None], -1).max(dim=1).values  # (B,)
+        allowed[tight] &= self.finishing[None]
+        allowed[:, waits] = torch.where(tight[:, None], open_w & (length[None] == longest[:, None]), allowed[:, waits])
 
     def fold(self, logits: Tensor) -> Tensor:
         """Logit filter (B, V) -> (B, V) run right after this constraint: the waits longer than the next

@@ -11,7 +11,7 @@ familiar names the model has, the best-trained of them when the amounts are know
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from muse.composers import composer_embeddings
@@ -85,7 +85,7 @@ class Styles:
                     and all(i in instruments for i in p.instruments) and (p.key is None or p.key in key_names)
                     and (not p.bpm or bpm_range[0] <= p.bpm <= bpm_range[1]))
 
-        return [Preset(**{**p.__dict__, "seconds": min(p.seconds, max_seconds)}) for p in PRESETS if playable(p)]
+        return [replace(p, seconds=min(p.seconds, max_seconds)) for p in PRESETS if playable(p)]
 
 
 def model_styles(generator: MuseGenerator, model_path: str | Path | None = None) -> Styles:

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from muse.composers.embeddings import ComposerEmbeddings
+from muse.core.token_shards import STATS_FILE
+from muse.run_record import DATA_RECORD_FILE
 
 log = logging.getLogger(__name__)
 
 DATA_STATS_FILE = "data_stats.json"  # a copy of the data build's stats.json kept beside a model
-_RUN_RECORD = "data.json"  # muse.run_record.DATA_RECORD_FILE: {"path": the dataset folder, ...}
-_BUILD_STATS = "stats.json"  # muse.core.token_shards.STATS_FILE
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def _stats_candidates(model_path: Path) -> list[Path]:
     found = [f / DATA_STATS_FILE for f in folders]
     for folder in folders:
         try:
-            record = json.loads((folder / _RUN_RECORD).read_text())
-            found.append(Path(record["path"]) / _BUILD_STATS)
+            record = json.loads((folder / DATA_RECORD_FILE).read_text())
+            found.append(Path(record["path"]) / STATS_FILE)
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return found

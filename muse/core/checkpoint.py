@@ -266,7 +266,9 @@ def load_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
         data = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{file}: unreadable model config ({err})") from err
-    return data["config"] if isinstance(data, dict) and "format" in data and "config" in data else data
+    from muse.core.model_folder import FORMAT  # (model_folder imports this module)
+
+    return data["config"] if isinstance(data, dict) and data.get("format") == FORMAT else data
 
 
 @dataclass(frozen=True)

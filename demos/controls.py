@@ -30,8 +30,9 @@ from demos.styles import STAR
 from muse.composers.names import display_name, resolve_composer, suggest
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
-from muse.generate import DEFAULT_GUIDANCE, DEFAULT_MAX_INSTRUMENT_REST, MuseGenerator
+from muse.generate import DEFAULT_GUIDANCE, MuseGenerator
 from muse.note_limits import NoteLimits, check_override
+from muse.requests import DEFAULT_MAX_INSTRUMENT_REST, DEFAULT_MIN_INSTRUMENT_SHARE, MAX_INSTRUMENT_SHARE
 
 NO_BLEND = "(none)"
 AS_WRITTEN = "as written"  # the key field's value meaning "no transposition"
@@ -76,10 +77,11 @@ class RequestControls:
     bpm: gr.Number
     key: gr.Dropdown
     max_rest: gr.Number
+    min_share: gr.Number
 
     @property
     def inputs(self) -> list[gr.components.Component]:
-        return [self.bpm, self.key, self.max_rest]
+        return [self.bpm, self.key, self.max_rest, self.min_share]
 
 
 def composer_picker(choices: Sequence[tuple[str, str]], default: str | None = None,
@@ -137,8 +139,8 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
 
 
 def request_controls(gen: MuseGenerator, elem_prefix: str = "") -> RequestControls:
-    """Tempo (``MODEL_TEMPO``: the model's), key (``AS_WRITTEN``: no transposition) and the longest rest of a chosen
-    instrument (``DEFAULT_MAX_INSTRUMENT_REST`` by default, 0: no limit)."""
+    """Tempo (``MODEL_TEMPO``: the model's), key (``AS_WRITTEN``: no transposition), the longest rest of a chosen
+    instrument and the least share of the notes each keeps (``muse.requests`` defaults; 0: no rule)."""
     low, high = gen.bpm_range
     with gr.Row():
         bpm = gr.Number(value=MODEL_TEMPO, label="Tempo (BPM)", info=f"{low}-{high}, held throughout; 0: the model's",
@@ -149,16 +151,21 @@ def request_controls(gen: MuseGenerator, elem_prefix: str = "") -> RequestContro
         max_rest = gr.Number(value=DEFAULT_MAX_INSTRUMENT_REST, label="Longest rest of an instrument (seconds)",
                              info="every chosen instrument plays at least this often; 0: no limit",
                              elem_id=f"{elem_prefix}max-rest")
-    return RequestControls(bpm, key, max_rest)
+        min_share = gr.Number(value=DEFAULT_MIN_INSTRUMENT_SHARE, label="Least share of each instrument",
+                              info=f"of the notes, 0-{MAX_INSTRUMENT_SHARE:g}, so that no line takes them all; "
+                                   "0: no floor", elem_id=f"{elem_prefix}min-share")
+    return RequestControls(bpm, key, max_rest, min_share)
 
 
-def check_requests(gen: MuseGenerator, bpm: Any, key: Any, max_rest: Any) -> dict[str, Any]:
-    """The facade's ``bpm``, ``key`` and ``max_instrument_rest`` from the request controls (empty, or
+def check_requests(gen: MuseGenerator, bpm: Any, key: Any, max_rest: Any, min_share: Any) -> dict[str, Any]:
+    """The facade's ``bpm``, ``key``, ``max_instrument_rest`` and ``min_instrument_share`` from the request
+    controls (empty, or
     ``MODEL_TEMPO`` / ``AS_WRITTEN``: the default), checked by the facade itself
     (``MuseGenerator.check_requests``: the message the CLI and the API give), else a ``LimitError``."""
     requests = {"bpm": None if bpm in (None, "", MODEL_TEMPO) else bpm,
                 "key": None if key in (None, "", AS_WRITTEN) else key,
-                "max_instrument_rest": None if max_rest in (None, "") else max_rest}
+                "max_instrument_rest": None if max_rest in (None, "") else max_rest,
+                "min_instrument_share": None if min_share in (None, "") else min_share}
     try:
         gen.check_requests(**requests)
     except UserError as err:

@@ -10,9 +10,10 @@ cache, the grammar constraints of ``muse.grammar`` (chosen instruments only, not
 sounding notes, every note released and ``end`` exactly at the requested length, and the note
 limits: the model's ``note_limits.json`` (``muse.note_limits``) unless ``max_note_seconds`` /
 ``max_polyphony`` override them; no chosen instrument silent for more than ``max_instrument_rest``
-seconds; with ``bpm``, that tempo held (``muse.tempo``)) and windowed continuation past the
-context (the header is kept; ``muse.decoding`` keeps the time/structure embeddings right). With
-``key``, each piece is transposed to that key (``muse.tonality``); every piece reports its key.
+seconds nor below ``min_instrument_share`` of the notes (``muse.requests``); with ``bpm``, that tempo
+held (``muse.tempo``)) and windowed continuation past the context (the header is kept;
+``muse.decoding`` keeps the time/structure embeddings right). With ``key``, each piece is transposed
+to that key (``muse.tonality``); every piece reports its key.
 The CLI (``muse generate`` / ``muse continue``) and the demo only call this facade.
 """
 
@@ -42,10 +43,11 @@ from muse.core.sampling import GuidedDecoder, SamplingConfig, generate, row_seed
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.music_stats import score_notes
-from muse.note_limits import NoteLimits, check_override, key_limits
+from muse.note_limits import NoteLimits, key_limits
+from muse.requests import Requests, check_requests
 from muse.rerank import RERANK_BY, best_of_groups, combined_scores, style_scores
 from muse.saved_model import LoadedModel, load_model
-from muse.tempo import bpm_range, tempo_token
+from muse.tempo import bpm_range
 from muse.tonality import (
     KeyChange,
     KeyRequest,
@@ -53,7 +55,6 @@ from muse.tonality import (
     detect_key,
     interval_to,
     key_names,
-    parse_key,
     transpose_melodic,
 )
 
@@ -66,11 +67,6 @@ MAX_GUIDANCE = 10.0  # classifier-free guidance weights beyond this only produce
 # mix): on the bundled model it raises style adherence from 20% to 69% top-1 (docs/MODEL_CARD.md).
 DEFAULT_GUIDANCE = 2.0
 MAX_RERANK = 16  # candidates drawn per piece with rerank
-# The longest a chosen instrument may go without a new note (seconds). Asked for piano, strings and harp in
-# chopin's style, the bundled model left the harp out of 19 of 20 pieces of 20 s; with the rule every piece has
-# it, the least-played instrument at 2.9% of the notes at 4 s against 1.2% at 8 s (docs/MODEL_CARD.md).
-DEFAULT_MAX_INSTRUMENT_REST = 4.0
-MIN_INSTRUMENT_REST = 0.5  # shorter rests than this would leave some notes no room to be written
 
 
 @dataclass(frozen=True)
@@ -88,16 +84,6 @@ class Piece:
     closed: int
     seed: int
     key: KeyChange = KeyChange(None)  # the key of its new music, and the transposition a requested key made
-
-
-@dataclass(frozen=True)
-class Requests:
-    """What a call asks of every piece beyond the header and the sampling: the longest ``rest`` of an
-    instrument (seconds, None: no limit), the ``tempo`` token to hold (none: the model's tempo) and the ``key``."""
-
-    rest: float | None
-    tempo: tuple[int, ...]
-    key: KeyRequest | None
 
 
 def default_model_path() -> Path:
@@ -164,7 +150,8 @@ class MuseGenerator:
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
                  max_polyphony: int | None = None, guidance: float | None = None, rerank: int = 1,
                  rerank_by: str = "style", critic: str | Path | object | None = None,
-                 critic_weight: float = 1.0, max_instrument_rest: float | None = None, bpm: float | None = None,
+                 critic_weight: float = 1.0, max_instrument_rest: float | None = None,
+                 min_instrument_share: float | None = None, bpm: float | None = None,
                  key: str | None = None) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
@@ -180,12 +167,14 @@ class MuseGenerator:
         a loaded ``muse.critic.Critic``; None: the bundled critic) or ``both`` (``log posterior +
         critic_weight * critic score``) (``muse.rerank``). ``max_instrument_rest``: the longest any
         of ``instruments`` may go without a new note, in seconds (None: ``DEFAULT_MAX_INSTRUMENT_REST``,
-        0: no limit). ``bpm``: the tempo, held throughout (None: the model's choice; ``muse.tempo``).
+        0: no limit). ``min_instrument_share``: the least share of the notes each of ``instruments`` keeps
+        (None: ``DEFAULT_MIN_INSTRUMENT_SHARE``, 0: no floor; ``muse.requests``). ``bpm``: the tempo, held
+        throughout (None: the model's choice; ``muse.tempo``).
         ``key``: a key name ("D minor", "F#"); each piece is transposed there (``muse.tonality``)."""
         limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
-        request = self.check_requests(max_instrument_rest, bpm, key)
+        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array([*header, *request.tempo], np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
@@ -201,7 +190,8 @@ class MuseGenerator:
                       max_polyphony: int | None = None, strict: bool = False, guidance: float | None = None,
                       rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                       critic_weight: float = 1.0, max_instrument_rest: float | None = None,
-                      bpm: float | None = None, key: str | None = None) -> list[Piece]:
+                      min_instrument_share: float | None = None, bpm: float | None = None,
+                      key: str | None = None) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
@@ -209,13 +199,13 @@ class MuseGenerator:
         heard again within ``max_instrument_rest`` seconds of the cut. With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone.
         ``max_note_seconds`` / ``max_polyphony``, ``guidance``, ``rerank`` (``rerank_by``, ``critic``,
-        ``critic_weight``) and ``max_instrument_rest`` as in ``generate``. ``bpm``: the continuation's
-        tempo from the cut on (None: the model's). ``key``: the continuation's detected key is taken
-        there, the prime (when kept) moving with it. ``strict``: a MIDI file that
+        ``critic_weight``), ``max_instrument_rest`` and ``min_instrument_share`` as in ``generate``.
+        ``bpm``: the continuation's tempo from the cut on (None: the model's). ``key``: the continuation's
+        detected key is taken there, the prime (when kept) moving with it. ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
-        request = self.check_requests(max_instrument_rest, bpm, key)
+        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
         header_len = self.vocab.header_length(ids)
@@ -346,17 +336,11 @@ class MuseGenerator:
         """The grammar's per-instrument limits (``muse.note_limits.key_limits``), overrides checked."""
         return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony)
 
-    def check_requests(self, max_instrument_rest: float | None = None, bpm: float | None = None,
-                       key: str | None = None) -> Requests:
-        """The requests of ``generate`` / ``continue_midi`` checked (a one-line ``UserError`` naming the argument
-        and what it allows), e.g. to refuse a request before a job starts."""
-        rest = check_override(max_instrument_rest, "max_instrument_rest")
-        if rest is None:
-            rest = DEFAULT_MAX_INSTRUMENT_REST
-        elif 0 < rest < MIN_INSTRUMENT_REST:
-            raise UserError(f"max_instrument_rest must be at least {MIN_INSTRUMENT_REST:g} seconds, or 0 for no "
-                            f"limit; not {rest:g}")
-        return Requests(rest or None, () if bpm is None else (tempo_token(self.vocab, bpm),), parse_key(key))
+    def check_requests(self, max_instrument_rest: float | None = None, min_instrument_share: float | None = None,
+                       bpm: float | None = None, key: str | None = None) -> Requests:
+        """The requests of ``generate`` / ``continue_midi`` checked (``muse.requests``: a one-line ``UserError``
+        naming the argument and what it allows), e.g. to refuse a request before a job starts."""
+        return check_requests(self.vocab, max_instrument_rest, min_instrument_share, bpm, key)
 
     def _in_key(self, piece: Piece, request: KeyRequest | None, new_from: float) -> Piece:
         """``piece`` with the key of its music from ``new_from`` seconds on, transposed to ``request`` if any."""
@@ -387,7 +371,7 @@ class MuseGenerator:
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
                 mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float | None = None,
                 rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
-                critic_weight: float = 1.0, request: Requests = Requests(None, (), None)) -> list[Piece]:
+                critic_weight: float = 1.0, request: Requests = Requests()) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
         guidance = self._check_guidance(guidance, mix)
         rerank = check_number(rerank, "rerank", low=1, high=MAX_RERANK, integer=True)
@@ -401,7 +385,7 @@ class MuseGenerator:
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
                                max_note_seconds=limits[0], max_polyphony=limits[1], max_rest_seconds=request.rest,
-                               tempo_changes=not request.tempo)
+                               min_share=request.share, tempo_changes=not request.tempo)
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)
         if guidance == 1.0:
@@ -524,5 +508,4 @@ class MuseGenerator:
                      ended=ended, skipped=result.skipped, closed=result.closed, seed=seed)
 
 
-__all__ = ["MuseGenerator", "Piece", "Requests", "BUNDLED_MODEL", "DEFAULT_GUIDANCE", "DEFAULT_MAX_INSTRUMENT_REST",
-           "default_model_path", "numbered_paths"]
+__all__ = ["MuseGenerator", "Piece", "BUNDLED_MODEL", "DEFAULT_GUIDANCE", "default_model_path", "numbered_paths"]

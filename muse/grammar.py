@@ -19,6 +19,11 @@ After the header, at every step:
   drum hit) of any chosen instrument, counted from the end of the prompt; an instrument that not
   even the shortest wait may pass plays next (only its note-ons and the releases of sounding
   notes are open, after any release forced above), the rest of the time step following it;
+- shares (``min_share``): once ``share_grace`` notes have been generated, a chosen instrument with fewer
+  than that share of the note-ons generated since the prompt plays next (only its note-ons and the
+  releases of sounding notes are open); when none of its note-ons is open (at its polyphony limit with
+  every note just struck), no note-on is, until time moves on. Rows releasing by force, with an
+  instrument due to play or finishing are left to those rules;
 - a fixed tempo (``tempo_changes=False``): no tempo token after the prompt.
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
@@ -65,13 +70,15 @@ class MusicGrammar:
     ``max_note_seconds`` / ``max_polyphony``: per instrument key ((n_instruments,), as
     ``muse.note_limits.key_limits`` gives them; ``inf`` / ``NO_LIMIT_NOTES``: no limit), or None: no limits.
     ``max_rest_seconds``: the longest any of ``instruments`` may go without a note-on (None: no limit).
+    ``min_share``: the least share of the generated note-ons each of ``instruments`` keeps (None: no floor;
+    at most half of an equal share is enforced, ``0.5 / len(instruments)``).
     ``tempo_changes``: whether tempo tokens may be sampled (False: the prompt's tempo holds).
     """
 
     def __init__(self, vocab: Vocab, header_len: int, *, instruments: Iterable[int] | None = None,
                  target_seconds: float | None = None, max_note_seconds: Sequence[float] | None = None,
                  max_polyphony: Sequence[int] | None = None, max_rest_seconds: float | None = None,
-                 tempo_changes: bool = True) -> None:
+                 min_share: float | None = None, tempo_changes: bool = True) -> None:
         self.vocab, self.header_len = vocab, header_len
         tables = TokenTables.from_vocab(vocab)
         self.clock = TokenClock(tables)
@@ -124,14 +131,23 @@ class MusicGrammar:
             raise ValueError("MusicGrammar: unexpected vocabulary layout (waits, then notes by key, velocity, pitch)")
         if max_rest_seconds is not None and (instruments is None or not max_rest_seconds > 0):
             raise ValueError("a rest limit needs the chosen instruments and a positive number of seconds")
+        if min_share is not None and (instruments is None or not 0 < min_share < 1):
+            raise ValueError("a share floor needs the chosen instruments and a share in (0, 1)")
         if not instruments:  # no instrument to keep playing (a header without any: no notes at all)
             max_rest_seconds = None
+        if not instruments or len(instruments) < 2:  # one instrument has every note
+            min_share = None
         self.rest_keys = None if max_rest_seconds is None else torch.as_tensor(instruments, dtype=torch.long)
         self.rest_us = None if max_rest_seconds is None else int(round(min(max_rest_seconds, 1e12) * 1e6))
         self.last_on_us: Tensor | None = None  # (B, n_keys) last note-on of each instrument (or the prompt's end)
         on_key = np.where(is_note & np.asarray(vocab.is_on), key, -1)  # each note-on's instrument key
-        self.rest_ons = None if max_rest_seconds is None else \
-            torch.from_numpy(on_key[None, :] == np.asarray(instruments)[:, None])  # (k, V) note-ons of each
+        self.chosen_ons = None if instruments is None else \
+            torch.from_numpy(on_key[None, :] == np.asarray(instruments, np.int64)[:, None])  # (k, V) note-ons of each
+        self.on_key = torch.from_numpy(on_key)  # (V,) the instrument key of each note-on, else -1
+        self.share_keys = None if min_share is None else torch.as_tensor(instruments, dtype=torch.long)
+        self.min_share = None if min_share is None else min(float(min_share), 0.5 / len(instruments))
+        self.share_grace = 0 if min_share is None else int(np.ceil(1 / self.min_share))
+        self.on_count: Tensor | None = None  # (B, n_keys) note-ons generated after the prompt, per instrument
         self.end_id = vocab.end_id
         self.target_us = None if target_seconds is None else int(round(target_seconds * 1e6))
         self.state: ClockState | None = None
@@ -157,8 +173,12 @@ class MusicGrammar:
             return
         clock = self.clock(ids, self.state)
         self.state = clock.end
-        if self.last_on_us is None:  # the prompt: rests count from its end
+        if self.last_on_us is None:  # the prompt: rests count from its end, shares from after it
             self.last_on_us = self.state.micros[:, None].repeat(1, self.n_keys)
+            self.on_count = torch.zeros(B, self.n_keys, dtype=torch.long)
+        else:
+            key = self.on_key[ids]
+            self.on_count.scatter_add_(1, key.clamp_min(0), (key >= 0).long())
         # The last note-on and the last note-off of each (instrument, pitch) in this chunk decide
         # whether it still sounds (a repeated note-on is a re-strike; one note-off ends it).
         pos = torch.arange(T).expand(B, T)
@@ -205,6 +225,7 @@ class MusicGrammar:
         # No zero-length notes (the data has none): a note that started at this instant is neither
         # struck again nor released before time moves on (unless released by force, below).
         fresh = mel_held & (self.onset_us[:, :S].view(B, M, 128) == now[:, :, None])
+        forced = late = torch.zeros(B, dtype=torch.bool)
         no_on = fresh
         offs &= ~fresh
         if self.polyphony_limit:  # no new note of an instrument already at its limit
@@ -226,7 +247,17 @@ class MusicGrammar:
             due_now = due_us < now + wait_us.amin(dim=1, keepdim=True)  # (B, k) not even the shortest wait passes
             late = due_now.any(dim=1)
             if bool(late.any()):  # a due instrument plays next
-                allowed[late] &= (due_now[late, :, None] & self.rest_ons[None]).any(dim=1)
+                allowed[late] &= (due_now[late, :, None] & self.chosen_ons[None]).any(dim=1)
+        if self.min_share is not None:  # an instrument behind its share holds the others' note-ons back
+            counts = self.on_count[:, self.share_keys]  # (B, k)
+            total = counts.sum(dim=1, keepdim=True)
+            behind = (counts < self.min_share * total) & (total >= self.share_grace)
+            held_back = behind.any(dim=1) & ~forced & ~late
+            if bool(held_back.any()):
+                behind_ons = (behind[held_back, :, None] & self.chosen_ons[None]).any(dim=1)  # (b, V)
+                rows = allowed[held_back]
+                can_play = (rows & behind_ons).any(dim=1, keepdim=True)  # else it waits until it can
+                allowed[held_back] = torch.where(can_play, rows & behind_ons, rows & ~self.chosen_ons.any(dim=0))
         holding = held.any(dim=1)
         if self.target_us is not None:
             remaining = self.target_us - self.state.micros  # (B,)

@@ -43,7 +43,7 @@ def band_prime(folder: Path) -> Path:
 def test_compose_with_a_tempo_a_key_and_a_rest_limit(served) -> None:
     app, client = served
     out = client.predict(*compose_args(seed=61, n=1, seconds=2, instruments=["piano", "strings"]), *DEFAULTS,
-                         100, "D minor", 0.5, api_name="/compose")
+                         100, "D minor", 0.5, 0.25, api_name="/compose")
     caption, _roll, _audio, midi, manifest, _ = cards(out)[0]
     assert re.search(r"key: written in \S+ (major|minor), (transposed (up|down) \d+ semitones? to|already in) D",
                      caption), caption
@@ -51,8 +51,8 @@ def test_compose_with_a_tempo_a_key_and_a_rest_limit(served) -> None:
     assert [round(t.qpm, 1) for t in score.tempos] == [100.9]  # the nearest tempo the model writes
     assert sorted(t.name for t in score.tracks if t.notes) == ["piano", "strings"]  # both play (0.5 s rests)
     record = read_manifest(midi_path(manifest))
-    assert (record.settings["bpm"], record.settings["key"], record.settings["max_instrument_rest"]) == \
-        (100, "D minor", 0.5)
+    assert (record.settings["bpm"], record.settings["key"], record.settings["max_instrument_rest"],
+            record.settings["min_instrument_share"]) == (100, "D minor", 0.5, 0.25)
     again, same = replay(app.demo_context.generator, record)
     assert same
 
@@ -81,6 +81,8 @@ def test_continue_keeps_the_primes_instruments_and_changes_tempo_at_the_cut(serv
     ((700, "as written", 8), "bpm must be a number in [20, 605] BPM (the tempos this model can write), not 700"),
     ((None, "H major", 8), "key 'H major'? name a tonic A-G"),
     ((None, "as written", 0.1), "max_instrument_rest must be at least 0.5 seconds, or 0 for no limit"),
+    ((None, "as written", 8, 0.9), "min_instrument_share (a share of the notes; 0 = no floor) must be a number in "
+                                   "[0, 0.5], not 0.9"),
 ])
 def test_bad_requests_get_the_facades_message(served, midi_dir: Path, requests: tuple, message: str) -> None:
     _app, client = served

@@ -137,7 +137,7 @@ def test_wav_says_which_renderer_and_soundfont_and_takes_another(model_dir: Path
 def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> None:
     rc = main(["generate", "--model", str(model_dir), "--composer", "bach", "--instruments", "piano,drums",
                "--seconds", "2", "--seed", "4", "--bpm", "100", "--key", "D minor", "--max-instrument-rest", "1",
-               "-o", str(tmp_path / "k.mid"), "--manifest", str(tmp_path / "k.json")])
+               "--min-instrument-share", "0.2", "-o", str(tmp_path / "k.mid"), "--manifest", str(tmp_path / "k.json")])
     assert rc == 0
     out = capsys.readouterr().out
     assert "tempo: 100.9 BPM (the nearest tempo the model writes to 100)" in out
@@ -146,7 +146,8 @@ def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> No
     score = symusic.Score(str(tmp_path / "k.mid"))
     assert [round(t.qpm, 1) for t in score.tempos] == [100.9]
     settings = json.loads((tmp_path / "k.json").read_text())["settings"]
-    assert (settings["bpm"], settings["key"], settings["max_instrument_rest"]) == (100, "D minor", 1)
+    assert (settings["bpm"], settings["key"], settings["max_instrument_rest"], settings["min_instrument_share"]) == \
+        (100, "D minor", 1, 0.2)
     rc = main(["generate", "--model", str(model_dir), "--from-manifest", str(tmp_path / "k.json"),
                "-o", str(tmp_path / "again.mid")])
     assert rc == 0 and "the same tokens as recorded" in capsys.readouterr().out
@@ -157,6 +158,8 @@ def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> No
     ("--bpm", "fast", "bpm must be a number in [20, 605] BPM (the tempos this model can write), not 'fast'"),
     ("--key", "H major", "key 'H major'? name a tonic A-G, optionally with # or b, then major or minor"),
     ("--max-instrument-rest", "0.1", "max_instrument_rest must be at least 0.5 seconds, or 0 for no limit"),
+    ("--min-instrument-share", "0.7", "min_instrument_share (a share of the notes; 0 = no floor) must be a number in "
+                                      "[0, 0.5], not 0.7"),
 ])
 def test_bad_requests_are_one_line(model_dir: Path, tmp_path: Path, capsys, option: str, value: str,
                                    message: str) -> None:

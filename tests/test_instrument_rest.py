@@ -17,9 +17,10 @@ from musetok.vocab import Kind
 
 from muse import generate as generate_module
 from muse.core.errors import UserError
-from muse.generate import BUNDLED_MODEL, DEFAULT_MAX_INSTRUMENT_REST, MuseGenerator
+from muse.generate import BUNDLED_MODEL, MuseGenerator
 from muse.grammar import MusicGrammar
 from muse.manifest import make_manifest, replay
+from muse.requests import DEFAULT_MAX_INSTRUMENT_REST
 from test_generate import COMPOSERS, tiny_model_dir
 from test_note_limits import token_ids
 
@@ -154,7 +155,8 @@ def shy(tmp_path_factory: pytest.TempPathFactory) -> MuseGenerator:
 
 def test_every_requested_instrument_plays_in_every_piece(shy: MuseGenerator) -> None:
     wanted = ["piano", "strings", "harp"]
-    free = shy.generate("bach", wanted, seconds=3.0, seed=1, n=2, max_instrument_rest=0)  # the rule off
+    free = shy.generate("bach", wanted, seconds=3.0, seed=1, n=2, max_instrument_rest=0,
+                        min_instrument_share=0)  # the rules off
     assert all("harp" not in onsets(shy, p.ids) for p in free)  # the model leaves the harp out
     pieces = shy.generate("bach", wanted, seconds=3.0, seed=1, n=2, max_instrument_rest=1.0)
     for piece in pieces:
@@ -180,7 +182,8 @@ def test_a_continuation_keeps_the_drums(shy: MuseGenerator) -> None:
         drums.notes.append(symusic.Note(beat * 480, 120, 36 if beat % 2 == 0 else 38, 100))
     score.tracks.extend([piano, drums])
     kept = shy.continue_midi(score, "bach", seconds=3.0, seed=3, n=2, keep_prime=False, max_instrument_rest=1.0)
-    dropped = shy.continue_midi(score, "bach", seconds=3.0, seed=3, n=2, keep_prime=False, max_instrument_rest=0)
+    dropped = shy.continue_midi(score, "bach", seconds=3.0, seed=3, n=2, keep_prime=False, max_instrument_rest=0,
+                                min_instrument_share=0)
     for piece in kept:
         assert shy.tokenizer.text(piece.ids[:4]).split() == ["bach", "piano", "drums", "start"]  # the prime's
         found = onsets(shy, piece.ids)

@@ -25,6 +25,7 @@ GENERATE = {  # option -> values outside its documented range
     "--n": BAD_INTS + ["0"],
     "--bpm": BAD_FLOATS + ["0", "19", "700"],
     "--max-instrument-rest": ["nan", "inf", "-inf", "-1", "0.1"],  # 1e308: longer than any piece, no limit
+    "--min-instrument-share": BAD_FLOATS + ["0.51", "1"],
 }
 
 

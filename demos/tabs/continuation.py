@@ -150,7 +150,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
                   temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
                   max_polyphony: float | None, guidance: float, rerank: float, chosen: list[str] | None,
-                  bpm: float | None, key: str | None, max_rest: float | None,
+                  bpm: float | None, key: str | None, max_rest: float | None, min_share: float | None,
                   request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("continuing"):
             n = limits.check_variations(variations)
@@ -159,7 +159,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
             options = check_note_limits(max_note_seconds, max_polyphony)
             options.update(check_style(guidance, rerank, limits))
             options["instruments"] = check_instruments(chosen, gen.instruments) or None  # None: the prime's
-            options.update(check_requests(gen, bpm, key, max_rest))
+            options.update(check_requests(gen, bpm, key, max_rest, min_share))
             spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)
             piece = read_upload(ctx, path)
             prime_seconds = limits.check_prime_seconds(prime_seconds)

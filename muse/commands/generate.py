@@ -20,6 +20,9 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-instrument-rest", metavar="S",
                    help="longest any chosen instrument may go without a new note, in seconds, so that every one "
                         "of them plays; 0 = no limit (default: 4)")
+    p.add_argument("--min-instrument-share", metavar="F",
+                   help="least share of the new notes each chosen instrument keeps, 0-0.5 (at most half of an "
+                        "equal share is enforced); 0 = no floor (default: 0.08)")
     p.add_argument("--bpm", metavar="BPM", help="tempo, held throughout (a continuation's from the cut on), "
                                                 "20-605; the nearest tempo the model writes (12 per octave: "
                                                 "... 95, 101, 107, 113, 120 ...) (default: the model's choice)")
@@ -97,7 +100,8 @@ def _settings(args: argparse.Namespace) -> dict:
                 critic=args.critic, critic_weight=args.critic_weight,
                 max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
                 max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True),
-                max_instrument_rest=_number(args.max_instrument_rest), bpm=_number(args.bpm), key=args.key)
+                max_instrument_rest=_number(args.max_instrument_rest),
+                min_instrument_share=_number(args.min_instrument_share), bpm=_number(args.bpm), key=args.key)
 
 
 def _number(text: str | None) -> float | str | None:

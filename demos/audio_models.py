@@ -12,8 +12,11 @@ line the page shows (an unknown name is never turned into "unknown" silently).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from musetok.labels import LabelIds
 
 from demos.limits import DemoLimits, LimitError
 from jukebox.pipeline import JukeboxPipeline, SampleSettings
@@ -25,21 +28,25 @@ PREFERRED_ARTIST = "bach"
 @dataclass(frozen=True)
 class Labels:
     """One kind of label (artist or genre) of the top prior: its ``names`` by id order, the look-up
-    ``ids`` (name -> id; None without id files) and ``size`` (the prior's number of ids)."""
+    ``ids`` (name -> id; None without id files), ``size`` (the prior's number of ids) and ``keys``, the
+    id-file entries a name is looked up as (``musetok.labels.LabelIds.artist_key`` / ``genre_keys``:
+    v2 names are normalised, a v2 genre is a bag of words)."""
 
     kind: str
     names: tuple[str, ...]
     ids: dict[str, int] | None
     size: int
+    keys: Callable[[str], list[str]] = lambda name: [name.lower()]
 
     def check(self, value: object) -> str:
-        """``value`` as the pipeline takes it: a listed name (lower case) or an id in range, else a
-        ``LimitError`` suggesting the closest names."""
+        """``value`` as the pipeline takes it: a name whose every key is listed (as its keys, ``_`` between
+        them), or an id in range, else a ``LimitError`` suggesting the closest names."""
         text = str(value if value is not None else "").strip()
         if not text:
             raise LimitError(f"choose an {self.kind}" if self.kind == "artist" else f"choose a {self.kind}")
-        if self.ids is not None and text.lower() in self.ids:
-            return text.lower()
+        keys = self.keys(text)
+        if self.ids is not None and keys and all(key in self.ids for key in keys):
+            return "_".join(keys)  # the id-file form, which the pipeline looks up unchanged
         if text.isdigit():
             if int(text) < self.size:
                 return str(int(text))
@@ -47,16 +54,20 @@ class Labels:
         if self.ids is None:
             raise LimitError(f"unknown {self.kind} {quote(text)}: this model has no {self.kind} id file; give an "
                              f"id from 0 to {self.size - 1}")
-        close = difflib.get_close_matches(text.lower(), self.names, n=3, cutoff=0.6)
+        unknown = next((key for key in keys if key not in self.ids), text.lower())
+        close = difflib.get_close_matches(unknown, self.names, n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(close)}?" if close else "pick one from the list"
         raise LimitError(f"unknown {self.kind} {quote(text)}: {hint}")
 
 
-def _labels(kind: str, table: dict[str, int] | None, size: int) -> Labels:
-    if table is None:
+def labels_of(kind: str, ids: LabelIds | None, size: int) -> Labels:
+    """The ``kind`` (``artist`` or ``genre``) labels of a top prior with ``size`` ids, named by ``ids``."""
+    if ids is None:
         return Labels(kind, (), None, size)
+    table = dict(ids.artists if kind == "artist" else ids.genres)
     names = tuple(name for name, _ in sorted(table.items(), key=lambda item: (item[1], item[0])) if table[name] < size)
-    return Labels(kind, names, dict(table), size)
+    keys = (lambda name: [ids.artist_key(name)]) if kind == "artist" else ids.genre_keys
+    return Labels(kind, names, table, size, keys)
 
 
 @dataclass(frozen=True)
@@ -83,8 +94,7 @@ class AudioModels:
         n_genres = top.labels.n_genres if top.labels is not None else 1
         timing = top.labels is not None and top.labels.timing
         return cls(pipeline, model, Path(folder) if folder is not None else None,
-                   _labels("artist", dict(ids.artists) if ids else None, n_artists),
-                   _labels("genre", dict(ids.genres) if ids else None, n_genres),
+                   labels_of("artist", ids, n_artists), labels_of("genre", ids, n_genres),
                    lyrics=top.lyrics is not None, min_seconds=top.labels.min_duration if timing else 0.0)
 
     @property
@@ -137,4 +147,4 @@ class AudioModels:
                               ids_dir=str(self.pipeline.ids_dir) if self.pipeline.ids_dir is not None else None)
 
 
-__all__ = ["AudioModels", "Labels"]
+__all__ = ["AudioModels", "Labels", "labels_of"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # the demo's address (demos.app takes them from here)
-JUKEBOX_MODELS = ("small", "5b", "5b_lyrics", "1b_lyrics")  # as jukebox.sampling.model_files.MODELS
+JUKEBOX_MODELS = ("small", "5b", "5b_lyrics", "1b_lyrics")  # jukebox.sampling.model_files.MODELS (tested)
 
 
 def add_audio_options(p: argparse.ArgumentParser) -> None:

@@ -15,8 +15,10 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from musetok.labels import LabelIds
+
 from demo_support import launched_app, save_test_model
-from demos.audio_models import AudioModels, Labels
+from demos.audio_models import AudioModels, Labels, labels_of
 from demos.audio_queue import SampleQueue, SampleSpeed, duration
 from demos.jobs import Job
 from demos.limits import DemoLimits, LimitError
@@ -58,6 +60,18 @@ def test_the_bundled_labels_are_offered_and_checked(bundled: AudioModels) -> Non
         Labels("artist", (), None, 10).check("The Beatles")
     assert [bundled.level_label(lv) for lv in bundled.levels] == [
         "Level 2 (top, 172 codes/s)", "Level 1 (middle, 689 codes/s)", "Level 0 (finest, 2756 codes/s)"]
+
+
+def test_v2_labels_are_looked_up_as_the_id_files_write_them() -> None:
+    """The official 5b models' v2 ids: names normalised (``the_beatles``), a genre a bag of words."""
+    ids = LabelIds("v2", {"unknown": 0, "the_beatles": 1}, {"unknown": 0, "rock": 1, "roll": 2})
+    artists, genres = labels_of("artist", ids, 2), labels_of("genre", ids, 3)
+    assert artists.check("The Beatles") == "the_beatles" and artists.check("the  beatles!") == "the_beatles"
+    assert genres.check("Rock & Roll") == "rock_roll" and genres.check("rock") == "rock"
+    with pytest.raises(LimitError, match="unknown genre 'Rock & Jazz'"):  # every word must be known
+        genres.check("Rock & Jazz")
+    with pytest.raises(LimitError, match="unknown artist 'The Beatels': did you mean the_beatles"):
+        artists.check("The Beatels")
 
 
 def test_a_request_the_model_cannot_serve_is_refused_in_one_line(bundled: AudioModels) -> None:
@@ -216,3 +230,11 @@ def test_the_audio_options_fail_in_one_line(tmp_path: Path, capsys: pytest.Captu
     assert app_main(["--jukebox", str(tmp_path / "nowhere"), "--db", str(tmp_path / "fb.sqlite")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: ") and last.endswith("nowhere: checkpoints directory not found")
+
+
+def test_the_demos_model_choices_are_the_pipelines() -> None:
+    """``demos.command`` copies the model names so that ``muse --help`` needs no torch; they must agree."""
+    from demos.command import JUKEBOX_MODELS
+    from jukebox.sampling.model_files import MODELS
+
+    assert sorted(JUKEBOX_MODELS) == sorted(MODELS) and JUKEBOX_MODELS[0] == "small"

@@ -113,5 +113,6 @@ def test_the_primes_instruments_are_ticked_on_upload_in_chromium(server, tmp_pat
             expect(boxes.get_by_label("strings", exact=True)).not_to_be_checked()
             expect(page.locator("#continue-bpm")).to_be_visible()
             expect(page.locator("#continue-key")).to_be_visible()
+            expect(page.locator("#continue-min-share input")).to_have_value("0.08")
         finally:
             browser.close()

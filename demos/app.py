@@ -2,7 +2,7 @@
 
     python demos/app.py --model runs/small          # or: muse demo --model runs/small
     app = build_app(MuseGenerator("runs/small"), audio=AudioModels.load())  # a gr.Blocks, its queue set up
-    app.launch(server_name="127.0.0.1", server_port=7860, **launch_options(DemoLimits()))
+    app.launch(server_name="127.0.0.1", server_port=7860, **launch_settings(DemoLimits()))
 
 One module per tab (``demos/tabs``); a new tab is one more module and one ``with gr.Tab(...)`` line
 here. The Audio tab (raw audio with ``JukeboxPipeline``) is there when ``build_app`` is given the
@@ -19,6 +19,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # `python demos/app.py`: import from the checkout's root, not from demos/
     sys.path[0] = str(Path(__file__).resolve().parents[1])
@@ -30,6 +31,7 @@ from demos.command import DEFAULT_HOST, DEFAULT_PORT, add_audio_options
 from demos.context import DemoContext
 from demos.limits import DemoLimits
 from demos.media import MediaFolder
+from demos.page_style import PAGE_CSS
 from demos.request_limits import launch_options
 from demos.tabs import audio as audio_tab
 from demos.tabs import compose, continuation, edit, feedback_summary, style_map
@@ -125,8 +127,13 @@ def launch_demo(model: str | Path | None = None, *, host: str = DEFAULT_HOST, po
     app = build_app(generator, feedback_store=db, limits=limits, soundfont=soundfont, audio=models)
     log.info("feedback goes to %s", app.demo_context.store.path)
     app.launch(server_name=host, server_port=port, show_error=False, prevent_thread_lock=not block, quiet=not block,
-               **launch_options(limits))
+               **launch_settings(limits))
     return app
+
+
+def launch_settings(limits: DemoLimits) -> dict[str, Any]:
+    """The ``gr.Blocks.launch`` keyword arguments of every launch: the request limits and the page's CSS."""
+    return {**launch_options(limits), "css": PAGE_CSS}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

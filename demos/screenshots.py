@@ -2,9 +2,11 @@
 
     python -m demos.screenshots --model runs/small --midi piece.mid -o docs/
 
-starts the demo on ``--model``, composes, continues ``--midi``, regenerates a span of it
-(``--span``) and opens the style map, and writes ``demo_compose.png``, ``demo_continue.png``,
-``demo_edit.png`` and ``demo_style_map.png``. Playwright cannot download
+starts the demo on ``--model`` (with the bundled Jukebox models on the Audio tab), composes, continues
+``--midi``, regenerates a span of it (``--span``), opens the style map, reconstructs the first seconds of
+``--midi`` (rendered to audio) with the codec, rates a variation and opens the feedback counts, and writes
+``demo_compose.png``, ``demo_continue.png``, ``demo_edit.png``, ``demo_style_map.png``, ``demo_audio.png``
+and ``demo_feedback.png``. Playwright cannot download
 its own browser here: it drives the system Chromium (``--chromium``, default /usr/bin/chromium).
 The browser test (tests/test_demo_browser.py) uses the same helpers.
 """
@@ -28,6 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 120_000
 STYLE_MAP_POINTS = "#style-map-plot .scatterlayer .point"  # the interactive map's markers, once drawn
+CLIP_SECONDS = 1.0  # the Audio tab's example clip: the first second of --midi, rendered
 
 
 def launch_chromium(playwright, executable: str | Path = CHROMIUM):
@@ -102,11 +105,28 @@ def edit_file(page, midi: Path, start: float = 2, end: float = 4) -> None:
     page.wait_for_selector("#edit-roll-1 img", timeout=TIMEOUT_MS)
 
 
+def codec_clip(page, clip: Path) -> None:
+    """On the Audio tab: upload the audio file ``clip``, wait until every level's reconstruction plays."""
+    open_tab(page, "Audio")
+    page.locator("#audio-codec-upload input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#audio-codec-figures tbody tr", timeout=TIMEOUT_MS)
+
+
+def rate_and_count(page) -> None:
+    """Thumbs up the first composed variation, then open the Feedback tab and wait for its counts."""
+    open_tab(page, "Compose")
+    page.locator("#compose-up-1").click()
+    page.locator("#compose-rated-1", has_text="Thanks").wait_for(timeout=TIMEOUT_MS)
+    open_tab(page, "Feedback")
+    page.locator("#feedback-counts", has_text="1 ratings").wait_for(timeout=TIMEOUT_MS)
+
+
 def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, composer: str = "chopin",
-                 span: tuple[float, float] = (4, 8)) -> list[Path]:
-    """Screenshot the Compose, Continue, Edit and Style map tabs of the demo at ``url`` into ``out``."""
+                 span: tuple[float, float] = (4, 8), clip: Path | None = None) -> list[Path]:
+    """Screenshot every tab of the demo at ``url`` into ``out`` (the Audio tab with ``clip``, when given)."""
     out.mkdir(parents=True, exist_ok=True)
-    shots = [out / "demo_compose.png", out / "demo_continue.png", out / "demo_edit.png", out / "demo_style_map.png"]
+    names = ["compose", "continue", "edit", "style_map"] + (["audio"] if clip is not None else []) + ["feedback"]
+    shots = [out / f"demo_{name}.png" for name in names]
     with demo_page(url) as page:
         compose(page, seconds, composer)
         page.screenshot(path=str(shots[0]), full_page=True)
@@ -117,6 +137,11 @@ def capture_tabs(url: str, out: Path, midi: Path, *, seconds: float = 8, compose
         open_tab(page, "Style map")
         page.wait_for_selector(STYLE_MAP_POINTS, timeout=TIMEOUT_MS)
         page.screenshot(path=str(shots[3]), full_page=True)
+        if clip is not None:
+            codec_clip(page, clip)
+            page.screenshot(path=str(shots[4]), full_page=True)
+        rate_and_count(page)
+        page.screenshot(path=str(shots[-1]), full_page=True)
     return shots
 
 
@@ -131,18 +156,25 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from demos.app import build_app
+    from demos.app import build_app, launch_settings
+    from demos.audio_models import AudioModels
     from muse.core.errors import USER_ERRORS
+    from muse.core.render import render_midi
     from muse.generate import MuseGenerator
 
+    work = Path(tempfile.mkdtemp())
     try:
-        app = build_app(MuseGenerator(args.model), feedback_store=Path(tempfile.mkdtemp()) / "feedback.sqlite")
+        app = build_app(MuseGenerator(args.model), feedback_store=work / "feedback.sqlite", audio=AudioModels.load())
+        clip = work / "clip.wav"
+        render_midi(args.midi, clip, max_seconds=CLIP_SECONDS, tail=0.0)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    app.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+               **launch_settings(app.demo_context.limits))
     try:
-        for shot in capture_tabs(app.local_url, args.out, args.midi, seconds=args.seconds, span=tuple(args.span)):
+        for shot in capture_tabs(app.local_url, args.out, args.midi, seconds=args.seconds, span=tuple(args.span),
+                                 clip=clip):
             log.info("wrote %s", shot)
     finally:
         app.close()

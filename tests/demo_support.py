@@ -99,13 +99,13 @@ SELF_CHECK = "When localhost is not accessible"  # Gradio's 3 s check of its own
 def serve(app, attempts: int = 5) -> str:
     """Launch ``app`` (a ``build_app`` page) on 127.0.0.1 and a free port, in this process; returns its URL. A
     start that failed only Gradio's self-check is tried again."""
-    from demos.request_limits import launch_options
+    from demos.app import launch_settings
 
     for attempt in range(attempts):
         port = free_port()
         try:
             app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                       show_error=False, **launch_options(app.demo_context.limits))
+                       show_error=False, **launch_settings(app.demo_context.limits))
             break
         except ValueError as err:
             app.close()

@@ -82,6 +82,12 @@ def test_generate_listen_and_rate_in_chromium(server, tmp_path: Path) -> None:
         assert page.locator("#compose-audio-1 audio").count() >= 1  # the player (and its waveform's)
         assert page.locator('#compose-audio-1 a[download$=".wav"]').count() == 1
         expect(page.locator("#compose-caption-1")).to_contain_text("Variation 1")
+
+        def style(selector: str, prop: str) -> str:
+            return page.locator(selector).evaluate(f"e => getComputedStyle(e).{prop}")
+
+        assert style("#compose-down-1", "borderTopWidth") == "1px"  # secondary buttons read as buttons
+        assert style("#compose-cancel", "backgroundColor") != style("#compose-cancel", "borderTopColor")  # outlined
         page.click("#compose-up-1")
         expect(page.locator("#compose-rated-1")).to_contain_text("Thanks", timeout=30_000)
         expect(page.locator("#compose-up-1")).to_have_text("\u2713 Thumbs up")  # the rating shows on its button

@@ -96,6 +96,10 @@ class MuseDataConfig:
     composer_dropout: float = 0.0  # probability a crop's composer becomes unknown_composer (guidance)
     val_crops: int = 256  # crops of the validation split evaluated (fixed seed, no augmentation)
     fim_rate: float = 0.0  # share of crops laid out for fill-in-the-middle (muse.fim); 0 = off
+    # Share of the other crops that start at the piece's first token: a uniform crop of a long piece almost
+    # never does, so a model would not learn how pieces open (the tempo token after ``start``, say), which is
+    # where every generated piece starts. 0 = uniform crops only.
+    opening_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crops_per_epoch < 0 or self.min_piece_tokens < 2 or self.val_crops < 1:
@@ -104,6 +108,8 @@ class MuseDataConfig:
             raise ValueError(f"data: composer_dropout must be in [0, 1), got {self.composer_dropout}")
         if not 0.0 <= self.fim_rate < 1.0:
             raise ValueError(f"data: fim_rate must be in [0, 1), got {self.fim_rate}")
+        if not 0.0 <= self.opening_rate <= 1.0:
+            raise ValueError(f"data: opening_rate must be in [0, 1], got {self.opening_rate}")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@
   velocity, tempo stretch: ``musetok.augment``); with ``composer_dropout`` p the header's composer
   token becomes ``unknown_composer`` with probability p, so one model learns the conditional and
   the unconditional distribution (classifier-free guidance); with ``fim_rate`` p a crop is laid out
-  for fill-in-the-middle with probability p (``muse.fim``). Item ``i`` is a pure function of (seed, i), so
+  for fill-in-the-middle with probability p (``muse.fim``); with ``opening_rate`` q any other crop starts at
+  the piece's first token with probability q (else anywhere, uniformly). Item ``i`` is a pure function of (seed, i), so
   the Trainer's exact resume holds; pieces are drawn in proportion to their length.
 - ``WindowDataset``: every piece of a split cut into consecutive windows (header + body chunk)
   that together score each token after the first exactly once, for exact bits/token.
@@ -47,7 +48,8 @@ class CropDataset(Dataset):
 
     def __init__(self, data: TokenDataset, indices: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int, *,
                  items: int, seed: int = 0, augment_config: AugmentConfig | None = None,
-                 min_tokens: int = 16, composer_dropout: float = 0.0, fim_rate: float = 0.0) -> None:
+                 min_tokens: int = 16, composer_dropout: float = 0.0, fim_rate: float = 0.0,
+                 opening_rate: float = 0.0) -> None:
         self.data, self.tokenizer, self.window = data, tokenizer, n_ctx + 1
         self.pieces = np.array([i for i in indices if data.pieces[i].length >= min_tokens], dtype=np.int64)
         if len(self.pieces) == 0:
@@ -56,6 +58,7 @@ class CropDataset(Dataset):
         self.items, self.seed, self.augment = items, seed, augment_config
         self.composer_dropout = composer_dropout
         self.fim_rate = fim_rate  # share of crops in the fill-in-the-middle layout (muse.fim)
+        self.opening_rate = opening_rate  # share of the other crops that start at the piece's start
         if fim_rate > 0 and not tokenizer.vocab.has_fim_markers:
             raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers "
                             "(muse.fim.with_fim_markers)")
@@ -92,7 +95,9 @@ class CropDataset(Dataset):
             if layout is not None:
                 item = spm_item(source.excerpt(*layout.span), layout, window, vocab)
         if item is None:
-            start = header if length <= window else int(rng.integers(header, length - (window - header) + 1))
+            # (no draw when opening_rate is 0: the items of runs made before it stay the same)
+            opening = length <= window or (self.opening_rate > 0 and rng.random() < self.opening_rate)
+            start = header if opening else int(rng.integers(header, length - (window - header) + 1))
             excerpt = source.excerpt(start, min(length, start + window - header))
             item = padded_item(excerpt.ids, excerpt.clock, excerpt.total_us, np.ones(len(excerpt.ids), bool),
                                window, vocab.pad_id)

@@ -140,7 +140,8 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     augment = run.data.augment if run.data.augment_training else None
     train_data = CropDataset(dataset, train_pieces, tokenizer, n_ctx, items=items, seed=tc.seed,
                              augment_config=augment, min_tokens=run.data.min_piece_tokens,
-                             composer_dropout=run.data.composer_dropout, fim_rate=run.data.fim_rate)
+                             composer_dropout=run.data.composer_dropout, fim_rate=run.data.fim_rate,
+                             opening_rate=run.data.opening_rate)
     valid_pieces = dataset.split_indices("valid")
     val_data = None
     if len(valid_pieces):

@@ -93,7 +93,8 @@ def committed_item(crops: CropDataset, i: int) -> tuple[dict[str, torch.Tensor],
             marker = np.zeros(len(rows), bool)
             marker[[header, header + 1 + s]] = True  # SUFFIX, then PREFIX: each with the clock of the token after it
     if rows is None:
-        start = header if len(ids) <= window else int(rng.integers(header, len(ids) - (window - header) + 1))
+        opening = len(ids) <= window or (crops.opening_rate > 0 and rng.random() < crops.opening_rate)
+        start = header if opening else int(rng.integers(header, len(ids) - (window - header) + 1))
         rows = np.concatenate([np.arange(header), np.arange(start, min(len(ids), start + window - header))])
         marker = np.zeros(len(rows), bool)
     n, idx = len(rows), torch.from_numpy(rows)
@@ -171,9 +172,9 @@ def test_crops_are_those_of_the_whole_augmented_piece(built: TokenDataset, tmp_p
     assert (n_ctx + 1 > lengths.min()) == (n_ctx == 512)
     pieces, fim, blanked = set(), 0, 0
     for config in AUGMENTS[:4]:
-        for fim_rate, dropout in ((0.0, 0.0), (0.5, 0.3)):
+        for fim_rate, dropout, opening in ((0.0, 0.0, 0.0), (0.5, 0.3, 0.0), (0.3, 0.0, 0.5)):
             crops = CropDataset(data, range(len(data)), tok, n_ctx, items=10**6, seed=4, augment_config=config,
-                                fim_rate=fim_rate, composer_dropout=dropout)
+                                fim_rate=fim_rate, composer_dropout=dropout, opening_rate=opening)
             for i in range(20):
                 expected, piece = committed_item(crops, i)
                 assert_same(crops[i], expected, (config, fim_rate, i))
@@ -182,6 +183,23 @@ def test_crops_are_those_of_the_whole_augmented_piece(built: TokenDataset, tmp_p
                 blanked += bool((expected["ids"][: data.pieces[piece].header] == tok.vocab.unknown_composer_id).any())
             assert crops._indices  # the long pieces went through their index
     assert len(pieces) >= 3 and blanked > 0 and (fim > 0) == (n_ctx > 6), (pieces, fim, blanked)
+
+
+def test_opening_crops_start_at_the_first_token(built: TokenDataset, tmp_path: Path) -> None:
+    """With ``opening_rate`` 1 every crop (not laid out for fill-in-the-middle) of a long piece holds its
+    header and its first tokens, clocked from zero; at 0.25 about a quarter of them do."""
+    ids, _ = long_piece(built, 9000)
+    data = dataset_of(built, [ids], tmp_path / "long")
+    header, n_ctx = data.pieces[0].header, 64
+    for rate, low, high in ((1.0, 40, 40), (0.25, 4, 18), (0.0, 0, 1)):
+        crops = CropDataset(data, [0], data.load_tokenizer(), n_ctx, items=10**6, seed=1, opening_rate=rate)
+        openings = 0
+        for i in range(40):
+            item = crops[i]
+            first = torch.equal(item["ids"][: n_ctx + 1], torch.as_tensor(ids[: n_ctx + 1]))
+            assert not first or int(item["micros"][header]) == 0
+            openings += first
+        assert low <= openings <= high, (rate, openings)
 
 
 def test_windows_are_those_of_the_whole_piece(built: TokenDataset, tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def load(args: argparse.Namespace):  # noqa: ANN201
 
 def run_case(kind: str, loaded, batch: int, tokens: int, top_p: float = 0.95) -> tuple[float, float]:  # noqa: ANN001
     """(wall, CPU) seconds to generate ``tokens`` tokens per row for ``batch`` rows."""
-    from muse.core.sampling import SamplingConfig, generate
+    from muse.core.logits import SamplingConfig
+    from muse.core.sampling import generate
     from muse.decoding import PieceDecoder
     from muse.grammar import MusicGrammar
 

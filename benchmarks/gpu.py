@@ -309,7 +309,7 @@ def hop_codes(config) -> int:  # noqa: ANN001
 def sample_window(model, batch: int, tokens: int, run: Run,  # noqa: ANN001
                   prompt_len: int | None = None) -> dict[str, Any]:
     """One window as the pipeline samples it: condition, feed the prompt in chunks, sample ``tokens``."""
-    from muse.core.sampling import SamplingConfig
+    from muse.core.logits import SamplingConfig
 
     c = model.config
     hop = hop_codes(c)
@@ -597,7 +597,8 @@ def muse_section(run: Run, record: dict[str, Any]) -> None:
         p.grad = None
     cleanup()
 
-    from muse.core.sampling import SamplingConfig, generate
+    from muse.core.logits import SamplingConfig
+    from muse.core.sampling import generate
 
     model = weights_to(model, torch.bfloat16).eval()
     record["sampling_dtype"] = "bf16 weights"

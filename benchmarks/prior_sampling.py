@@ -24,7 +24,7 @@ from jukebox.prior.prior import JukeboxPrior
 from jukebox.prior.windows import window_labels
 from jukebox.sampling.int8_weights import quantize_int8
 from muse.core.config import load_config
-from muse.core.sampling import SamplingConfig
+from muse.core.logits import SamplingConfig
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "jukebox"
 ORIGINAL_CPU_S_PER_TOKEN = {"prior_1b_lyrics": 0.22}

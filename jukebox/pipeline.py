@@ -45,7 +45,8 @@ from jukebox.vqvae.codec import Codec, EncodedAudio
 from muse.core.atomic import atomic_path, write_json
 from muse.core.config import from_dict, to_dict
 from muse.core.errors import ConfigError, UserError
-from muse.core.sampling import SamplingConfig, is_cancelled
+from muse.core.logits import SamplingConfig
+from muse.core.sampling import is_cancelled
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,10 @@ from muse import sampling_defaults as D
 from muse.composers.mixing import ComposerMix, parse_composer_mix
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
+from muse.core.logits import SamplingConfig
 from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
 from muse.core.render import RenderResult, render_midi
-from muse.core.sampling import GuidedDecoder, SamplingConfig, generate, row_seeds
+from muse.core.sampling import GuidedDecoder, generate, row_seeds
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.music_stats import score_notes

@@ -14,7 +14,8 @@ from torch import Tensor
 import muse.editing
 import muse.generate
 from composer_models import wait_loving_model
-from muse.core.sampling import GenerationOutput, SamplingConfig, generate
+from muse.core.logits import SamplingConfig
+from muse.core.sampling import GenerationOutput, generate
 from muse.decoding import WindowPlace
 from muse.generate import MuseGenerator
 

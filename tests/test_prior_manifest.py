@@ -25,7 +25,7 @@ from jukebox.prior.config import PriorConfig
 from jukebox.prior.prior import JukeboxPrior
 from muse.core.config import load_config
 from muse.core.errors import CheckpointError, ConfigError
-from muse.core.sampling import SamplingConfig
+from muse.core.logits import SamplingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "configs" / "jukebox"

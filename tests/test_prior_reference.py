@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from jukebox.official import ATTN_TYPES
 from jukebox.prior.checkpoint import load_official_prior
 from jukebox.prior.prior import JukeboxPrior, PriorConditioning
-from muse.core.sampling import SamplingConfig
+from muse.core.logits import SamplingConfig
 
 ATOL = 1e-4
 GREEDY = SamplingConfig(top_k=1)

@@ -14,19 +14,8 @@ from torch import Tensor, nn
 
 from muse.core.config import load_config
 from muse.core.errors import ConfigError
-from muse.core.sampling import (
-    Decoder,
-    SamplingConfig,
-    filter_logits,
-    generate,
-    mask_tokens,
-    min_p,
-    sample_tokens,
-    temperature,
-    token_mask,
-    top_k,
-    top_p,
-)
+from muse.core.logits import SamplingConfig, filter_logits, mask_tokens, min_p, temperature, token_mask, top_k, top_p
+from muse.core.sampling import Decoder, generate, sample_tokens
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -439,7 +428,7 @@ def test_kv_cached_generation_equals_uncached_with_the_real_transformer(sampling
 @pytest.mark.parametrize("scale", [0.5, 3.0, 10.0])
 def test_top_p_candidate_shortcut_equals_the_full_sort(scale: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """Large vocabularies take top_p from the top candidates; whenever it answers it equals the full sort."""
-    from muse.core import sampling
+    from muse.core import logits as logits_module
 
     gen = torch.Generator().manual_seed(int(scale * 10))
     answered = 0
@@ -448,10 +437,10 @@ def test_top_p_candidate_shortcut_equals_the_full_sort(scale: float, monkeypatch
         if trial % 5 == 0:
             logits[:, :40] = logits[:, :1]  # a tie group
         p = float(torch.rand((), generator=gen)) * 0.98 + 0.01
-        fast = sampling._top_p_from_top_k(logits, p)
+        fast = logits_module._top_p_from_top_k(logits, p)
         with monkeypatch.context() as m:
-            m.setattr(sampling, "_TOP_P_CANDIDATES", (10**9,))  # forces the full sort
-            full = sampling.top_p(logits, p)
+            m.setattr(logits_module, "_TOP_P_CANDIDATES", (10**9,))  # forces the full sort
+            full = logits_module.top_p(logits, p)
         if fast is not None:
             answered += 1
             assert torch.equal(torch.isinf(fast), torch.isinf(full))
@@ -460,11 +449,11 @@ def test_top_p_candidate_shortcut_equals_the_full_sort(scale: float, monkeypatch
 
 def test_top_p_falls_back_to_4096_candidates_for_flat_distributions() -> None:
     """A flat distribution's nucleus holds thousands of tokens: the 4,096-candidate stage answers it."""
-    from muse.core import sampling
+    from muse.core import logits as logits_module
 
     logits = torch.randn(2, 39000, generator=torch.Generator().manual_seed(0)) * 0.3
     p = 0.05  # about 1,950 tokens: more than 256, fewer than 4,096
-    fast = sampling._top_p_from_top_k(logits, p)
+    fast = logits_module._top_p_from_top_k(logits, p)
     assert fast is not None
     full_sorted = torch.sort(logits, dim=-1, descending=True, stable=True)
     probs = full_sorted.values.softmax(-1)

@@ -30,7 +30,8 @@ from jukebox.prior.conditioning import LabelConditioner, UpsamplerConditioner
 from jukebox.prior.config import LyricEncoderConfig, PriorConfig
 from muse.core.cache import KVCache
 from muse.core.errors import UserError
-from muse.core.sampling import SamplingConfig, generate
+from muse.core.logits import SamplingConfig
+from muse.core.sampling import generate
 from muse.core.transformer import PositionalEmbedding, Transformer, TransformerConfig
 
 

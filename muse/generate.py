@@ -35,7 +35,6 @@ from musetok.vocab import Kind
 
 from muse import sampling_defaults as D
 from muse.composers.mixing import ComposerMix, parse_composer_mix
-from muse.composers.scoring import ComposerScorer
 from muse.core.errors import UserError
 from muse.core.logits import SamplingConfig
 from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_device, check_number, check_sampling, check_seed
@@ -46,7 +45,7 @@ from muse.grammar import MusicGrammar, instrument_keys
 from muse.music_stats import score_notes
 from muse.note_limits import NoteLimits, key_limits
 from muse.requests import Requests, check_requests
-from muse.rerank import RERANK_BY, best_of_groups, combined_scores, style_scores
+from muse.rerank import Reranker, best_of_groups
 from muse.saved_model import LoadedModel, load_model
 from muse.tempo import bpm_range
 from muse.tonality import (
@@ -68,6 +67,7 @@ MAX_GUIDANCE = 10.0  # classifier-free guidance weights beyond this only produce
 # mix): on the bundled model it raises style adherence from 20% to 69% top-1 (docs/MODEL_CARD.md).
 DEFAULT_GUIDANCE = 2.0
 MAX_RERANK = 16  # candidates drawn per piece with rerank
+IN_MODE_BONUS = 1e6  # added to a candidate's rerank score when it is in the requested mode: above any score
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,7 @@ class MuseGenerator:
         self.tokenizer: MidiTokenizer = self.loaded.tokenizer
         self.vocab = self.tokenizer.vocab
         self.device = next(self.model.parameters()).device
-        self._scorer: ComposerScorer | None = None  # the composer scorer of ``rerank``, made on first use
-        self._critics: dict[str, object] = {}  # critics of ``rerank_by="critic"``, loaded once per path
+        self.reranker = Reranker(self.loaded, self.device)  # the scores ``rerank`` ranks candidates by
 
     @property
     def composers(self) -> tuple[str, ...]:
@@ -153,7 +152,7 @@ class MuseGenerator:
                  rerank_by: str = "style", critic: str | Path | object | None = None,
                  critic_weight: float = 1.0, max_instrument_rest: float | None = None,
                  min_instrument_share: float | None = None, bpm: float | None = None,
-                 key: str | None = None) -> list[Piece]:
+                 key: str | None = None, key_candidates: int | None = None) -> list[Piece]:
         """``n`` new pieces of ``seconds`` seconds by ``composer`` (a name, a style mix such as
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
@@ -171,11 +170,13 @@ class MuseGenerator:
         0: no limit). ``min_instrument_share``: the least share of the notes each of ``instruments`` keeps
         (None: ``DEFAULT_MIN_INSTRUMENT_SHARE``, 0: no floor; ``muse.requests``). ``bpm``: the tempo, held
         throughout (None: the model's choice; ``muse.tempo``).
-        ``key``: a key name ("D minor", "F#"); each piece is transposed there (``muse.tonality``)."""
+        ``key``: a key name ("D minor", "F#"); each piece is transposed there (``muse.tonality``); for a key
+        with a mode, ``key_candidates`` are drawn per piece and the first written in that mode is kept (None:
+        ``DEFAULT_KEY_CANDIDATES``; with ``rerank``, the best-ranked of those in the mode)."""
         limits = self._limits(max_note_seconds, max_polyphony)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
-        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key)
+        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key, key_candidates)
         header = [self._composer_id(mix)] + [self.vocab.instrument_base + k for k in keys] + [self.vocab.start_id]
         return self._sample(np.array([*header, *request.tempo], np.int64), len(header), keys, 0.0, seconds, n,
                             self._sampling(temperature, top_k, top_p, min_p), seed, callback, cancel, keep_from=0,
@@ -192,7 +193,7 @@ class MuseGenerator:
                       rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                       critic_weight: float = 1.0, max_instrument_rest: float | None = None,
                       min_instrument_share: float | None = None, bpm: float | None = None,
-                      key: str | None = None) -> list[Piece]:
+                      key: str | None = None, key_candidates: int | None = None) -> list[Piece]:
         """Continue ``midi`` by ``seconds`` seconds in ``composer``'s style (a name, a mix as in
         ``generate``, or None; another composer than the file's is the style-transfer recipe). The model is primed with
         the file's tokens (the engine keeps the header and the last context-length of them).
@@ -202,11 +203,12 @@ class MuseGenerator:
         ``max_note_seconds`` / ``max_polyphony``, ``guidance``, ``rerank`` (``rerank_by``, ``critic``,
         ``critic_weight``), ``max_instrument_rest`` and ``min_instrument_share`` as in ``generate``.
         ``bpm``: the continuation's tempo from the cut on (None: the model's). ``key``: the continuation's
-        detected key is taken there, the prime (when kept) moving with it. ``strict``: a MIDI file that
+        detected key is taken there, the prime (when kept) moving with it (``key_candidates`` as in
+        ``generate``). ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
         limits = self._limits(max_note_seconds, max_polyphony)
         mix = self._mix(composer)
-        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key)
+        request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key, key_candidates)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
         ids = np.asarray(enc.ids, np.int64)
         header_len = self.vocab.header_length(ids)
@@ -338,10 +340,10 @@ class MuseGenerator:
         return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony)
 
     def check_requests(self, max_instrument_rest: float | None = None, min_instrument_share: float | None = None,
-                       bpm: float | None = None, key: str | None = None) -> Requests:
+                       bpm: float | None = None, key: str | None = None, key_candidates: int | None = None) -> Requests:
         """The requests of ``generate`` / ``continue_midi`` checked (``muse.requests``: a one-line ``UserError``
         naming the argument and what it allows), e.g. to refuse a request before a job starts."""
-        return check_requests(self.vocab, max_instrument_rest, min_instrument_share, bpm, key)
+        return check_requests(self.vocab, max_instrument_rest, min_instrument_share, bpm, key, key_candidates)
 
     def _in_key(self, piece: Piece, request: KeyRequest | None, new_from: float) -> Piece:
         """``piece`` with the key of its music from ``new_from`` seconds on, transposed to ``request`` if any."""
@@ -377,8 +379,9 @@ class MuseGenerator:
         guidance = self._check_guidance(guidance, mix)
         rerank = check_number(rerank, "rerank", low=1, high=MAX_RERANK, integer=True)
         if rerank > 1:
-            critic = self._check_rerank(rerank_by, mix, critic, critic_weight)
-        wanted, n = n, n * rerank
+            critic = self.reranker.check(rerank_by, mix, critic, critic_weight)
+        per = max(rerank, request.key_candidates)  # candidates drawn per piece
+        wanted, n = n, n * per
         check_number(total_seconds - start_seconds, "the length to generate", low=0, high=MAX_GENERATE_SECONDS,
                      low_open=True, unit="seconds")
         seed = check_seed(seed)
@@ -405,63 +408,30 @@ class MuseGenerator:
 
         # piece i draws from seed + i (its rerank candidates from seeds derived from that), so each piece
         # can be made again on its own from the seed it reports
-        out = generate(decoder, batch, budget, sampling=sampling, seed=row_seeds(seed, wanted, rerank),
+        out = generate(decoder, batch, budget, sampling=sampling, seed=row_seeds(seed, wanted, per),
                        stop_tokens=(self.vocab.end_id,), pad_id=self.vocab.pad_id, constraint=grammar,
                        callback=progress, cancel=cancel, keep_prefix=header_len)
         if out.stopped == "max_tokens":
             log.warning("stopped at the safety cap of %d tokens before reaching %.1f s", budget, total_seconds)
-        pieces = [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seeds[i - i % rerank])
+        pieces = [self._piece(out.ids[i].cpu().numpy(), prompt, header_len, keep_from, out.seeds[i - i % per])
                   for i in range(n)]
-        if rerank > 1:
-            scores = self._rerank_scores(pieces, rerank_by, mix, critic, critic_weight)
-            pieces = best_of_groups(pieces, scores, rerank)
-            log.info("rerank by %s: kept candidates scoring %s of %d per piece", rerank_by,
-                     ", ".join(f"{s:.3f}" for s in scores.reshape(wanted, rerank).max(1)), rerank)
         new_from = start_seconds if keep_from == 0 else 0.0  # where the new music starts in each piece
+        if per > 1:
+            scores = self.reranker.scores([p.ids for p in pieces], rerank_by, mix, critic, critic_weight) \
+                if rerank > 1 else np.zeros(n)
+            if request.key_candidates > 1:  # a candidate in the requested mode beats any other
+                scores = scores + IN_MODE_BONUS * self._in_mode(pieces, request.key, new_from)
+            pieces = best_of_groups(pieces, scores, per)
+            log.info("kept the best of %d candidates per piece (rerank by %s, key %s): scores %s", per,
+                     rerank_by if rerank > 1 else "-", request.key.name if request.key else "-",
+                     ", ".join(f"{s:.3f}" for s in scores.reshape(wanted, per).max(1)))
         return [self._in_key(piece, request.key, new_from) for piece in pieces]
 
-    def _check_rerank(self, rerank_by: str, mix: ComposerMix | None, critic: str | Path | object | None,
-                      critic_weight: float):  # noqa: ANN202 (a muse.critic.Critic or None)
-        """The loaded critic for reranking ``rerank_by`` (None for ``style``), after checking the request."""
-        if rerank_by not in RERANK_BY:
-            raise UserError(f"rerank by {rerank_by!r}? choose one of {', '.join(RERANK_BY)}")
-        if rerank_by in ("style", "both") and mix is None:
-            raise UserError(f"rerank by {rerank_by} ranks candidates by composer: choose a composer (or a mix) to "
-                            "rerank for, or rerank by critic")
-        check_number(critic_weight, "critic weight", low=0, high=100)
-        if rerank_by == "style":
-            return None
-        if critic is None:
-            from muse.critic import BUNDLED_CRITIC, default_critic_path
-
-            critic = default_critic_path()
-            if critic is None:
-                raise UserError(f"rerank by {rerank_by} needs a critic or reward model (--critic PATH); no bundled "
-                                f"critic is installed at {BUNDLED_CRITIC}")
-        return self._critic(critic)
-
-    def _critic(self, critic: str | Path | object):  # noqa: ANN202
-        from muse.critic import Critic, load_critic
-
-        if not isinstance(critic, Critic):
-            key = str(Path(critic).resolve())
-            if key not in self._critics:
-                self._critics[key] = load_critic(critic, self.device)
-            critic = self._critics[key]
-        critic.check_vocabulary(self.tokenizer)
-        return critic
-
-    def _rerank_scores(self, pieces: Sequence[Piece], rerank_by: str, mix: ComposerMix | None,
-                       critic: object | None, critic_weight: float) -> np.ndarray:
-        """Every candidate's score (n,) by ``rerank_by`` (see ``muse.rerank``)."""
-        ids = [p.ids for p in pieces]
-        style = style_scores(self._composer_scorer(), ids, mix) if rerank_by != "critic" else None
-        judged = critic.score_many(ids) if critic is not None else None
-        if rerank_by == "style":
-            return style
-        if rerank_by == "critic":
-            return judged
-        return combined_scores(style, judged, critic_weight)
+    @staticmethod
+    def _in_mode(pieces: Sequence[Piece], request: KeyRequest | None, new_from: float) -> np.ndarray:
+        """1.0 for each piece whose new music is written in ``request``'s mode, else 0.0 (n,)."""
+        keys = [detect_key(score_notes(p.score).window(new_from, np.inf)) for p in pieces]
+        return np.array([float(k is not None and request is not None and k.minor == request.minor) for k in keys])
 
     def default_guidance(self, composer: str | None) -> float:
         """The guidance used when none is given for ``composer`` (a name, a mix or None): ``DEFAULT_GUIDANCE``
@@ -488,11 +458,6 @@ class MuseGenerator:
     def _unconditional(self, ids: torch.Tensor) -> torch.Tensor:
         """``ids`` (B, T) with every composer token replaced by ``unknown_composer``."""
         return torch.where(self.model.is_composer[ids], self.vocab.unknown_composer_id, ids)
-
-    def _composer_scorer(self) -> ComposerScorer:
-        if self._scorer is None:
-            self._scorer = ComposerScorer(self.loaded, include_header=False)
-        return self._scorer
 
     def _piece(self, ids: np.ndarray, prompt: np.ndarray, header_len: int, keep_from: int, seed: int) -> Piece:
         vocab = self.vocab

@@ -41,9 +41,10 @@ _METHODS: dict[str, str] = {"compose": "generate", "continue": "continue_midi"}
 _NOT_SETTINGS = {"self", "midi", "seed", "n", "callback", "cancel"}  # given by the replay, or not data
 # Settings the facade gained after manifests were first written, with the value that makes a manifest that
 # lacks them again as it was made (before the rest limit, instruments could rest for any time; before the
-# share floor, any instrument could take every note). A manifest made now records them always (None: the
+# share floor, any instrument could take every note; before key candidates, the first piece was kept
+# whatever its mode). A manifest made now records them always (None: the
 # facade's default).
-_ADDED_SETTINGS: dict[str, Any] = {"max_instrument_rest": 0, "min_instrument_share": 0}
+_ADDED_SETTINGS: dict[str, Any] = {"max_instrument_rest": 0, "min_instrument_share": 0, "key_candidates": 1}
 
 
 class ManifestError(UserError):

@@ -21,12 +21,17 @@ not independent evidence of style.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import numpy as np
+import torch
 
 from muse.composers.mixing import ComposerMix
 from muse.composers.scoring import ComposerScorer
+from muse.core.errors import UserError
+from muse.core.ranges import check_number
+from muse.saved_model import LoadedModel
 
 T = TypeVar("T")
 RerankBy = Literal["style", "critic", "both"]
@@ -63,4 +68,62 @@ def best_by_style(candidates: Sequence[T], ids: Sequence[np.ndarray], k: int, sc
     return best_of_groups(candidates, scores, k), scores
 
 
-__all__ = ["RERANK_BY", "RerankBy", "best_by_style", "best_of_groups", "combined_scores", "style_scores"]
+class Reranker:
+    """The scores a generator ranks its candidates by, for the model ``loaded``: its composer scorer (made on
+    first use) and critics (each loaded once per path, on ``device``)."""
+
+    def __init__(self, loaded: LoadedModel, device: torch.device | str) -> None:
+        self.loaded, self.device = loaded, device
+        self._scorer: ComposerScorer | None = None
+        self._critics: dict[str, object] = {}
+
+    @property
+    def composer_scorer(self) -> ComposerScorer:
+        if self._scorer is None:
+            self._scorer = ComposerScorer(self.loaded, include_header=False)
+        return self._scorer
+
+    def check(self, rerank_by: str, mix: ComposerMix | None, critic: str | Path | object | None,
+              critic_weight: float):  # noqa: ANN201 (a muse.critic.Critic or None)
+        """The loaded critic for reranking ``rerank_by`` (None for ``style``), after checking the request."""
+        if rerank_by not in RERANK_BY:
+            raise UserError(f"rerank by {rerank_by!r}? choose one of {', '.join(RERANK_BY)}")
+        if rerank_by in ("style", "both") and mix is None:
+            raise UserError(f"rerank by {rerank_by} ranks candidates by composer: choose a composer (or a mix) to "
+                            "rerank for, or rerank by critic")
+        check_number(critic_weight, "critic weight", low=0, high=100)
+        if rerank_by == "style":
+            return None
+        if critic is None:
+            from muse.critic import BUNDLED_CRITIC, default_critic_path
+
+            critic = default_critic_path()
+            if critic is None:
+                raise UserError(f"rerank by {rerank_by} needs a critic or reward model (--critic PATH); no bundled "
+                                f"critic is installed at {BUNDLED_CRITIC}")
+        return self._critic(critic)
+
+    def _critic(self, critic: str | Path | object):  # noqa: ANN202
+        from muse.critic import Critic, load_critic
+
+        if not isinstance(critic, Critic):
+            key = str(Path(critic).resolve())
+            if key not in self._critics:
+                self._critics[key] = load_critic(critic, self.device)
+            critic = self._critics[key]
+        critic.check_vocabulary(self.loaded.tokenizer)
+        return critic
+
+    def scores(self, ids: Sequence[np.ndarray], rerank_by: str, mix: ComposerMix | None, critic: object | None,
+               critic_weight: float) -> np.ndarray:
+        """Every candidate's score (n,) by ``rerank_by`` from its token ``ids`` (``critic`` as ``check`` gave it)."""
+        style = style_scores(self.composer_scorer, ids, mix) if rerank_by != "critic" else None
+        judged = critic.score_many(ids) if critic is not None else None
+        if rerank_by == "style":
+            return style
+        if rerank_by == "critic":
+            return judged
+        return combined_scores(style, judged, critic_weight)
+
+
+__all__ = ["Reranker", "RERANK_BY", "RerankBy", "best_by_style", "best_of_groups", "combined_scores", "style_scores"]

@@ -7,9 +7,11 @@ that takes the written tonic to the requested one: -5 to +6 semitones, or the sa
 octave the other way when a note would leave MIDI's 0-127. A piece whose notes leave no room either
 way stays as written (and says so), so a transposition is always undone exactly (``as_written``).
 
-A transposition keeps the mode: the model writes major or minor as the style leads it, so a request
-for "D minor" of music written in C major gives D major, and ``KeyChange.describe`` says so rather
-than passing it off as D minor. A request without a mode ("D") asks for the tonic alone.
+A transposition keeps the mode: the model writes major or minor as the style leads it. So for a key with
+a mode the generator draws several candidates per piece and keeps one written in that mode
+(``muse.requests.DEFAULT_KEY_CANDIDATES``); when none is, music written in C major asked for "D minor"
+gives D major, and ``KeyChange.describe`` says so rather than passing it off as D minor. A request
+without a mode ("D") asks for the tonic alone.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ class KeyChange:
         text = f"written in {self.written.name}, {moved}"
         if self.requested.minor is not None and self.requested.minor != self.written.minor:
             mode = "minor" if self.written.minor else "major"
-            text += f" (asked for {self.requested.name}: the model wrote {mode}, and a transposition keeps the mode)"
+            wanted = "minor" if self.requested.minor else "major"
+            text += f" (asked for {self.requested.name}: no candidate was in {wanted}; the model wrote {mode}, " \
+                    "and a transposition keeps the mode)"
         return text
 
 

@@ -139,7 +139,7 @@ def test_rerank_keeps_the_best_scored_candidate_of_each_group(gen: MuseGenerator
     (candidates, scores, k), = seen
     assert k == 3 and len(candidates) == 6
     mix = parse_composer_mix("chopin", gen.composers)
-    np.testing.assert_allclose(scores, style_scores(gen._composer_scorer(), [c.ids for c in candidates], mix))
+    np.testing.assert_allclose(scores, style_scores(gen.reranker.composer_scorer, [c.ids for c in candidates], mix))
     for g, piece in enumerate(kept):
         assert np.array_equal(piece.ids, candidates[3 * g + int(np.argmax(scores[3 * g:3 * g + 3]))].ids)
         # a group's first candidate is the piece its seed makes alone (row_seeds), the others differ
@@ -152,10 +152,10 @@ def test_rerank_keeps_the_best_scored_candidate_of_each_group(gen: MuseGenerator
 def test_best_by_style_groups_and_refuses_ragged_input(gen: MuseGenerator) -> None:
     pieces = gen.generate("bach", ["piano"], seconds=2.0, seed=5, n=4)
     mix = parse_composer_mix("bach:0.5,mozart:0.5", gen.composers)
-    best, scores = best_by_style(pieces, [p.ids for p in pieces], 2, gen._composer_scorer(), mix)
+    best, scores = best_by_style(pieces, [p.ids for p in pieces], 2, gen.reranker.composer_scorer, mix)
     assert len(best) == 2 and scores.shape == (4,)
     with pytest.raises(ValueError, match="groups of 3"):
-        best_by_style(pieces, [p.ids for p in pieces], 3, gen._composer_scorer(), mix)
+        best_by_style(pieces, [p.ids for p in pieces], 3, gen.reranker.composer_scorer, mix)
     with pytest.raises(UserError, match="choose a composer"):
         gen.generate(None, ["piano"], seconds=2.0, rerank=2)
     with pytest.raises(UserError, match="rerank must be"):

@@ -26,6 +26,7 @@ GENERATE = {  # option -> values outside its documented range
     "--bpm": BAD_FLOATS + ["0", "19", "700"],
     "--max-instrument-rest": ["nan", "inf", "-inf", "-1", "0.1"],  # 1e308: longer than any piece, no limit
     "--min-instrument-share": BAD_FLOATS + ["0.51", "1"],
+    "--key-candidates": BAD_INTS + ["0", "9"],
 }
 
 

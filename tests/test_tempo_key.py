@@ -14,6 +14,7 @@ from musetok.vocab import Kind
 from muse.core.errors import UserError
 from muse.generate import MuseGenerator
 from muse.music_stats import Key, score_notes
+from muse.requests import DEFAULT_KEY_CANDIDATES
 from muse.tempo import bpm_range, tempo_token
 from muse.tonality import (
     KeyChange,
@@ -136,7 +137,8 @@ def test_a_piece_without_room_to_move_stays_as_written(gen: MuseGenerator) -> No
 
 
 def test_generate_in_a_key(gen: MuseGenerator) -> None:
-    plain, keyed = with_drums(gen), with_drums(gen, key="Eb minor")  # the same seeds: the same music, moved
+    plain = with_drums(gen)
+    keyed = with_drums(gen, key="Eb minor", key_candidates=1)  # the same seeds, one candidate: the same music, moved
     for a, b in zip(plain, keyed):
         assert a.key.requested is None and a.key.semitones == 0 and a.key.written is not None
         assert b.key.written == a.key.written and b.key.requested == KeyRequest(3, True)
@@ -146,6 +148,36 @@ def test_generate_in_a_key(gen: MuseGenerator) -> None:
         drums = gen.vocab.kind[a.ids] == Kind.DRUM
         assert drums.any() and np.array_equal(a.ids[drums], b.ids[drums])  # drums never move
         assert -5 <= b.key.semitones <= 6 or abs(b.key.semitones) == 7  # smallest, or an octave the other way
+
+
+def test_a_key_with_a_mode_keeps_the_first_candidate_in_that_mode(gen: MuseGenerator,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """For "Eb minor" each piece is the first of its ``key_candidates`` written in minor (the first of them
+    when none is); a key without a mode draws one candidate."""
+    seen: list[tuple[list, np.ndarray]] = []
+    original = MuseGenerator._in_mode
+
+    def spy(pieces, request, new_from):  # noqa: ANN001, ANN202
+        seen.append((list(pieces), original(pieces, request, new_from)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(MuseGenerator, "_in_mode", staticmethod(spy))
+    pieces = gen.generate("bach", ["piano"], seconds=3.0, seed=7, n=3, key="Eb minor")
+    candidates, minor = seen[-1]
+    assert len(candidates) == 3 * DEFAULT_KEY_CANDIDATES
+    for i, piece in enumerate(pieces):
+        group = minor[i * DEFAULT_KEY_CANDIDATES:(i + 1) * DEFAULT_KEY_CANDIDATES]
+        kept = int(np.argmax(group))  # the first in minor, or the first
+        original_ids = candidates[i * DEFAULT_KEY_CANDIDATES + kept].ids
+        assert np.array_equal(piece.ids, transpose_melodic(original_ids, gen.vocab, piece.key.semitones)[0])
+        assert piece.key.key.tonic == 3 and piece.key.key.minor == bool(group.any())
+        assert piece.seed == 7 + i
+    assert sum(m.sum() for _, m in seen) > 0  # some candidate was in minor
+    gen.generate("bach", ["piano"], seconds=1.0, seed=7, n=2, key="Eb")  # no mode: nothing to choose by
+    assert len(seen) == 1
+    for bad in (0, 9, 2.5, "many"):
+        with pytest.raises(UserError, match=r"key_candidates must be a whole number in \[1, 8\]"):
+            gen.generate("bach", ["piano"], seconds=1.0, key="Eb minor", key_candidates=bad)
 
 
 def test_a_continuation_in_a_key_moves_the_kept_prime_with_it(gen: MuseGenerator, midi_dir: Path) -> None:

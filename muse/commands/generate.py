@@ -28,8 +28,11 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                                                 "... 95, 101, 107, 113, 120 ...) (default: the model's choice)")
     p.add_argument("--key", metavar="KEY", help="key such as \"D minor\", \"F#\" or \"Bb major\": each piece is "
                                                 "transposed there from the key the model wrote in (drums never "
-                                                "move; a transposition keeps the mode, and the output says "
-                                                "which it is) (default: as written)")
+                                                "move; a transposition keeps the mode: see --key-candidates; the "
+                                                "output says which it is) (default: as written)")
+    p.add_argument("--key-candidates", metavar="N",
+                   help="for a --key with a mode: pieces drawn per piece, the first written in that mode kept "
+                        "(1-8; default: 3)")
     p.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance toward the composer, 0-10: logits = uncond + W (cond - uncond); "
                         "1 = plain sampling (default: 2 with a composer and a model trained with composer "
@@ -101,7 +104,8 @@ def _settings(args: argparse.Namespace) -> dict:
                 max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
                 max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True),
                 max_instrument_rest=_number(args.max_instrument_rest),
-                min_instrument_share=_number(args.min_instrument_share), bpm=_number(args.bpm), key=args.key)
+                min_instrument_share=_number(args.min_instrument_share), bpm=_number(args.bpm), key=args.key,
+                key_candidates=_number(args.key_candidates))
 
 
 def _number(text: str | None) -> float | str | None:

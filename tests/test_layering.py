@@ -31,6 +31,7 @@ DEMOS_MAY_IMPORT = {
     "muse.composers",  # the style map (composer embeddings and their plot)
     "muse.manifest",  # what a generated file records of its request
     "muse.note_limits",  # the note-limit controls
+    "muse.requests",  # the request controls' defaults and ranges (rests, shares, key candidates)
     "muse.pianoroll",  # the piano-roll picture of a piece
     "muse.saved_model",  # model_hash: which model made a sample
     "muse.sampling_defaults",  # the facades' default temperature and top-p, for the controls
@@ -38,6 +39,7 @@ DEMOS_MAY_IMPORT = {
     "muse.core.ranges",  # the checks the facades use on numbers
     "muse.core.render",  # MIDI -> audio, the soundfont check
     "musetok.instruments",
+    "musetok.labels",  # LabelIds: the artist/genre names the audio facade hands out
     "musetok.reader",  # reading an uploaded MIDI file
     "jukebox.pipeline",  # the audio facade
 }

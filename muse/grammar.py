@@ -24,7 +24,8 @@ After the header, at every step:
   releases of sounding notes are open); when none of its note-ons is open (at its polyphony limit with
   every note just struck), no note-on is, until time moves on. Rows releasing by force, with an
   instrument due to play or finishing are left to those rules;
-- a fixed tempo (``tempo_changes=False``): no tempo token after the prompt.
+- a fixed tempo (``tempo_changes=False``): no tempo token after the prompt; else a sequence that is only
+  its header opens with a tempo token, as every training piece does (the model still picks which).
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
 (at its polyphony limit, re-strikes of the notes it holds; none of them started at this instant,
@@ -92,6 +93,7 @@ class MusicGrammar:
             allowed &= ~is_note | np.isin(key, instruments)
         if not tempo_changes:
             allowed &= kind != Kind.TEMPO
+        self.opening = torch.from_numpy(kind == Kind.TEMPO) if tempo_changes else None  # (V,) a header's next
         self.base = torch.from_numpy(allowed)
         self.off_ids = torch.from_numpy(np.flatnonzero(is_note & (np.asarray(vocab.velocity) == 0)))
         off_ids = self.off_ids.numpy()
@@ -215,6 +217,8 @@ class MusicGrammar:
         B, V = seq.shape[0], self.base.shape[0]
         M, S = self.n_melodic, self.n_melodic * 128
         allowed = self.base.expand(B, V).clone()
+        if self.opening is not None and seq.shape[1] == self.header_len:  # the first token after the header
+            return allowed & self.opening
         notes = allowed[:, self.note_block].view(B, M, -1, 128)
         waits = allowed[:, self.wait_block]
         held = self.held

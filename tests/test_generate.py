@@ -213,11 +213,22 @@ class TestGrammar:
 
     def test_only_chosen_instruments_and_no_header_tokens(self, vocab) -> None:
         grammar = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
-        allowed = grammar(self.ids(vocab, "bach piano start"))
+        allowed = grammar(self.ids(vocab, "bach piano start tempo:120"))
         assert allowed[0, vocab.id("piano:v64:C4")] and allowed[0, vocab.id("wait:6")]
         assert allowed[0, vocab.id("tempo:120")]
         for token in ("strings:v64:C4", "drums:v64:C2", "bach", "piano", "start", "pad"):
             assert not allowed[0, vocab.id(token)], token
+
+    def test_a_piece_opens_with_a_tempo_token(self, vocab) -> None:
+        """Every training piece does; the model cannot tell a piece's start from a crop's at `start` (the
+        header carries no clock), so the grammar says it. A held tempo (or a prompt past the header) is free."""
+        tempos = np.asarray(vocab.kind) == Kind.TEMPO
+        allowed = MusicGrammar(vocab, 3)(self.ids(vocab, "bach piano start"))[0].numpy()
+        assert np.array_equal(allowed, tempos)
+        held = MusicGrammar(vocab, 4, tempo_changes=False)(self.ids(vocab, "bach piano start tempo:120"))[0]
+        assert held[vocab.id("piano:v64:C4")] and not held[torch.from_numpy(tempos)].any()
+        prompt = "bach piano start piano:v64:C4 wait:6"  # a continuation's prime: its tempo is the default
+        assert MusicGrammar(vocab, 3)(self.ids(vocab, prompt))[0, vocab.id("piano:v64:D4")]
 
     def test_end_only_at_the_requested_length(self, vocab) -> None:
         grammar = MusicGrammar(vocab, 3, target_seconds=1.0)  # 2 beats at 120 BPM = 48 ticks

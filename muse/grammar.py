@@ -139,14 +139,13 @@ class MusicGrammar:
             max_rest_seconds = None
         if not instruments or len(instruments) < 2:  # one instrument has every note
             min_share = None
-        self.rest_keys = None if max_rest_seconds is None else torch.as_tensor(instruments, dtype=torch.long)
+        self.chosen_keys = None if instruments is None else torch.as_tensor(instruments, dtype=torch.long)  # (k,)
         self.rest_us = None if max_rest_seconds is None else int(round(min(max_rest_seconds, 1e12) * 1e6))
         self.last_on_us: Tensor | None = None  # (B, n_keys) last note-on of each instrument (or the prompt's end)
         on_key = np.where(is_note & np.asarray(vocab.is_on), key, -1)  # each note-on's instrument key
         self.chosen_ons = None if instruments is None else \
             torch.from_numpy(on_key[None, :] == np.asarray(instruments, np.int64)[:, None])  # (k, V) note-ons of each
         self.on_key = torch.from_numpy(on_key)  # (V,) the instrument key of each note-on, else -1
-        self.share_keys = None if min_share is None else torch.as_tensor(instruments, dtype=torch.long)
         self.min_share = None if min_share is None else min(float(min_share), 0.5 / len(instruments))
         self.share_grace = 0 if min_share is None else int(np.ceil(1 / self.min_share))
         self.on_count: Tensor | None = None  # (B, n_keys) note-ons generated after the prompt, per instrument
@@ -246,14 +245,14 @@ class MusicGrammar:
                 allowed[forced] = False
                 offs = torch.where(forced[:, None, None], due, offs)
         if self.rest_us is not None:  # no wait past the moment a silent instrument is due to play
-            due_us = self.last_on_us[:, self.rest_keys] + self.rest_us  # (B, k)
+            due_us = self.last_on_us[:, self.chosen_keys] + self.rest_us  # (B, k)
             waits &= now + wait_us <= due_us.amin(dim=1, keepdim=True)
             due_now = due_us < now + wait_us.amin(dim=1, keepdim=True)  # (B, k) not even the shortest wait passes
             late = due_now.any(dim=1)
             if bool(late.any()):  # a due instrument plays next
                 allowed[late] &= (due_now[late, :, None] & self.chosen_ons[None]).any(dim=1)
         if self.min_share is not None:  # an instrument behind its share holds the others' note-ons back
-            counts = self.on_count[:, self.share_keys]  # (B, k)
+            counts = self.on_count[:, self.chosen_keys]  # (B, k)
             total = counts.sum(dim=1, keepdim=True)
             behind = (counts < self.min_share * total) & (total >= self.share_grace)
             held_back = behind.any(dim=1) & ~forced & ~late

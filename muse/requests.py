@@ -66,9 +66,10 @@ def check_requests(vocab: Vocab, max_instrument_rest: float | str | None = None,
         check_number(min_instrument_share, "min_instrument_share (a share of the notes; 0 = no floor)",
                      low=0, high=MAX_INSTRUMENT_SHARE)
     request = parse_key(key)
-    tries = 1 if key_candidates is None and (request is None or request.minor is None) else \
-        DEFAULT_KEY_CANDIDATES if key_candidates is None else \
-        check_number(key_candidates, "key_candidates", low=1, high=MAX_KEY_CANDIDATES, integer=True)
+    if key_candidates is not None:
+        tries = check_number(key_candidates, "key_candidates", low=1, high=MAX_KEY_CANDIDATES, integer=True)
+    else:  # candidates only help a key with a mode
+        tries = DEFAULT_KEY_CANDIDATES if request is not None and request.minor is not None else 1
     return Requests(rest or None, share or None, () if bpm is None else (tempo_token(vocab, bpm),), request, tries)
 
 

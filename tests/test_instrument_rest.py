@@ -20,7 +20,7 @@ from muse.core.errors import UserError
 from muse.generate import BUNDLED_MODEL, MuseGenerator
 from muse.grammar import MusicGrammar
 from muse.manifest import make_manifest, replay
-from muse.requests import DEFAULT_MAX_INSTRUMENT_REST
+from muse.requests import DEFAULT_MAX_INSTRUMENT_REST, DEFAULT_MIN_INSTRUMENT_SHARE
 from test_generate import COMPOSERS, tiny_model_dir
 from test_note_limits import token_ids
 
@@ -216,20 +216,24 @@ def test_the_bundled_model_plays_piano_strings_and_harp() -> None:
             assert longest_rest(found[name], 0.0, piece.seconds) <= 1.5 + EPS, (piece.seed, name)
 
 
-def test_manifests_replay_the_rest_limit_they_were_made_with(shy: MuseGenerator,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A manifest records the limit (None: the default); one written before the limit existed replays
-    without it, as it was made."""
+@pytest.mark.parametrize("setting, rule, default", [
+    ("max_instrument_rest", "rest_us", round(DEFAULT_MAX_INSTRUMENT_REST * 1e6)),
+    ("min_instrument_share", "min_share", DEFAULT_MIN_INSTRUMENT_SHARE),
+])
+def test_manifests_replay_the_instrument_rules_they_were_made_with(shy: MuseGenerator, monkeypatch: pytest.MonkeyPatch,
+                                                                  setting: str, rule: str, default: float) -> None:
+    """A manifest records the rest limit and the share floor (None: the default); one written before the
+    rule existed replays without it, as it was made."""
     settings = dict(composer="bach", instruments=["piano", "harp"], seconds=1.0)
     piece = shy.generate(seed=4, **settings)[0]
     manifest = make_manifest(shy, piece, "compose", settings)
-    assert manifest.settings["max_instrument_rest"] is None
+    assert manifest.settings[setting] is None
     made = spy_grammars(monkeypatch)
-    again, same = replay(shy, manifest)
-    assert same and made[-1].rest_us == round(DEFAULT_MAX_INSTRUMENT_REST * 1e6)
-    older = replace(manifest, settings={k: v for k, v in manifest.settings.items() if k != "max_instrument_rest"})
+    _again, same = replay(shy, manifest)
+    assert same and getattr(made[-1], rule) == default
+    older = replace(manifest, settings={k: v for k, v in manifest.settings.items() if k != setting})
     replay(shy, older)
-    assert made[-1].rest_us is None
+    assert getattr(made[-1], rule) is None
 
 
 def test_no_instruments_no_rest_limit() -> None:

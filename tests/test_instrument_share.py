@@ -1,10 +1,8 @@
 """No line takes every note: the grammar's share floor (``min_share``) and the facade's
-``min_instrument_share``, on hand-written sequences, random walks, a tiny model that favours one
-instrument, and manifests."""
+``min_instrument_share``, on hand-written sequences, random walks and a tiny model that favours one
+instrument (manifests: tests/test_instrument_rest.py)."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from musetok.vocab import Kind
 from muse.core.errors import UserError
 from muse.generate import MuseGenerator
 from muse.grammar import MusicGrammar
-from muse.manifest import make_manifest, replay
 from muse.requests import DEFAULT_MIN_INSTRUMENT_SHARE
 from test_generate import COMPOSERS, tiny_model_dir
 from test_instrument_rest import onsets, spy_grammars
@@ -142,19 +139,3 @@ def test_the_default_share_applies_and_bad_shares_are_user_errors(shy: MuseGener
     for bad in (-0.1, 0.6, "most", True):
         with pytest.raises(UserError, match=r"min_instrument_share \(a share of the notes; 0 = no floor\) must be"):
             shy.generate("bach", ["piano"], seconds=1.0, min_instrument_share=bad)
-
-
-def test_manifests_replay_the_share_they_were_made_with(shy: MuseGenerator,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A manifest records the floor (None: the default); one written before the floor existed replays
-    without it, as it was made."""
-    settings = dict(composer="bach", instruments=["piano", "harp"], seconds=1.0)
-    piece = shy.generate(seed=4, **settings)[0]
-    manifest = make_manifest(shy, piece, "compose", settings)
-    assert manifest.settings["min_instrument_share"] is None
-    made = spy_grammars(monkeypatch)
-    _again, same = replay(shy, manifest)
-    assert same and made[-1].min_share == DEFAULT_MIN_INSTRUMENT_SHARE
-    older = replace(manifest, settings={k: v for k, v in manifest.settings.items() if k != "min_instrument_share"})
-    replay(shy, older)
-    assert made[-1].min_share is None

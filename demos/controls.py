@@ -1,5 +1,5 @@
 """Input controls shared by the Compose and Continue tabs: composer (with an optional blend), sampling
-(with the note limits: the longest a note may sound and the most notes sounding at once) and the
+(with the note limits: the longest and shortest a note may sound and the most notes sounding at once) and the
 requests every piece obeys (tempo, key, the longest an instrument may rest).
 
 A blend of two composers becomes the style-mixing syntax of the facade, ``"bach:0.7,chopin:0.3"``
@@ -31,7 +31,7 @@ from muse.composers.names import display_name, resolve_composer, suggest
 from muse.core.errors import UserError
 from muse.core.ranges import check_seed, quote
 from muse.generate import DEFAULT_GUIDANCE, MuseGenerator
-from muse.note_limits import NoteLimits, check_override
+from muse.note_limits import MAX_MIN_NOTE_SECONDS, NoteLimits, check_min_note, check_override
 from muse.requests import DEFAULT_MAX_INSTRUMENT_REST, DEFAULT_MIN_INSTRUMENT_SHARE, MAX_INSTRUMENT_SHARE
 
 NO_BLEND = "(none)"
@@ -63,13 +63,14 @@ class SamplingControls:
     variations: gr.Slider
     max_note_seconds: gr.Number
     max_polyphony: gr.Number
+    min_note_seconds: gr.Number
     guidance: gr.Slider
     rerank: gr.Slider
 
     @property
     def inputs(self) -> list[gr.components.Component]:
         return [self.temperature, self.top_p, self.seed, self.variations, self.max_note_seconds, self.max_polyphony,
-                self.guidance, self.rerank]
+                self.min_note_seconds, self.guidance, self.rerank]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,10 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
         max_poly = gr.Number(value=MODEL_LIMIT, minimum=MODEL_LIMIT, label="Most notes at once (per instrument)",
                              info=f"-1: the model's limit ({learnt}); 0: no limit",
                              elem_id=f"{elem_prefix}max-polyphony")
+        learnt = "none" if note_limits is None else f"{note_limits.min_seconds_for('piano'):g} s for piano"
+        min_note = gr.Number(value=MODEL_LIMIT, minimum=MODEL_LIMIT, maximum=MAX_MIN_NOTE_SECONDS,
+                             label="Shortest note (seconds)", info=f"-1: the model's limit ({learnt}); 0: no limit",
+                             elem_id=f"{elem_prefix}min-note-seconds")
     with gr.Row():
         guide = gr.Slider(0.0, MAX_DEMO_GUIDANCE, value=default_guidance if guidance else 1.0, step=0.25,
                           label="Composer guidance", interactive=guidance, elem_id=f"{elem_prefix}guidance",
@@ -135,7 +140,7 @@ def sampling_controls(limits: DemoLimits, default_variations: int = 2, elem_pref
         rerank = gr.Slider(1, limits.max_rerank, value=1, step=1, label="Rerank: best of",
                            info="candidates drawn per variation, the most composer-like kept (each costs a "
                                 "full generation)", elem_id=f"{elem_prefix}rerank")
-    return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly, guide, rerank)
+    return SamplingControls(temperature, top_p, seed, variations, max_note, max_poly, min_note, guide, rerank)
 
 
 def request_controls(gen: MuseGenerator, elem_prefix: str = "") -> RequestControls:
@@ -279,14 +284,16 @@ def _finite(value: Any, what: str) -> float:
     return number
 
 
-def check_note_limits(max_note_seconds: float | None, max_polyphony: float | None) -> dict[str, float | int | None]:
-    """The facade's ``max_note_seconds`` / ``max_polyphony`` (None, from -1 or empty: the model's), else a
-    ``LimitError``."""
-    max_note_seconds, max_polyphony = (None if v is None or v == MODEL_LIMIT else v
-                                       for v in (max_note_seconds, max_polyphony))
+def check_note_limits(max_note_seconds: float | None, max_polyphony: float | None,
+                      min_note_seconds: float | None = None) -> dict[str, float | int | None]:
+    """The facade's ``max_note_seconds`` / ``max_polyphony`` / ``min_note_seconds`` (None, from -1 or empty:
+    the model's), else a ``LimitError``."""
+    max_note_seconds, max_polyphony, min_note_seconds = (None if v is None or v == MODEL_LIMIT else v
+                                                         for v in (max_note_seconds, max_polyphony, min_note_seconds))
     try:
         return {"max_note_seconds": check_override(max_note_seconds, "the longest note"),
-                "max_polyphony": check_override(max_polyphony, "the most notes at once", integer=True)}
+                "max_polyphony": check_override(max_polyphony, "the most notes at once", integer=True),
+                "min_note_seconds": check_min_note(min_note_seconds, "the shortest note")}
     except UserError as err:
         raise LimitError(str(err)) from None
 

@@ -283,7 +283,8 @@ def _fill(gen: MuseGenerator, src: _Source, fixed: symusic.Score, composer: str 
     batch = torch.as_tensor(prompt, device=device)[None].expand(n, -1).contiguous()
     budget = int(MAX_TOKENS_PER_SECOND * (t2 - t1)) + len(events) + 128
     grammar = SpanGrammar(vocab, np.concatenate([header, prefix]), h, len(prompt), start, end, events, batch=n,
-                          instruments=keys, max_note_seconds=limits[0], max_polyphony=limits[1], budget=budget)
+                          instruments=keys, max_note_seconds=limits.seconds, max_polyphony=limits.polyphony,
+                          min_note_seconds=limits.min_seconds, budget=budget)
     total = tick_to_seconds(src, max(src.end_tick, end), res)
     decoder = SpanDecoder(model, batch, len(head), segments, ClockState.zeros(n, device), total)
     span = t2 - t1

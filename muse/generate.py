@@ -43,7 +43,7 @@ from muse.core.sampling import GuidedDecoder, generate, row_seeds
 from muse.decoding import PieceDecoder
 from muse.grammar import MusicGrammar, instrument_keys
 from muse.music_stats import score_notes
-from muse.note_limits import NoteLimits, key_limits
+from muse.note_limits import KeyLimits, NoteLimits, key_limits
 from muse.requests import Requests, check_requests
 from muse.rerank import Reranker, best_of_groups
 from muse.saved_model import LoadedModel, load_model
@@ -148,7 +148,8 @@ class MuseGenerator:
                  min_p: float = D.MIN_P, seed: int | None = None, n: int = 1,
                  callback: Callable[[float, float], None] | None = None,
                  cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                 max_polyphony: int | None = None, guidance: float | None = None, rerank: int = 1,
+                 max_polyphony: int | None = None, min_note_seconds: float | None = None,
+                 guidance: float | None = None, rerank: int = 1,
                  rerank_by: str = "style", critic: str | Path | object | None = None,
                  critic_weight: float = 1.0, max_instrument_rest: float | None = None,
                  min_instrument_share: float | None = None, bpm: float | None = None,
@@ -157,8 +158,9 @@ class MuseGenerator:
         ``"bach:0.7,chopin:0.3"`` (``muse.composers.mixing``), or None: unknown composer) for
         ``instruments`` (names of ``self.instruments``). ``callback(done_seconds, seconds)``
         reports progress; ``cancel`` stops early (the pieces so far are returned).
-        ``max_note_seconds`` / ``max_polyphony``: None keeps the model's note limits, a positive
-        number sets it for every instrument, 0 removes the limit. ``guidance`` W: classifier-free
+        ``max_note_seconds`` / ``max_polyphony`` / ``min_note_seconds`` (the shortest a note may sound, at
+        most ``MAX_MIN_NOTE_SECONDS``): None keeps the model's note limits, a positive number sets it for
+        every instrument, 0 removes the limit. ``guidance`` W: classifier-free
         guidance toward the composer, ``logits = uncond + W (cond - uncond)`` (1 = plain sampling; None:
         ``DEFAULT_GUIDANCE`` for a model trained with composer dropout when a composer is given, else 1;
         needs a model trained with composer dropout). ``rerank`` K: draw K candidates per piece
@@ -173,7 +175,7 @@ class MuseGenerator:
         ``key``: a key name ("D minor", "F#"); each piece is transposed there (``muse.tonality``); for a key
         with a mode, ``key_candidates`` are drawn per piece and the first written in that mode is kept (None:
         ``DEFAULT_KEY_CANDIDATES``; with ``rerank``, the best-ranked of those in the mode)."""
-        limits = self._limits(max_note_seconds, max_polyphony)
+        limits = self._limits(max_note_seconds, max_polyphony, min_note_seconds)
         keys = self._instrument_keys(instruments)
         mix = self._mix(composer)
         request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key, key_candidates)
@@ -189,7 +191,8 @@ class MuseGenerator:
                       min_p: float = D.MIN_P, seed: int | None = None, n: int = 1,
                       callback: Callable[[float, float], None] | None = None,
                       cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                      max_polyphony: int | None = None, strict: bool = False, guidance: float | None = None,
+                      max_polyphony: int | None = None, min_note_seconds: float | None = None, strict: bool = False,
+                      guidance: float | None = None,
                       rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                       critic_weight: float = 1.0, max_instrument_rest: float | None = None,
                       min_instrument_share: float | None = None, bpm: float | None = None,
@@ -200,13 +203,14 @@ class MuseGenerator:
         ``instruments``: those the continuation may use (default: the file's, drums included), each
         heard again within ``max_instrument_rest`` seconds of the cut. With ``keep_prime``
         a piece holds the prime followed by the continuation, else the continuation alone.
-        ``max_note_seconds`` / ``max_polyphony``, ``guidance``, ``rerank`` (``rerank_by``, ``critic``,
-        ``critic_weight``), ``max_instrument_rest`` and ``min_instrument_share`` as in ``generate``.
+        ``max_note_seconds`` / ``max_polyphony`` / ``min_note_seconds``, ``guidance``, ``rerank``
+        (``rerank_by``, ``critic``, ``critic_weight``), ``max_instrument_rest`` and ``min_instrument_share``
+        as in ``generate``.
         ``bpm``: the continuation's tempo from the cut on (None: the model's). ``key``: the continuation's
         detected key is taken there, the prime (when kept) moving with it (``key_candidates`` as in
         ``generate``). ``strict``: a MIDI file that
         needs a repair to be read is an error (``TokenizerError``) instead of a warning."""
-        limits = self._limits(max_note_seconds, max_polyphony)
+        limits = self._limits(max_note_seconds, max_polyphony, min_note_seconds)
         mix = self._mix(composer)
         request = self.check_requests(max_instrument_rest, min_instrument_share, bpm, key, key_candidates)
         enc = self.tokenizer.encode(midi, composer=None if mix is None else mix.dominant, strict=strict)
@@ -243,7 +247,8 @@ class MuseGenerator:
                top_k: int = D.TOP_K, top_p: float = D.TOP_P, min_p: float = D.MIN_P, seed: int | None = None,
                callback: Callable[[float, float], None] | None = None,
                cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-               max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
+               max_polyphony: int | None = None, min_note_seconds: float | None = None, strict: bool = False,
+               name: str | None = None) -> list:
         """``n`` variations of ``midi`` with the span ``start``-``end`` seconds (or ``bars=(first, last)``)
         regenerated; everything outside it is kept note for note (``muse.editing``, docs/EDITING.md).
         Returns ``muse.editing.EditedPiece`` objects (``save`` writes them); ``.mode`` says how.
@@ -252,8 +257,8 @@ class MuseGenerator:
 
         return infill(self, midi, start, end, bars=bars, composer=composer, instruments=instruments, n=n,
                       sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
-                      limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
-                      strict=strict, name=name)
+                      limits=self._limits(max_note_seconds, max_polyphony, min_note_seconds), callback=callback,
+                      cancel=cancel, strict=strict, name=name)
 
     def infill_span(self, midi: str | Path | bytes | symusic.Score, start: float | None = None,
                     end: float | None = None, *, bars: tuple[int, int] | None = None, strict: bool = False,
@@ -269,7 +274,8 @@ class MuseGenerator:
                   min_p: float = D.MIN_P, seed: int | None = None,
                   callback: Callable[[float, float], None] | None = None,
                   cancel: threading.Event | Callable[[], bool] | None = None, max_note_seconds: float | None = None,
-                  max_polyphony: int | None = None, strict: bool = False, name: str | None = None) -> list:
+                  max_polyphony: int | None = None, min_note_seconds: float | None = None, strict: bool = False,
+               name: str | None = None) -> list:
         """``n`` accompaniments of ``midi`` (every note of it kept unchanged) for ``instruments`` in
         ``composer``'s style (``muse.editing``, docs/EDITING.md); ``EditedPiece`` objects. ``name`` as
         in ``infill``."""
@@ -277,8 +283,8 @@ class MuseGenerator:
 
         return accompany(self, midi, composer, instruments, n=n,
                          sampling=self._sampling(temperature, top_k, top_p, min_p), seed=seed,
-                         limits=self._limits(max_note_seconds, max_polyphony), callback=callback, cancel=cancel,
-                         strict=strict, name=name)
+                         limits=self._limits(max_note_seconds, max_polyphony, min_note_seconds), callback=callback,
+                         cancel=cancel, strict=strict, name=name)
 
     def save(self, pieces: Sequence[Piece], midi: str | Path, *, wav: str | Path | None = None,
              soundfont: str | Path | None = None, png: str | Path | None = None,
@@ -335,9 +341,11 @@ class MuseGenerator:
         """The instrument keys the header of ``ids`` (T,) names."""
         return [int(self.vocab.key[i]) for i in ids[1:self.vocab.header_length(ids) - 1]]
 
-    def _limits(self, max_note_seconds: float | None, max_polyphony: int | None) -> tuple:
+    def _limits(self, max_note_seconds: float | None, max_polyphony: int | None,
+                min_note_seconds: float | None) -> KeyLimits:
         """The grammar's per-instrument limits (``muse.note_limits.key_limits``), overrides checked."""
-        return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony)
+        return key_limits(self.limits, self.vocab, max_note_seconds=max_note_seconds, max_polyphony=max_polyphony,
+                          min_note_seconds=min_note_seconds)
 
     def check_requests(self, max_instrument_rest: float | None = None, min_instrument_share: float | None = None,
                        bpm: float | None = None, key: str | None = None, key_candidates: int | None = None) -> Requests:
@@ -388,7 +396,8 @@ class MuseGenerator:
         seed = secrets.randbits(63) if seed is None else seed
         batch = torch.as_tensor(prompt, device=self.device)[None].expand(n, -1).contiguous()
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
-                               max_note_seconds=limits[0], max_polyphony=limits[1], max_rest_seconds=request.rest,
+                               max_note_seconds=limits.seconds, max_polyphony=limits.polyphony,
+                               min_note_seconds=limits.min_seconds, max_rest_seconds=request.rest,
                                min_share=request.share, tempo_changes=not request.tempo)
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)

@@ -14,7 +14,8 @@ After the header, at every step:
   instrument's new note-ons are masked (a re-strike of a sounding pitch stays allowed) until a
   note-off;
 - no zero-length notes: a note that started at this instant is neither struck again nor released
-  before a wait (unless forced as above or at the end);
+  before a wait (unless forced as above or at the end); with ``min_note_seconds``, likewise a note that
+  has sounded for less than its instrument's shortest note;
 - rests (``max_rest_seconds``): no wait may carry time more than that past the last note-on (or
   drum hit) of any chosen instrument, counted from the end of the prompt; an instrument that not
   even the shortest wait may pass plays next (only its note-ons and the releases of sounding
@@ -28,9 +29,9 @@ After the header, at every step:
   its header opens with a tempo token, as every training piece does (the model still picks which).
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
-(at its polyphony limit, re-strikes of the notes it holds; none of them started at this instant,
-as a rest limit is longer than a tick); a row that is releasing or finishing has a sounding note
-to release (or ``end``).
+(at its polyphony limit, re-strikes of the notes it holds; none of them is young, as a rest limit
+(at least 0.5 s) is longer than any shortest note (at most ``MAX_MIN_NOTE_SECONDS``)); a row that is
+releasing or finishing has a sounding note to release (or ``end``).
 
 The state (clock and sounding notes of each row) is updated incrementally from the tokens added
 since the last call, so a step costs O(V), whatever the length of the sequence.
@@ -68,8 +69,8 @@ class MusicGrammar:
 
     ``instruments``: the instrument keys whose notes may be generated (None: all).
     ``target_seconds``: the requested length of the whole sequence (None: ``end`` whenever no note sounds).
-    ``max_note_seconds`` / ``max_polyphony``: per instrument key ((n_instruments,), as
-    ``muse.note_limits.key_limits`` gives them; ``inf`` / ``NO_LIMIT_NOTES``: no limit), or None: no limits.
+    ``max_note_seconds`` / ``max_polyphony`` / ``min_note_seconds``: per instrument key ((n_instruments,), as
+    ``muse.note_limits.key_limits`` gives them; ``inf`` / ``NO_LIMIT_NOTES`` / 0: no limit), or None: no limits.
     ``max_rest_seconds``: the longest any of ``instruments`` may go without a note-on (None: no limit).
     ``min_share``: the least share of the generated note-ons each of ``instruments`` keeps (None: no floor;
     at most half of an equal share is enforced, ``0.5 / len(instruments)``).
@@ -79,7 +80,8 @@ class MusicGrammar:
     def __init__(self, vocab: Vocab, header_len: int, *, instruments: Iterable[int] | None = None,
                  target_seconds: float | None = None, max_note_seconds: Sequence[float] | None = None,
                  max_polyphony: Sequence[int] | None = None, max_rest_seconds: float | None = None,
-                 min_share: float | None = None, tempo_changes: bool = True) -> None:
+                 min_share: float | None = None, tempo_changes: bool = True,
+                 min_note_seconds: Sequence[float] | None = None) -> None:
         self.vocab, self.header_len = vocab, header_len
         tables = TokenTables.from_vocab(vocab)
         self.clock = TokenClock(tables)
@@ -113,6 +115,12 @@ class MusicGrammar:
         seconds = np.full(n_keys, np.inf) if max_note_seconds is None else np.asarray(max_note_seconds, np.float64)
         limit_us = np.where(np.isfinite(seconds) & melodic, np.round(np.minimum(seconds, 1e12) * 1e6), NO_LIMIT_US)
         self.slot_limit_us = torch.from_numpy(np.repeat(limit_us.astype(np.int64), 128))
+        shortest = np.zeros(n_keys) if min_note_seconds is None else np.asarray(min_note_seconds, np.float64)
+        if len(shortest) != n_keys or not (np.isfinite(shortest) & (shortest >= 0)).all():
+            raise ValueError(f"min_note_seconds must give one number >= 0 per instrument key ({n_keys})")
+        # A note is "young" while it has sounded less than this (at least 1 us: a note struck at this instant).
+        young_us = np.maximum(np.round(np.where(melodic, shortest, 0.0) * 1e6), 1).astype(np.int64)
+        self.young_us = torch.from_numpy(young_us[:vocab.n_melodic])[None, :, None]  # (1, M, 1)
         self.polyphony_limit = max_polyphony is not None
         self.polyphony = torch.as_tensor(np.full(n_keys, NO_LIMIT_NOTES) if max_polyphony is None
                                          else np.asarray(max_polyphony, np.int64))
@@ -225,12 +233,12 @@ class MusicGrammar:
         offs = self.sounding[:, :S].view(B, M, 128).clone()  # a note-off only for a sounding note
         now = self.state.micros[:, None]
         wait_us = self._wait_us()
-        # No zero-length notes (the data has none): a note that started at this instant is neither
-        # struck again nor released before time moves on (unless released by force, below).
-        fresh = mel_held & (self.onset_us[:, :S].view(B, M, 128) == now[:, :, None])
+        # No zero-length notes (the data has none), nor notes shorter than the shortest: a note that has
+        # sounded less than that is neither struck again nor released (unless released by force, below).
+        young = mel_held & (now[:, :, None] - self.onset_us[:, :S].view(B, M, 128) < self.young_us)
         forced = late = torch.zeros(B, dtype=torch.bool)
-        no_on = fresh
-        offs &= ~fresh
+        no_on = young
+        offs &= ~young
         if self.polyphony_limit:  # no new note of an instrument already at its limit
             full = mel_held.sum(dim=2) >= self.polyphony[:M]  # (B, M)
             no_on = no_on | (full[:, :, None] & ~mel_held)

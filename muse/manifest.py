@@ -42,9 +42,10 @@ _NOT_SETTINGS = {"self", "midi", "seed", "n", "callback", "cancel"}  # given by 
 # Settings the facade gained after manifests were first written, with the value that makes a manifest that
 # lacks them again as it was made (before the rest limit, instruments could rest for any time; before the
 # share floor, any instrument could take every note; before key candidates, the first piece was kept
-# whatever its mode). A manifest made now records them always (None: the
-# facade's default).
-_ADDED_SETTINGS: dict[str, Any] = {"max_instrument_rest": 0, "min_instrument_share": 0, "key_candidates": 1}
+# whatever its mode; before the shortest note, a note could last a tick). A manifest made now records them
+# always (None: the facade's default).
+_ADDED_SETTINGS: dict[str, Any] = {"max_instrument_rest": 0, "min_instrument_share": 0, "key_candidates": 1,
+                                   "min_note_seconds": 0}
 
 
 class ManifestError(UserError):

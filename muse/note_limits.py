@@ -1,18 +1,24 @@
-"""Note limits learnt from training data: how long a note may sound, how many may sound at once.
+"""Note limits learnt from training data: how long and how briefly a note may sound, how many at once.
 
-Two limits per melodic instrument key (a family, or a GM program in ``program`` mode; drum hits
+Three limits per melodic instrument key (a family, or a GM program in ``program`` mode; drum hits
 have a fixed length and are never limited), stored with a model as ``note_limits.json``:
 
 - ``note_seconds``: the longest a note sounds, the ``duration_quantile`` (default 99.5th percentile)
   of the note durations in seconds of the training split (a note lasts from its note-on to the next
   note-on or note-off of the same instrument and pitch, tempo aware, as ``musetok`` decodes it);
+- ``min_note_seconds``: the shortest a note sounds before its note-off (or a re-strike), the
+  ``shortest_quantile`` (default the 2nd percentile, at most ``MAX_MIN_NOTE_SECONDS``) of the same
+  durations. A sampled sequence that strikes a few very short notes tends to copy them into runs and
+  trills of ever more of them (a 20-s piece of the bundled model held 2,000 notes of 11-20 ms, where
+  1% of the data's piano notes last under 37 ms);
 - ``polyphony``: the most notes of that instrument sounding at once, the ``polyphony_quantile``
   (default 95th percentile) of the number of its notes sounding, weighted by time, over the time
   at least one of them sounds.
 
 Instruments absent from the data get ``default_note_seconds`` / ``default_polyphony``, the same
 quantiles over every melodic note pooled. A model folder without the file has no limits
-(``muse.grammar`` then still releases every note before ``end``). ``compute_note_limits`` computes
+(``muse.grammar`` then still releases every note before ``end``); a file written before the shortest
+note was learnt has no minimum. ``compute_note_limits`` computes
 them from a built dataset; ``muse model limits`` attaches them to an existing model folder.
 """
 
@@ -23,7 +29,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,6 +53,8 @@ NO_LIMIT_NOTES = 2**30  # a polyphony limit no piece reaches
 # (16 notes for the piano of the classical corpus, whose notes carry the sustain pedal) left the
 # bundled model at 11 notes sounding at once against 4 in the data; 8 brought it to 6.6-6.9.
 POLYPHONY_QUANTILE = 0.95
+SHORTEST_QUANTILE = 0.02
+MAX_MIN_NOTE_SECONDS = 0.25  # a longer shortest note could outlast the shortest rest limit (muse.requests)
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,16 @@ class NoteLimits:
     notes: dict[str, int] = field(default_factory=dict)  # training notes per instrument
     pieces: int = 0
     source: str = ""
+    min_note_seconds: dict[str, float] = field(default_factory=dict)  # none: no minimum
+    default_min_note_seconds: float = 0.0
+    shortest_quantile: float | None = None  # None: the minimum was not learnt
 
     def __post_init__(self) -> None:
+        shortest = [self.default_min_note_seconds, *self.min_note_seconds.values()]
+        if not all(isinstance(s, (int, float)) and math.isfinite(s) and s >= 0 for s in shortest):
+            raise ValueError(f"note limits: shortest notes must be numbers >= 0, got {shortest}")
+        if any(s > self.seconds_for(n) for n, s in self.min_note_seconds.items()):
+            raise ValueError("note limits: an instrument's shortest note is longer than its longest")
         seconds = [self.default_note_seconds, *self.note_seconds.values()]
         notes = [self.default_polyphony, *self.polyphony.values()]
         if not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in seconds):
@@ -77,11 +93,16 @@ class NoteLimits:
     def polyphony_for(self, instrument: str) -> int:
         return self.polyphony.get(instrument, self.default_polyphony)
 
+    def min_seconds_for(self, instrument: str) -> float:
+        return self.min_note_seconds.get(instrument, self.default_min_note_seconds)
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "note_seconds": self.note_seconds, "polyphony": self.polyphony,
                 "default_note_seconds": self.default_note_seconds, "default_polyphony": self.default_polyphony,
                 "duration_quantile": self.duration_quantile, "polyphony_quantile": self.polyphony_quantile,
-                "notes": self.notes, "pieces": self.pieces, "source": self.source}
+                "notes": self.notes, "pieces": self.pieces, "source": self.source,
+                "min_note_seconds": self.min_note_seconds, "default_min_note_seconds": self.default_min_note_seconds,
+                "shortest_quantile": self.shortest_quantile}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "note limits") -> NoteLimits:
@@ -95,20 +116,26 @@ class NoteLimits:
                        duration_quantile=float(data.get("duration_quantile", 0.995)),
                        polyphony_quantile=float(data.get("polyphony_quantile", POLYPHONY_QUANTILE)),
                        notes={str(k): int(v) for k, v in data.get("notes", {}).items()},
-                       pieces=int(data.get("pieces", 0)), source=str(data.get("source", "")))
+                       pieces=int(data.get("pieces", 0)), source=str(data.get("source", "")),
+                       min_note_seconds={str(k): float(v) for k, v in data.get("min_note_seconds", {}).items()},
+                       default_min_note_seconds=float(data.get("default_min_note_seconds", 0.0)),
+                       shortest_quantile=None if data.get("shortest_quantile") is None
+                       else float(data["shortest_quantile"]))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"{source}: invalid note limits ({err})") from None
 
     def table(self) -> str:
         """A few lines for people: the limits per instrument."""
+        shortest = ("no shortest note" if self.shortest_quantile is None
+                    else f"shortest: {self.shortest_quantile:g}")
         lines = [f"note limits from {self.pieces} pieces of {self.source or 'a dataset'} "
-                 f"(durations: {100 * self.duration_quantile:g}th percentile, "
-                 f"polyphony: {100 * self.polyphony_quantile:g}th percentile)"]
+                 f"(quantiles of the durations, longest: {self.duration_quantile:g}, {shortest}; "
+                 f"of the notes sounding at once: {self.polyphony_quantile:g})"]
         for name in sorted(self.note_seconds, key=lambda n: -self.notes.get(n, 0)):
-            lines.append(f"  {name:<24} {self.note_seconds[name]:7.2f} s  {self.polyphony[name]:3d} notes"
-                         f"  ({self.notes.get(name, 0):,} notes)")
-        lines.append(f"  {'(other instruments)':<24} {self.default_note_seconds:7.2f} s  "
-                     f"{self.default_polyphony:3d} notes")
+            lines.append(f"  {name:<24} {self.min_seconds_for(name):6.3f}-{self.note_seconds[name]:.2f} s  "
+                         f"{self.polyphony[name]:3d} notes  ({self.notes.get(name, 0):,} notes)")
+        lines.append(f"  {'(other instruments)':<24} {self.default_min_note_seconds:6.3f}-"
+                     f"{self.default_note_seconds:.2f} s  {self.default_polyphony:3d} notes")
         return "\n".join(lines)
 
 
@@ -134,9 +161,11 @@ def write_note_limits(limits: NoteLimits, folder: str | Path) -> Path:
 # ------------------------------------------------------------------------------ for sampling
 
 
-def check_override(value: float | int | str | None, name: str, *, integer: bool = False) -> float | int | None:
+def check_override(value: float | int | str | None, name: str, *, integer: bool = False,
+                   high: float | None = None) -> float | int | None:
     """A user's override of a limit: None (the model's limit), 0 (no limit) or a positive number
-    (an integer for ``integer``); strings are parsed (CLI); anything else is a one-line ``UserError``."""
+    (an integer for ``integer``; at most ``high``); strings are parsed (CLI); anything else is a
+    one-line ``UserError``."""
     if value is None:
         return None
     text = str(value).strip()
@@ -147,18 +176,36 @@ def check_override(value: float | int | str | None, name: str, *, integer: bool 
     if isinstance(value, bool) or not math.isfinite(number) or number < 0 or (integer and number != int(number)):
         kind = "a whole number" if integer else "a number of seconds"
         raise UserError(f"{name} must be {kind} > 0, or 0 for no limit; not {text!r}")
+    if high is not None and number > high:
+        raise UserError(f"{name} must be at most {high:g} seconds, or 0 for no limit; not {text!r}")
     return int(number) if integer else number
 
 
+def check_min_note(value: float | str | None, name: str = "min_note_seconds") -> float | None:
+    """A user's shortest note (``check_override``, at most ``MAX_MIN_NOTE_SECONDS``)."""
+    return check_override(value, name, high=MAX_MIN_NOTE_SECONDS)
+
+
+class KeyLimits(NamedTuple):
+    """The grammar's limits per instrument key, each None when there is none: ``seconds`` (n_keys,)
+    float64, the longest a note sounds (``inf``: none); ``polyphony`` (n_keys,) int64
+    (``NO_LIMIT_NOTES``: none); ``min_seconds`` (n_keys,) float64, the shortest (0: none)."""
+
+    seconds: np.ndarray | None
+    polyphony: np.ndarray | None
+    min_seconds: np.ndarray | None = None
+
+
 def key_limits(limits: NoteLimits | None, vocab: Vocab, *, max_note_seconds: float | None = None,
-               max_polyphony: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The grammar's limits per instrument key of ``vocab``: seconds (n_keys,) float64 (``inf``: none)
-    and polyphony (n_keys,) int64 (``NO_LIMIT_NOTES``: none), each None when there is no limit.
+               max_polyphony: int | None = None, min_note_seconds: float | None = None) -> KeyLimits:
+    """The grammar's limits per instrument key of ``vocab`` (``KeyLimits``).
 
     An override (``check_override``) replaces ``limits`` for every instrument: a positive number is
-    the limit of every instrument, 0 removes the limit; None keeps ``limits`` (None: no limits)."""
+    the limit of every instrument, 0 removes the limit; None keeps ``limits`` (None: no limits). A
+    shortest note longer than an instrument's longest is a ``UserError``."""
     max_note_seconds = check_override(max_note_seconds, "max_note_seconds")
     max_polyphony = check_override(max_polyphony, "max_polyphony", integer=True)
+    min_note_seconds = check_min_note(min_note_seconds)
     names = vocab.instruments
     if max_note_seconds is not None:
         seconds = None if max_note_seconds == 0 else np.full(len(names), float(max_note_seconds))
@@ -168,7 +215,16 @@ def key_limits(limits: NoteLimits | None, vocab: Vocab, *, max_note_seconds: flo
         notes = None if max_polyphony == 0 else np.full(len(names), int(max_polyphony), np.int64)
     else:
         notes = None if limits is None else np.array([limits.polyphony_for(n) for n in names], np.int64)
-    return seconds, notes
+    if min_note_seconds is not None:
+        shortest = None if min_note_seconds == 0 else np.full(len(names), float(min_note_seconds))
+    else:
+        shortest = None if limits is None else np.array([limits.min_seconds_for(n) for n in names], np.float64)
+        shortest = None if shortest is not None and not shortest.any() else shortest
+    if shortest is not None and seconds is not None and bool((shortest > seconds).any()):
+        k = int(np.argmax(shortest > seconds))
+        raise UserError(f"min_note_seconds ({shortest[k]:g}) must not exceed the longest note of {names[k]} "
+                        f"({seconds[k]:g} s)")
+    return KeyLimits(seconds, notes, shortest)
 
 
 # ------------------------------------------------------------------------------ from data
@@ -229,10 +285,13 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 
 
 def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "train", duration_quantile: float = 0.995,
-                        polyphony_quantile: float = POLYPHONY_QUANTILE, max_pieces: int | None = None) -> NoteLimits:
+                        polyphony_quantile: float = POLYPHONY_QUANTILE, shortest_quantile: float = SHORTEST_QUANTILE,
+                        max_pieces: int | None = None) -> NoteLimits:
     """Limits from the ``split`` pieces of a built dataset (see the module docstring).
 
     ``max_pieces``: only the first that many pieces of the split (quicker estimates)."""
+    if not 0 <= shortest_quantile < duration_quantile:
+        raise UserError(f"shortest_quantile must be in [0, duration_quantile), not {shortest_quantile}")
     for name, q in (("duration_quantile", duration_quantile), ("polyphony_quantile", polyphony_quantile)):
         if not 0 < q <= 1:
             raise UserError(f"{name} must be in (0, 1], not {q}")
@@ -264,6 +323,12 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         us = weighted_quantile(values, np.ones(len(values)), duration_quantile)
         return max(0.001, math.ceil(us / 1000) / 1000)  # rounded up to the millisecond
 
+    def shortest(values: np.ndarray) -> float:
+        if shortest_quantile == 0:
+            return 0.0
+        us = weighted_quantile(values, np.ones(len(values)), shortest_quantile)
+        return min(MAX_MIN_NOTE_SECONDS, math.floor(us / 1000) / 1000)  # rounded down to the millisecond
+
     def notes_at_once(time: np.ndarray) -> int:
         time = time.copy()
         time[0] = 0.0  # only the time the instrument sounds
@@ -278,9 +343,12 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         default_polyphony=notes_at_once(time_at.sum(axis=0)),
         duration_quantile=duration_quantile, polyphony_quantile=polyphony_quantile,
         notes={names[k]: int(sum(len(d) for d in durations[k])) for k in seen},
-        pieces=len(pieces), source=str(ds.folder))
+        pieces=len(pieces), source=str(ds.folder),
+        min_note_seconds={names[k]: shortest(np.concatenate(durations[k])) for k in seen},
+        default_min_note_seconds=shortest(all_durations), shortest_quantile=shortest_quantile)
     log.info("note limits from %d pieces: %s", len(pieces),
-             ", ".join(f"{n} {limits.note_seconds[n]:.2f} s / {limits.polyphony[n]} notes"
+             ", ".join(f"{n} {limits.min_note_seconds[n]:.3f}-{limits.note_seconds[n]:.2f} s / "
+                       f"{limits.polyphony[n]} notes"
                        for n in limits.note_seconds))
     return limits
 
@@ -302,7 +370,7 @@ def attach_note_limits(model: str | Path, data: str | Path, **options: Any) -> t
     return write_note_limits(limits, config_file.parent), limits
 
 
-__all__ = ["NoteLimits", "NOTE_LIMITS_FILE", "NO_LIMIT_US", "NO_LIMIT_NOTES", "PieceNotes", "attach_note_limits",
-           "check_override",
+__all__ = ["KeyLimits", "MAX_MIN_NOTE_SECONDS", "NOTE_LIMITS_FILE", "NO_LIMIT_NOTES", "NO_LIMIT_US", "NoteLimits",
+           "PieceNotes", "SHORTEST_QUANTILE", "attach_note_limits", "check_min_note", "check_override",
            "compute_note_limits", "key_limits", "piece_notes", "read_note_limits", "weighted_quantile",
            "write_note_limits"]

@@ -44,7 +44,8 @@ class SpanGrammar:
     ``before``: the fixed music before the span as one sequence (T,) (header first, in time
     order), ending exactly at ``start_tick``. ``prompt_len``: length of the prompt the engine
     starts from (its layout does not matter here). ``events``: forced ``(tick, id)`` pairs inside
-    the span, in order. ``instruments``, ``max_note_seconds``, ``max_polyphony``: as ``MusicGrammar``.
+    the span, in order. ``instruments``, ``max_note_seconds``, ``max_polyphony``,
+    ``min_note_seconds``: as ``MusicGrammar``.
     ``budget``: the most tokens the engine will generate after the prompt; when what is left of it
     only just covers finishing (the forced events, a note-off per own sounding note and the waits to
     t2), the model may only wait and release notes (forced events still come), so a busy model
@@ -54,12 +55,13 @@ class SpanGrammar:
     def __init__(self, vocab: Vocab, before: np.ndarray, header_len: int, prompt_len: int, start_tick: int,
                  end_tick: int, events: Sequence[tuple[int, int]] = (), *, batch: int = 1,
                  instruments: Iterable[int] | None = None, max_note_seconds: Sequence[float] | None = None,
-                 max_polyphony: Sequence[int] | None = None, budget: int | None = None) -> None:
+                 max_polyphony: Sequence[int] | None = None, min_note_seconds: Sequence[float] | None = None,
+                 budget: int | None = None) -> None:
         if not end_tick > start_tick:
             raise ValueError(f"the span must last at least one tick, got [{start_tick}, {end_tick})")
         self.vocab, self.start_tick, self.end_tick = vocab, int(start_tick), int(end_tick)
         self.inner = MusicGrammar(vocab, header_len, instruments=instruments, max_note_seconds=max_note_seconds,
-                                  max_polyphony=max_polyphony)
+                                  max_polyphony=max_polyphony, min_note_seconds=min_note_seconds)
         before_t = torch.as_tensor(np.asarray(before, np.int64))[None].expand(batch, -1)
         self.inner(before_t)  # advance the clock and the sounding notes to t1
         if int(self.inner.state.ticks[0]) != self.start_tick:

@@ -200,8 +200,8 @@ def test_step_by_step_continue_this_then_undo(served) -> None:
     far note for note; the steps are listed, the piece so far is offered, undo goes back one step."""
     app, url, _db = served
     user = Client(url, verbose=False)
-    first = user.predict(*compose_args(seed=51, n=2, seconds=2, instruments=["piano", "strings"]), -1, -1, 1.0, 1,
-                         90, "D minor", 4, api_name="/compose")  # tempo and key asked for: the piece has them
+    first = user.predict(*compose_args(seed=51, n=2, seconds=2, instruments=["piano", "strings"]), -1, -1, -1, 1.0,
+                         1, 90, "D minor", 4, api_name="/compose")  # tempo and key asked for: the piece has them
     assert first[-2].startswith("**Steps**") and "1. Composed in the style of bach for piano, strings: 2 variation" \
         in first[-2] and midi_path(first[-1]) is None  # nothing chosen yet: each card's MIDI is its piece
     chosen = midi_path(cards(first)[1][3])
@@ -250,12 +250,17 @@ def test_corrupt_upload_shows_the_tokenizer_message(client: Client, tmp_path: Pa
 
 
 def test_note_limits_in_the_advanced_settings(client: Client) -> None:
-    """The sampling accordion's longest note / most notes at once reach the generator; bad ones are refused."""
-    out = client.predict(*compose_args(seed=31, n=1, seconds=3), 0.25, 2, api_name="/compose")
+    """The sampling accordion's longest note / most notes at once / shortest note reach the generator; bad
+    ones are refused."""
+    out = client.predict(*compose_args(seed=31, n=1, seconds=3), 0.25, 2, 0.2, api_name="/compose")
     score = symusic.Score(midi_path(cards(out)[0][3])).to("second")
     for track in score.tracks:
         notes = track.notes.numpy()
         assert (notes["duration"] <= 0.25 + 1e-3).all()
+        ended = notes["duration"][notes["time"] + notes["duration"] < score.end() - 1e-3]
+        assert (ended >= 0.2 - 1e-3).all()
+    with pytest.raises(AppError, match="the shortest note must be at most 0.25 seconds"):
+        client.predict(*compose_args(n=1), -1, -1, 0.5, api_name="/compose")
     with pytest.raises(AppError, match="minimum|longest note"):
         client.predict(*compose_args(n=1), -2, -1, api_name="/compose")
     with pytest.raises(AppError, match="most notes at once"):
@@ -265,12 +270,12 @@ def test_note_limits_in_the_advanced_settings(client: Client) -> None:
 def test_guidance_and_rerank_in_the_advanced_settings(client: Client) -> None:
     """Rerank draws K candidates per variation and shows one card each; guidance reaches the facade, which
     refuses it for this model (trained without composer dropout) with its one-line reason."""
-    out = client.predict(*compose_args(seed=41, n=1, seconds=2), -1, -1, 1.0, 2, api_name="/compose")
+    out = client.predict(*compose_args(seed=41, n=1, seconds=2), -1, -1, -1, 1.0, 2, api_name="/compose")
     assert midi_path(cards(out)[0][3]).endswith(".mid") and "Done: 1 variation" in out[0]
     with pytest.raises(AppError, match="not trained with composer dropout"):
-        client.predict(*compose_args(n=1), -1, -1, 2.0, 1, api_name="/compose")
+        client.predict(*compose_args(n=1), -1, -1, -1, 2.0, 1, api_name="/compose")
     with pytest.raises(AppError, match="rerank must be|greater than maximum"):
-        client.predict(*compose_args(n=1), -1, -1, 1.0, 9, api_name="/compose")
+        client.predict(*compose_args(n=1), -1, -1, -1, 1.0, 9, api_name="/compose")
 
 
 def test_requests_over_the_limits_are_refused(served, client: Client, midi_dir: Path) -> None:

@@ -17,7 +17,7 @@ from muse.manifest import read_manifest, replay
 from test_demo_app import compose_args, continue_args, midi_path
 from test_demo_browser import server  # noqa: F401 (the browser test's demo server)
 
-DEFAULTS = [-1, -1, 1.0, 1]  # note limits (the model's), guidance, rerank: the fields before the requests
+DEFAULTS = [-1, -1, -1, 1.0, 1]  # note limits (the model's), guidance, rerank: the fields before the requests
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,8 @@ def test_wav_says_which_renderer_and_soundfont_and_takes_another(model_dir: Path
 def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> None:
     rc = main(["generate", "--model", str(model_dir), "--composer", "bach", "--instruments", "piano,drums",
                "--seconds", "2", "--seed", "4", "--bpm", "100", "--key", "D minor", "--max-instrument-rest", "1",
-               "--min-instrument-share", "0.2", "-o", str(tmp_path / "k.mid"), "--manifest", str(tmp_path / "k.json")])
+               "--min-instrument-share", "0.2", "--min-note-seconds", "0.05", "-o", str(tmp_path / "k.mid"),
+               "--manifest", str(tmp_path / "k.json")])
     assert rc == 0
     out = capsys.readouterr().out
     assert "tempo: 100.9 BPM (the nearest tempo the model writes to 100)" in out
@@ -146,8 +147,8 @@ def test_bpm_key_and_rest_options(model_dir: Path, tmp_path: Path, capsys) -> No
     score = symusic.Score(str(tmp_path / "k.mid"))
     assert [round(t.qpm, 1) for t in score.tempos] == [100.9]
     settings = json.loads((tmp_path / "k.json").read_text())["settings"]
-    assert (settings["bpm"], settings["key"], settings["max_instrument_rest"], settings["min_instrument_share"]) == \
-        (100, "D minor", 1, 0.2)
+    assert (settings["bpm"], settings["key"], settings["max_instrument_rest"], settings["min_instrument_share"],
+            settings["min_note_seconds"]) == (100, "D minor", 1, 0.2, 0.05)
     rc = main(["generate", "--model", str(model_dir), "--from-manifest", str(tmp_path / "k.json"),
                "-o", str(tmp_path / "again.mid")])
     assert rc == 0 and "the same tokens as recorded" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Note limits: learnt from a dataset (checked against a direct count), stored with a model, and
-enforced by the grammar while sampling (no note longer than the limit, never more notes sounding
-than the polyphony limit, nothing held at ``end``); old model folders without limits still load."""
+enforced by the grammar while sampling (no note longer than the limit nor shorter than the shortest,
+never more notes sounding than the polyphony limit, nothing held at ``end``); old model folders
+without limits, and limits files without a shortest note, still load."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from muse.data.sources import midi_dir_sources
 from muse.generate import MuseGenerator
 from muse.grammar import MusicGrammar
 from muse.note_limits import (
+    MAX_MIN_NOTE_SECONDS,
     NOTE_LIMITS_FILE,
     NoteLimits,
     compute_note_limits,
@@ -44,9 +46,10 @@ EPS = 1e-3  # seconds: the score's tick <-> second rounding
 # ----------------------------------------------------------------------------- fixtures
 
 
-def holding_model_dir(folder: Path, limits: NoteLimits | None = LIMITS) -> Path:
+def holding_model_dir(folder: Path, limits: NoteLimits | None = LIMITS, off_bias: float = -6.0) -> Path:
     """A random tiny model that likes waits and note-ons and avoids note-offs: left alone, it holds
-    notes for ever and piles them up (the failure the limits are for)."""
+    notes for ever and piles them up (the failure the limits are for). With a positive ``off_bias``
+    it releases every note as soon as it may instead."""
     tokenizer = MidiTokenizer(TokenizerConfig(composers=COMPOSERS))
     torch.manual_seed(0)
     config = MuseConfig(
@@ -59,7 +62,7 @@ def holding_model_dir(folder: Path, limits: NoteLimits | None = LIMITS) -> Path:
     rows = model.tables.row
     with torch.no_grad():
         model.vocab.row_bias[torch.as_tensor(rows[kind == Kind.WAIT])] += 4.0
-        model.vocab.row_bias[torch.as_tensor(rows[(kind == Kind.NOTE) & (velocity == 0)])] -= 6.0
+        model.vocab.row_bias[torch.as_tensor(rows[(kind == Kind.NOTE) & (velocity == 0)])] += off_bias
         model.vocab.row_bias[torch.as_tensor(np.unique(rows[(kind == Kind.NOTE) & (velocity > 0)]))] += 1.0
     return save_model(model, tokenizer, folder, limits=limits)
 
@@ -116,7 +119,7 @@ class TestGrammar:
         return token_ids(vocab, text)
 
     def grammar(self, vocab, **kwargs) -> MusicGrammar:
-        seconds, polyphony = key_limits(LIMITS, vocab)
+        seconds, polyphony, _ = key_limits(LIMITS, vocab)
         return MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")], max_note_seconds=seconds,
                             max_polyphony=polyphony, **kwargs)
 
@@ -140,6 +143,23 @@ class TestGrammar:
         allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 wait:1"))
         assert allowed[0, vocab.id("piano:v0:C4")] and allowed[0, vocab.id("piano:v64:C4")]
 
+    def test_no_note_shorter_than_the_shortest(self, vocab) -> None:
+        n_keys = len(vocab.instruments)
+        shortest = np.zeros(n_keys)
+        shortest[vocab.instruments.index("piano")] = 0.1  # at 120 BPM a tick lasts 1/48 s: 4.8 ticks
+        g = self.grammar(vocab, min_note_seconds=shortest)
+        text = "bach piano start piano:v64:C4 wait:2 piano:v64:E4 wait:2"  # C4 83 ms, E4 42 ms old
+        allowed = g(self.ids(vocab, text))
+        for young in ("piano:v0:C4", "piano:v64:C4", "piano:v0:E4", "piano:v80:E4"):
+            assert not allowed[0, vocab.id(young)], young  # neither released nor struck again
+        assert allowed[0, vocab.id("piano:v64:G4")] and allowed[0, vocab.id("wait:1")]
+        allowed = g(self.ids(vocab, text + " wait:1"))  # C4 104 ms, E4 63 ms
+        assert allowed[0, vocab.id("piano:v0:C4")] and allowed[0, vocab.id("piano:v64:C4")]
+        assert not allowed[0, vocab.id("piano:v0:E4")]
+        finishing = self.grammar(vocab, min_note_seconds=shortest, target_seconds=0.1)
+        allowed = finishing(self.ids(vocab, "bach piano start piano:v64:C4 wait:4 piano:v64:E4 wait:1"))
+        assert allowed[0].nonzero().flatten().tolist() == sorted(vocab.id(f"piano:v0:{p}") for p in ("C4", "E4"))
+
     def test_polyphony_limit_masks_new_notes_until_a_note_off(self, vocab) -> None:
         g = self.grammar(vocab)  # piano: 3 notes
         allowed = g(self.ids(vocab, "bach piano start piano:v64:C4 piano:v64:E4 piano:v64:G4 wait:6"))
@@ -150,7 +170,7 @@ class TestGrammar:
         assert allowed[0, vocab.id("piano:v64:B4")]
 
     def test_limits_are_per_instrument(self, vocab) -> None:
-        seconds, polyphony = key_limits(LIMITS, vocab)
+        seconds, polyphony, _ = key_limits(LIMITS, vocab)
         g = MusicGrammar(vocab, 4, instruments=[vocab.instruments.index(n) for n in ("piano", "strings")],
                          max_note_seconds=seconds, max_polyphony=polyphony)
         allowed = g(self.ids(vocab, "bach piano strings start strings:v64:C4 strings:v64:E4 piano:v64:C4"))
@@ -169,10 +189,11 @@ class TestGrammar:
         the walk reaches `end` with nothing held."""
         gen = torch.Generator().manual_seed(0)
         piano = vocab.instruments.index("piano")
-        for tight in ((0.05, 1), (0.3, 2), (5.0, 8)):
+        for tight in ((0.05, 1, 0.0), (0.3, 2, 0.25), (5.0, 8, 0.1), (0.06, 3, 0.05)):
             n_keys = len(vocab.instruments)
             g = MusicGrammar(vocab, 3, instruments=[piano], target_seconds=2.0,
-                             max_note_seconds=np.full(n_keys, tight[0]), max_polyphony=np.full(n_keys, tight[1]))
+                             max_note_seconds=np.full(n_keys, tight[0]), max_polyphony=np.full(n_keys, tight[1]),
+                             min_note_seconds=np.full(n_keys, tight[2]))
             seq = self.ids(vocab, "bach piano start tempo:120").repeat(4, 1)
             done = torch.zeros(4, dtype=torch.bool)
             for _ in range(3000):
@@ -219,6 +240,27 @@ def test_overrides_replace_the_stored_limits(gen: MuseGenerator) -> None:
             gen.generate("bach", ["piano"], seconds=1.0, **bad)
 
 
+def test_no_note_shorter_than_the_shortest_override(tmp_path: Path) -> None:
+    """A model that releases notes as soon as it may writes some shorter than 0.1 s; with a shortest
+    note of 0.1 s, every note that ends before the piece does lasts at least that long."""
+    gen = MuseGenerator(holding_model_dir(tmp_path / "releasing", off_bias=8.0))
+
+    def ended_early(piece) -> np.ndarray:
+        start, end = track_notes(piece.score)["piano"]
+        return (end - start)[end < piece.seconds - EPS]
+
+    free = gen.generate("chopin", ["piano"], seconds=6.0, seed=5, bpm=120, min_note_seconds=0)[0]
+    assert (ended_early(free) < 0.1 - EPS).sum() >= 3
+    pieces = gen.generate("chopin", ["piano"], seconds=6.0, seed=5, n=2, bpm=120, min_note_seconds=0.1)
+    for piece in pieces:
+        assert piece.closed == 0 and len(ended_early(piece)) > 10
+        assert ended_early(piece).min() >= 0.1 - EPS
+    for bad, match in ((dict(min_note_seconds=-0.1), "min_note_seconds"), (dict(min_note_seconds=0.3), "at most 0.25"),
+                       (dict(min_note_seconds=0.2, max_note_seconds=0.1), "must not exceed the longest")):
+        with pytest.raises(UserError, match=match):
+            gen.generate("bach", ["piano"], seconds=1.0, **bad)
+
+
 def test_continuations_keep_the_limits(gen: MuseGenerator, midi_dir: Path) -> None:
     piece = gen.continue_midi(midi_dir / "classical" / CHORALES[0], "bach", seconds=4.0, seed=1, keep_prime=False)[0]
     assert piece.ended and piece.closed == 0
@@ -235,9 +277,50 @@ def test_old_model_folders_load_without_limits(tmp_path: Path) -> None:
     assert not (folder / NOTE_LIMITS_FILE).exists()
     gen = MuseGenerator(folder)
     assert gen.limits is None
-    assert key_limits(None, gen.vocab) == (None, None)
+    assert key_limits(None, gen.vocab) == (None, None, None)
     piece = gen.generate("bach", ["piano"], seconds=3.0, seed=2)[0]
     assert piece.ended and piece.closed == 0  # releasing before `end` needs no limits
+
+
+def test_limits_files_without_a_shortest_note_have_no_minimum(tmp_path: Path) -> None:
+    folder = holding_model_dir(tmp_path / "v1", limits=LIMITS)
+    data = json.loads((folder / NOTE_LIMITS_FILE).read_text())
+    for name in ("min_note_seconds", "default_min_note_seconds", "shortest_quantile"):
+        del data[name]
+    (folder / NOTE_LIMITS_FILE).write_text(json.dumps(data))  # as written before the shortest note was learnt
+    gen = MuseGenerator(folder)
+    assert gen.limits == LIMITS and key_limits(gen.limits, gen.vocab).min_seconds is None
+    learnt = NoteLimits(**{**LIMITS.__dict__, "min_note_seconds": {"piano": 0.05}, "default_min_note_seconds": 0.02,
+                           "shortest_quantile": 0.02})
+    assert NoteLimits.from_dict(learnt.to_dict()) == learnt
+    mins = key_limits(learnt, gen.vocab).min_seconds
+    assert mins[gen.vocab.instruments.index("piano")] == 0.05 and mins[gen.vocab.instruments.index("organ")] == 0.02
+    with pytest.raises(ValueError, match="shortest"):
+        NoteLimits(**{**LIMITS.__dict__, "min_note_seconds": {"piano": 0.7}})  # longer than piano's 0.6 s
+
+
+def test_manifests_replay_the_shortest_note_they_were_made_with(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest records the shortest note (None: the model's); one written before the shortest note
+    existed replays without it, as it was made."""
+    from dataclasses import replace
+
+    import muse.generate as generate_module
+    from muse.manifest import make_manifest, replay
+
+    learnt = replace(LIMITS, min_note_seconds={"piano": 0.1}, shortest_quantile=0.02)
+    gen = MuseGenerator(holding_model_dir(tmp_path / "m", limits=learnt, off_bias=8.0))
+    made: list[MusicGrammar] = []
+    monkeypatch.setattr(generate_module, "MusicGrammar", lambda *a, **k: made.append(MusicGrammar(*a, **k)) or made[-1])
+    settings = dict(composer="bach", instruments=["piano"], seconds=2.0, bpm=120)
+    manifest = make_manifest(gen, gen.generate(seed=4, **settings)[0], "compose", settings)
+    assert manifest.settings["min_note_seconds"] is None
+    piano = gen.vocab.instruments.index("piano")
+    _again, same = replay(gen, manifest)
+    assert same and int(made[-1].young_us[0, piano, 0]) == 100_000
+    older = replace(manifest, settings={k: v for k, v in manifest.settings.items() if k != "min_note_seconds"})
+    replay(gen, older)
+    assert int(made[-1].young_us.max()) == 1  # only the rule against zero-length notes
 
 
 def test_limits_round_trip_and_bad_files_are_one_line(model_dir: Path, tmp_path: Path) -> None:
@@ -291,6 +374,10 @@ def test_limits_of_a_known_piece(tmp_path: Path) -> None:
     assert limits.note_seconds == {"piano": 1.5, "strings": 3.0}
     assert limits.polyphony == {"piano": 2, "strings": 1}
     assert limits.notes == {"piano": 3, "strings": 1} and limits.pieces == 1
+    assert limits.min_note_seconds == {"piano": 0.25, "strings": 0.25}  # 0.5 s and 3 s, at most MAX_MIN_NOTE_SECONDS
+    assert compute_note_limits(tmp_path / "data", shortest_quantile=0).min_note_seconds["piano"] == 0.0
+    with pytest.raises(UserError, match="shortest_quantile"):
+        compute_note_limits(tmp_path / "data", shortest_quantile=0.999)
     median = compute_note_limits(tmp_path / "data", duration_quantile=0.5, polyphony_quantile=0.5)
     assert median.note_seconds["piano"] == 1.0  # durations 0.5, 1.0, 1.5
     assert median.polyphony["piano"] == 1  # 2 notes for 1 of the 2 sounding seconds, 1 for the other
@@ -310,11 +397,13 @@ def test_limits_match_a_direct_count(dataset: Path, q: float) -> None:
         for name, (start, end) in track_notes(tokenizer.decode(ds.tokens(int(i))).score).items():
             durations.setdefault(name, []).append(end - start)
             sounding.setdefault(name, []).append(sounding_time(start, end))
-    limits = compute_note_limits(dataset, duration_quantile=q, polyphony_quantile=q)
+    limits = compute_note_limits(dataset, duration_quantile=q, polyphony_quantile=q, shortest_quantile=q / 20)
     assert set(limits.note_seconds) == set(durations) == {"piano", "strings"}
     for name, parts in durations.items():
         expected = np.quantile(np.concatenate(parts), q, method="inverted_cdf")
         assert expected - EPS <= limits.note_seconds[name] <= expected + 2 * EPS, name
+        shortest = min(np.quantile(np.concatenate(parts), q / 20, method="inverted_cdf"), MAX_MIN_NOTE_SECONDS)
+        assert shortest - 2 * EPS <= limits.min_note_seconds[name] <= shortest + EPS, name
         counts = np.concatenate([c for c, _ in sounding[name]])
         length = np.concatenate([w for _, w in sounding[name]])
         sounds = counts > 0
@@ -349,8 +438,13 @@ def test_cli_limit_options(model_dir: Path, tmp_path: Path, capsys) -> None:
                  "--max-note-seconds", "0.3", "--max-polyphony", "2", "-o", str(out)]) == 0
     start, end = track_notes(symusic.Score(str(out)))["piano"]
     assert (end - start).max() <= 0.3 + EPS and max_sounding(start, end) <= 2
+    for shortest, short_notes in ((["--min-note-seconds", "0"], True), (["--min-note-seconds", "0.1"], False)):
+        assert main(["generate", "--model", str(model_dir), "--composer", "bach", "--seconds", "2", "--seed", "1",
+                     "--bpm", "120", *shortest, "-o", str(out)]) == 0
+        start, end = track_notes(symusic.Score(str(out)))["piano"]
+        assert len(start) and bool(((end - start)[end < 2 - EPS] < 0.1 - EPS).any()) == short_notes
     for option, value in (("--max-note-seconds", "-2"), ("--max-note-seconds", "long"), ("--max-polyphony", "1.5"),
-                          ("--max-polyphony", "inf")):
+                          ("--max-polyphony", "inf"), ("--min-note-seconds", "0.5"), ("--min-note-seconds", "-1")):
         capsys.readouterr()
         rc = main(["generate", "--model", str(model_dir), "--seconds", "1", option, value, "-o", str(out)])
         err = capsys.readouterr().err.strip()

@@ -89,14 +89,15 @@ def build(ctx: DemoContext) -> ComposeTab:
 
     def compose(composer: str, blend: str, mix: float, chosen: list[str], length: float, temperature: float,
                 top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                max_polyphony: float | None, guidance: float, rerank: float, bpm: float | None, key: str | None,
+                max_polyphony: float | None, min_note_seconds: float | None, guidance: float, rerank: float,
+                bpm: float | None, key: str | None,
                 max_rest: float | None, min_share: float | None, request: gr.Request,
                 progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("composing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length)
             temperature, top_p = check_sampling(temperature, top_p)
-            options = check_note_limits(max_note_seconds, max_polyphony)
+            options = check_note_limits(max_note_seconds, max_polyphony, min_note_seconds)
             options.update(check_style(guidance, rerank, limits))
             options.update(check_requests(gen, bpm, key, max_rest, min_share))
             spec, seed = composer_spec(composer, blend, mix, gen.composers), resolve_seed(seed)

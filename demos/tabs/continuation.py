@@ -149,14 +149,15 @@ def build(ctx: DemoContext) -> ResultsPanel:
 
     def continue_(path: str | None, prime_seconds: float, composer: str, blend: str, mix: float, length: float,
                   temperature: float, top_p: float, seed: float, variations: float, max_note_seconds: float | None,
-                  max_polyphony: float | None, guidance: float, rerank: float, chosen: list[str] | None,
+                  max_polyphony: float | None, min_note_seconds: float | None, guidance: float, rerank: float,
+                  chosen: list[str] | None,
                   bpm: float | None, key: str | None, max_rest: float | None, min_share: float | None,
                   request: gr.Request, progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("continuing"):
             n = limits.check_variations(variations)
             length = limits.check_seconds(length, continuation=True)
             temperature, top_p = check_sampling(temperature, top_p)
-            options = check_note_limits(max_note_seconds, max_polyphony)
+            options = check_note_limits(max_note_seconds, max_polyphony, min_note_seconds)
             options.update(check_style(guidance, rerank, limits))
             options["instruments"] = check_instruments(chosen, gen.instruments) or None  # None: the prime's
             options.update(check_requests(gen, bpm, key, max_rest, min_share))

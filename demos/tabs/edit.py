@@ -237,14 +237,15 @@ def build(ctx: DemoContext) -> ResultsPanel:
 
     def edit(path: str | None, chosen_mode: str, start_s, end_s, bar_text, chosen_tracks, composer: str, blend: str,
              mix: float, chosen: list[str], temperature: float, top_p: float, seed: float, variations: float,
-             max_note_seconds: float | None, max_polyphony: float | None, request: gr.Request,
+             max_note_seconds: float | None, max_polyphony: float | None, min_note_seconds: float | None,
+             request: gr.Request,
              progress: gr.Progress = gr.Progress()) -> list:
         with shown_errors("editing"):
             if chosen_mode not in MODES:
                 raise LimitError(f"choose what to do: {' or '.join(MODES)}")
             n = limits.check_variations(variations)
             temperature, top_p = check_sampling(temperature, top_p)
-            options = check_note_limits(max_note_seconds, max_polyphony)
+            options = check_note_limits(max_note_seconds, max_polyphony, min_note_seconds)
             spec, seed = composer_spec(composer, blend, mix), resolve_seed(seed)
             piece = read_edit_upload(ctx, path)
             common = dict(composer=spec, n=n, temperature=temperature, top_p=top_p, seed=seed, name=piece.name,
@@ -281,7 +282,7 @@ def build(ctx: DemoContext) -> ResultsPanel:
     mode.input(switch, [mode, instruments], [span_box, tracks_box, instruments, run], api_visibility="private",
                queue=False)
     chosen_sampling = [sampling.temperature, sampling.top_p, sampling.seed, sampling.variations,
-                       sampling.max_note_seconds, sampling.max_polyphony]
+                       sampling.max_note_seconds, sampling.max_polyphony, sampling.min_note_seconds]
     event = run.click(edit, [*span_inputs, tracks, *picker.inputs, instruments, *chosen_sampling],
                       [status, *panel.outputs], api_name="edit", concurrency_id="generate", show_progress_on=[status],
                       concurrency_limit=limits.concurrency)

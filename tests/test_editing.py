@@ -212,21 +212,25 @@ def test_at_a_forced_note_the_model_may_first_write_what_sorts_before_it() -> No
     assert grammar.forced[0] == [False, True] and third["piano:v72:C5"] > 0 and third["wait:6"] > 0
 
 
-def test_a_span_short_of_tokens_stops_starting_notes_and_still_ends_in_its_budget() -> None:
+@pytest.mark.parametrize("shortest", [None, 0.2])
+def test_a_span_short_of_tokens_stops_starting_notes_and_still_ends_in_its_budget(shortest: float | None) -> None:
     """A model that would only ever start notes fills the span with them while tokens allow, then is
-    held to waits, note-offs and the forced events, and writes ``end`` within the budget."""
+    held to waits, note-offs and the forced events, and writes ``end`` within the budget (also when
+    young notes may not be released: ``shortest`` seconds)."""
     tok = MidiTokenizer()
     vocab = tok.vocab
     before = tok.ids_from_text("bach piano start")
     forced = [(48, int(tok.ids_from_text("piano:v72:G4")[0])), (96, int(tok.ids_from_text("piano:v0:G4")[0]))]
     budget = 60
     grammar = SpanGrammar(vocab, before, 2, len(before), 0, 192, forced,
-                          instruments=[vocab.instruments.index("piano")], budget=budget)
+                          instruments=[vocab.instruments.index("piano")], budget=budget,
+                          min_note_seconds=None if shortest is None else np.full(len(vocab.instruments), shortest))
     preference = torch.where(grammar.is_note_on, 10.0, 0.0) + torch.where(grammar.is_wait, -torch.tensor(
         np.asarray(vocab.wait_ticks), dtype=torch.float) / 1000, 0.0)  # notes first, then the shortest wait
     seq = torch.as_tensor(before, dtype=torch.long)[None]
     for _ in range(budget):
         mask = grammar(seq)
+        assert mask.any()
         token = int(torch.argmax(grammar.fold(preference[None].masked_fill(~mask, -torch.inf))))
         seq = torch.cat([seq, torch.tensor([[token]])], dim=1)
         if token == vocab.end_id:

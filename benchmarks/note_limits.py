@@ -10,7 +10,8 @@ one batch (``MuseGenerator``, default sampling) and measured on their pitched no
 - held at end: notes still sounding when the piece ended (closed by the decoder), per piece.
 
 A setting is ``model`` (the model's stored limits, none for a model saved without them), ``off`` (no
-limits) or ``SECONDS/NOTES`` (``--max-note-seconds`` / ``--max-polyphony``; 0 = no limit). With
+limits) or ``SECONDS/NOTES[/SHORTEST]`` (``--max-note-seconds`` / ``--max-polyphony`` / ``--min-note-seconds``;
+0 = no limit; without SHORTEST, the model's shortest note). With
 ``--data``, the same figures for the composer's real 20-s excerpts of piano pieces are printed first.
 
     .venv/bin/python benchmarks/note_limits.py --model /tmp/model_with_limits --limits off,model,3/6 \\
@@ -81,9 +82,10 @@ def parse_setting(text: str) -> tuple[str, dict]:
     if text == "model":
         return text, {}
     if text == "off":
-        return text, {"max_note_seconds": 0, "max_polyphony": 0}
-    seconds, _, notes = text.partition("/")
-    return text, {"max_note_seconds": float(seconds), "max_polyphony": int(notes or 0)}
+        return text, {"max_note_seconds": 0, "max_polyphony": 0, "min_note_seconds": 0}
+    seconds, notes, *shortest = text.split("/") + [""]
+    setting = {"max_note_seconds": float(seconds), "max_polyphony": int(notes or 0)}
+    return text, {**setting, "min_note_seconds": float(shortest[0])} if shortest and shortest[0] else setting
 
 
 def main() -> int:

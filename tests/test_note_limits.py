@@ -452,3 +452,17 @@ def test_cli_limit_options(model_dir: Path, tmp_path: Path, capsys) -> None:
     rc = main(["model", "limits", "--model", str(model_dir), "--data", str(tmp_path / "nothing")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "nothing" in err
+
+
+def test_the_bundled_model_writes_no_note_shorter_than_its_shortest() -> None:
+    """The bundled model's limits hold a shortest note (left alone its mozart pieces ran into notes a tick
+    long, docs/MODEL_CARD.md); every note that ends before the piece does lasts at least that long."""
+    from muse.generate import BUNDLED_MODEL
+
+    gen = MuseGenerator(BUNDLED_MODEL)
+    shortest = gen.limits.min_seconds_for("piano")
+    assert 0.02 < shortest <= MAX_MIN_NOTE_SECONDS and gen.limits.shortest_quantile == 0.02
+    for piece in gen.generate("mozart", ["piano"], seconds=4.0, seed=0, n=2):
+        start, end = track_notes(piece.score)["piano"]
+        ended = (end - start)[end < piece.seconds - EPS]
+        assert len(ended) > 5 and ended.min() >= shortest - EPS, piece.seed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from muse.commands.sampling_options import add_sampling_options
+from muse.commands.sampling_options import add_note_limit_options, add_sampling_options, note_limit_options
 from muse.core.errors import UserError
 
 
@@ -14,12 +14,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                                                     "out_1.mid ... (default: 1)")
     add_sampling_options(p)
     p.add_argument("--seed", type=int, help="random seed (same seed, same music)")
-    p.add_argument("--max-note-seconds", metavar="S", help="longest a generated note may sound; 0 = no limit "
-                                                           "(default: the model's limits)")
-    p.add_argument("--max-polyphony", metavar="N", help="most notes of one instrument at once; 0 = no limit "
-                                                        "(default: the model's)")
-    p.add_argument("--min-note-seconds", metavar="S", help="shortest a generated note may sound, up to 0.25; "
-                                                           "0 = no limit (default: the model's)")
+    add_note_limit_options(p)
     p.add_argument("--strict", action="store_true", help="refuse a MIDI file that needs any repair to be read")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
     p.add_argument("--wav", metavar="OUT.wav", help="also render audio")
@@ -70,13 +65,8 @@ def _bars(text: str | None) -> tuple[int, int] | None:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    from muse.note_limits import check_min_note, check_override
-
     return dict(n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                seed=args.seed, strict=args.strict,
-                max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
-                max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True),
-                min_note_seconds=check_min_note(args.min_note_seconds, "--min-note-seconds"))
+                seed=args.seed, strict=args.strict, **note_limit_options(args))
 
 
 def _report(generator, pieces, args: argparse.Namespace) -> int:

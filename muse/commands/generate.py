@@ -5,21 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from muse.commands.sampling_options import add_sampling_options
+from muse.commands.sampling_options import add_note_limit_options, add_sampling_options, note_limit_options
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="length of the new music in seconds (default: 30)")
     add_sampling_options(p)
     p.add_argument("--seed", type=int, help="random seed from 0 to 2**63 - 1 (same seed, same music)")
-    p.add_argument("--max-note-seconds", metavar="S",
-                   help="longest a note may sound, for every instrument; 0 = no limit (default: the model's "
-                        "limits learnt from its training data, none for a model saved without them)")
-    p.add_argument("--max-polyphony", metavar="N",
-                   help="most notes of one instrument sounding at once; 0 = no limit (default: the model's)")
-    p.add_argument("--min-note-seconds", metavar="S",
-                   help="shortest a note may sound, for every instrument, up to 0.25; 0 = no limit (default: the "
-                        "model's, learnt from its training data)")
+    add_note_limit_options(p)
     p.add_argument("--max-instrument-rest", metavar="S",
                    help="longest any chosen instrument may go without a new note, in seconds, so that every one "
                         "of them plays; 0 = no limit (default: 4)")
@@ -99,15 +92,10 @@ def _split(names: str | None) -> list[str] | None:
 
 def _settings(args: argparse.Namespace) -> dict:
     """The facade's sampling keyword arguments from the options (as a manifest records them)."""
-    from muse.note_limits import check_min_note, check_override
-
     return dict(seconds=args.seconds, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                 min_p=args.min_p, guidance=args.guidance, rerank=args.rerank, rerank_by=args.rerank_by,
                 critic=args.critic, critic_weight=args.critic_weight,
-                max_note_seconds=check_override(args.max_note_seconds, "--max-note-seconds"),
-                max_polyphony=check_override(args.max_polyphony, "--max-polyphony", integer=True),
-                min_note_seconds=check_min_note(args.min_note_seconds, "--min-note-seconds"),
-                max_instrument_rest=_number(args.max_instrument_rest),
+                **note_limit_options(args), max_instrument_rest=_number(args.max_instrument_rest),
                 min_instrument_share=_number(args.min_instrument_share), bpm=_number(args.bpm), key=args.key,
                 key_candidates=_number(args.key_candidates))
 

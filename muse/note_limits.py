@@ -335,16 +335,17 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         return max(1, int(weighted_quantile(counts, time, polyphony_quantile))) if time.sum() > 0 else 1
 
     names = vocab.instruments
-    all_durations = np.concatenate([np.concatenate(durations[k]) for k in seen])
+    per_key = {k: np.concatenate(durations[k]) for k in seen}
+    all_durations = np.concatenate(list(per_key.values()))
     limits = NoteLimits(
-        note_seconds={names[k]: seconds(np.concatenate(durations[k])) for k in seen},
+        note_seconds={names[k]: seconds(per_key[k]) for k in seen},
         polyphony={names[k]: notes_at_once(time_at[k]) for k in seen},
         default_note_seconds=seconds(all_durations),
         default_polyphony=notes_at_once(time_at.sum(axis=0)),
         duration_quantile=duration_quantile, polyphony_quantile=polyphony_quantile,
-        notes={names[k]: int(sum(len(d) for d in durations[k])) for k in seen},
+        notes={names[k]: len(per_key[k]) for k in seen},
         pieces=len(pieces), source=str(ds.folder),
-        min_note_seconds={names[k]: shortest(np.concatenate(durations[k])) for k in seen},
+        min_note_seconds={names[k]: shortest(per_key[k]) for k in seen},
         default_min_note_seconds=shortest(all_durations), shortest_quantile=shortest_quantile)
     log.info("note limits from %d pieces: %s", len(pieces),
              ", ".join(f"{n} {limits.min_note_seconds[n]:.3f}-{limits.note_seconds[n]:.2f} s / "

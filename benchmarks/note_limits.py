@@ -83,9 +83,12 @@ def parse_setting(text: str) -> tuple[str, dict]:
         return text, {}
     if text == "off":
         return text, {"max_note_seconds": 0, "max_polyphony": 0, "min_note_seconds": 0}
-    seconds, notes, *shortest = text.split("/") + [""]
+    seconds, _, rest = text.partition("/")
+    notes, _, shortest = rest.partition("/")
     setting = {"max_note_seconds": float(seconds), "max_polyphony": int(notes or 0)}
-    return text, {**setting, "min_note_seconds": float(shortest[0])} if shortest and shortest[0] else setting
+    if shortest:  # else the model's shortest note
+        setting["min_note_seconds"] = float(shortest)
+    return text, setting
 
 
 def main() -> int:

@@ -305,13 +305,12 @@ def test_manifests_replay_the_shortest_note_they_were_made_with(tmp_path: Path,
     existed replays without it, as it was made."""
     from dataclasses import replace
 
-    import muse.generate as generate_module
     from muse.manifest import make_manifest, replay
+    from test_instrument_rest import spy_grammars  # (that module imports this one: imported here, not above)
 
     learnt = replace(LIMITS, min_note_seconds={"piano": 0.1}, shortest_quantile=0.02)
     gen = MuseGenerator(holding_model_dir(tmp_path / "m", limits=learnt, off_bias=8.0))
-    made: list[MusicGrammar] = []
-    monkeypatch.setattr(generate_module, "MusicGrammar", lambda *a, **k: made.append(MusicGrammar(*a, **k)) or made[-1])
+    made = spy_grammars(monkeypatch)
     settings = dict(composer="bach", instruments=["piano"], seconds=2.0, bpm=120)
     manifest = make_manifest(gen, gen.generate(seed=4, **settings)[0], "compose", settings)
     assert manifest.settings["min_note_seconds"] is None

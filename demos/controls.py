@@ -285,7 +285,7 @@ def _finite(value: Any, what: str) -> float:
 
 
 def check_note_limits(max_note_seconds: float | None, max_polyphony: float | None,
-                      min_note_seconds: float | None = None) -> dict[str, float | int | None]:
+                      min_note_seconds: float | None) -> dict[str, float | int | None]:
     """The facade's ``max_note_seconds`` / ``max_polyphony`` / ``min_note_seconds`` (None, from -1 or empty:
     the model's), else a ``LimitError``."""
     max_note_seconds, max_polyphony, min_note_seconds = (None if v is None or v == MODEL_LIMIT else v

@@ -100,6 +100,12 @@ class MuseDataConfig:
     # never does, so a model would not learn how pieces open (the tempo token after ``start``, say), which is
     # where every generated piece starts. 0 = uniform crops only.
     opening_rate: float = 0.0
+    # Composer contrast (``muse.train_data``): a crop with a named composer is, with this probability, scored
+    # a second time with another piece's composer in its header, and ``contrast_weight`` times
+    # softplus(log p(crop | other) - log p(crop | own)) joins the loss, so the composer token must account
+    # for the music (what the composer scorer, guidance and rerank rely on). 0 = off.
+    contrast_rate: float = 0.0
+    contrast_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.crops_per_epoch < 0 or self.min_piece_tokens < 2 or self.val_crops < 1:
@@ -110,6 +116,9 @@ class MuseDataConfig:
             raise ValueError(f"data: fim_rate must be in [0, 1), got {self.fim_rate}")
         if not 0.0 <= self.opening_rate <= 1.0:
             raise ValueError(f"data: opening_rate must be in [0, 1], got {self.opening_rate}")
+        if not 0.0 <= self.contrast_rate <= 1.0 or self.contrast_weight < 0:
+            raise ValueError(f"data: contrast_rate must be in [0, 1] and contrast_weight >= 0, got "
+                             f"{self.contrast_rate} and {self.contrast_weight}")
 
 
 @dataclass(frozen=True)

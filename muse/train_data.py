@@ -18,6 +18,15 @@ crop of a long piece draws its place first, then augments and clocks only the to
 those since the piece's checkpoint before them), so an item costs about the same in a piece of
 5,000 tokens or of 200,000, and equals augmenting and clocking the whole piece, then cropping, for
 the same draws (which is what a short piece gets).
+
+Composer contrast (``contrast_rate`` r, ``contrast_loss``): with probability r a crop whose header names a
+composer also carries ``negative``, the composer token of another piece of the split (drawn as crops are,
+in proportion to length; a different composer), else -1. ``contrast_loss`` scores such a crop a second time
+with that composer in its header and adds ``softplus(-(log p(crop | own) - log p(crop | other)))``: the
+pairwise form of the composer scorer's posterior (``muse.composers.scoring``), which sums the same
+log-likelihoods over a window. It trains the model as the generative classifier it is used as (a GeDi-style
+generative-discriminative objective), where next-token training alone lets the music's own context explain
+what the composer should.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ class CropDataset(Dataset):
     def __init__(self, data: TokenDataset, indices: Sequence[int], tokenizer: MidiTokenizer, n_ctx: int, *,
                  items: int, seed: int = 0, augment_config: AugmentConfig | None = None,
                  min_tokens: int = 16, composer_dropout: float = 0.0, fim_rate: float = 0.0,
-                 opening_rate: float = 0.0) -> None:
+                 opening_rate: float = 0.0, contrast_rate: float = 0.0) -> None:
         self.data, self.tokenizer, self.window = data, tokenizer, n_ctx + 1
         self.pieces = np.array([i for i in indices if data.pieces[i].length >= min_tokens], dtype=np.int64)
         if len(self.pieces) == 0:
@@ -63,6 +72,10 @@ class CropDataset(Dataset):
             raise UserError("fim_rate > 0 needs a vocabulary with fill-in-the-middle markers "
                             "(muse.fim.with_fim_markers)")
         self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
+        self.contrast_rate = contrast_rate
+        if contrast_rate > 0:  # each piece's composer token (-1: the unknown composer)
+            first = np.array([int(data.tokens(int(p))[0]) for p in self.pieces], dtype=np.int64)
+            self.composer_of = np.where(self.is_composer[first], first, -1)
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
         self._indices: dict[int, PieceIndex] = {}  # of the long pieces, built on first use
 
@@ -104,7 +117,22 @@ class CropDataset(Dataset):
         if blank:
             head = item["ids"][:header]
             head[torch.from_numpy(self.is_composer[head.numpy()])] = vocab.unknown_composer_id
+        if self.contrast_rate > 0:  # drawn last, so a crop is the same with or without contrast
+            own = int(item["ids"][0])
+            named = not blank and bool(self.is_composer[own])
+            draw = rng.random() < self.contrast_rate
+            item["negative"] = torch.tensor(self._other_composer(rng, own) if named and draw else -1)
         return item
+
+    def _other_composer(self, rng: np.random.Generator, own: int, tries: int = 32) -> int:
+        """The composer token of a length-weighted random piece whose composer is named and not ``own``
+        (-1 when ``tries`` draws found none: a split of one composer)."""
+        for _ in range(tries):
+            j = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
+            other = int(self.composer_of[j])
+            if other >= 0 and other != own:
+                return other
+        return -1
 
 
 class WindowDataset(Dataset):
@@ -152,15 +180,47 @@ class WindowDataset(Dataset):
         return padded_item(excerpt.ids, excerpt.clock, excerpt.total_us, scored, self.window, self.pad_id)
 
 
+def _nll(model: torch.nn.Module, batch: dict[str, Tensor], ids: Tensor, rows: Tensor | None = None) -> Tensor:
+    """Per-target NLL (B, T) nats of ``ids`` (B, T + 1) with the clock of ``batch`` (its ``rows``)."""
+    feats = [batch[k] if rows is None else batch[k][rows] for k in ("ticks", "micros", "chord", "total_us")]
+    clock = Clock(feats[0][:, :-1], feats[1][:, :-1], feats[2][:, :-1])
+    return model(ids[:, :-1], clock, feats[3], targets=ids[:, 1:])
+
+
 def muse_loss(model: torch.nn.Module, batch: dict[str, Tensor]) -> LossOutput:
     """Mean next-token NLL (nats) over the scored targets of a collated batch; logs bits/token."""
+    return contrast_loss(model, batch, 0.0)
+
+
+def contrast_loss(model: torch.nn.Module, batch: dict[str, Tensor], weight: float) -> LossOutput:
+    """``muse_loss`` plus ``weight`` times the composer contrast of the rows with a ``negative`` (module doc).
+
+    The contrast of a row is ``softplus(-margin)``, ``margin`` = sum over its scored targets of
+    log p(target | own composer) - log p(target | negative) (nats); the batch adds their sum divided by
+    the batch's B x T target slots, so a row scored as the other composer's is pushed about as hard per
+    token as its next-token loss pushes it (weight 1). Logs ``contrast_acc`` (share of margins > 0) and
+    ``contrast_margin`` (mean margin per scored token, nats) over those rows (0 when there are none).
+    """
     ids = batch["ids"]
-    clock = Clock(batch["ticks"][:, :-1], batch["micros"][:, :-1], batch["chord"][:, :-1])
-    nll = model(ids[:, :-1], clock, batch["total_us"], targets=ids[:, 1:])
+    nll = _nll(model, batch, ids)
     mask = batch["mask"].to(nll.dtype)
     n = int(batch["mask"].sum())
     loss = (nll * mask).sum() / max(n, 1)
-    return LossOutput(loss, {"bits_per_token": loss.detach() / math.log(2)}, n)
+    metrics: dict[str, float | Tensor] = {"bits_per_token": loss.detach() / math.log(2)}
+    negative = batch.get("negative")
+    if negative is None:
+        return LossOutput(loss, metrics, n)
+    rows = (negative >= 0).nonzero().squeeze(1)
+    acc = per_token = torch.zeros((), device=ids.device)
+    if len(rows):
+        other = ids[rows].clone()
+        other[:, 0] = negative[rows]  # a crop's composer token opens its header (CropDataset)
+        m = mask[rows]
+        margin = ((_nll(model, batch, other, rows) - nll[rows]) * m).sum(1)  # (R,) nats
+        loss = loss + weight * torch.nn.functional.softplus(-margin).sum() / nll.numel()
+        acc = (margin > 0).float().mean().detach()
+        per_token = (margin / m.sum(1).clamp_min(1)).mean().detach()
+    return LossOutput(loss, metrics | {"contrast_acc": acc, "contrast_margin": per_token}, n)
 
 
-__all__ = ["CropDataset", "WindowDataset", "muse_loss"]
+__all__ = ["CropDataset", "WindowDataset", "muse_loss", "contrast_loss"]

@@ -8,6 +8,7 @@ model in ``model/`` (``muse.saved_model``), which ``muse generate --model`` and 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ from muse.fim import with_fim_markers
 from muse.note_limits import compute_note_limits
 from muse.run_record import check_resumed_run, write_data_record
 from muse.saved_model import EXPORT_DIR, TOKENIZER_FILE, build_model, save_model
-from muse.train_data import CropDataset, muse_loss
+from muse.train_data import CropDataset, contrast_loss, muse_loss
 from muse.warm_start import init_from as init_weights_from
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class _MuseTrainer(Trainer):
 
     def evaluate(self) -> dict[str, float]:
         result = super().evaluate()
-        self._postfix["val_bits"] = f"{result['eval_loss'] / math.log(2):.3f}"
+        self._postfix["val_bits"] = f"{result.get('eval_bits_per_token', result['eval_loss'] / math.log(2)):.3f}"
         return result
 
     def _on_step(self, step: int, record: dict[str, Any]) -> None:
@@ -141,12 +142,13 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     train_data = CropDataset(dataset, train_pieces, tokenizer, n_ctx, items=items, seed=tc.seed,
                              augment_config=augment, min_tokens=run.data.min_piece_tokens,
                              composer_dropout=run.data.composer_dropout, fim_rate=run.data.fim_rate,
-                             opening_rate=run.data.opening_rate)
+                             opening_rate=run.data.opening_rate, contrast_rate=run.data.contrast_rate)
     valid_pieces = dataset.split_indices("valid")
     val_data = None
     if len(valid_pieces):
         val_data = CropDataset(dataset, valid_pieces, tokenizer, n_ctx, items=run.data.val_crops,
-                               seed=tc.seed + 7919, augment_config=None, min_tokens=2)
+                               seed=tc.seed + 7919, augment_config=None, min_tokens=2,
+                               contrast_rate=run.data.contrast_rate)  # drawn after the crop: same crops
     else:
         log.warning("%s: no validation pieces: validation bits/token will not be measured", data)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -162,7 +164,10 @@ def train(config: str | Path | MuseRunConfig, data: str | Path, out: str | Path,
     if done is not None and max_steps is not None and checkpoint_step(done) >= max_steps:
         log.info("%s: already at step %d >= --max-steps %d", out, checkpoint_step(done), max_steps)
         return TrainResult(checkpoint_step(done), None, None, done)
-    trainer = _MuseTrainer(model, muse_loss, train_data, val_data, tc, out, model_config=model.config,
+    loss_fn = muse_loss
+    if run.data.contrast_rate > 0:
+        loss_fn = functools.partial(contrast_loss, weight=run.data.contrast_weight)
+    trainer = _MuseTrainer(model, loss_fn, train_data, val_data, tc, out, model_config=model.config,
                            model_kind="muse", progress_bar=progress, stop_at=max_steps)
     try:
         result = trainer.fit(resume=resume)

@@ -9,11 +9,12 @@ The clock features come from the ids (``muse.clock``), so the cached decoder com
 incrementally. The structural pair needs the piece's total length: in training the real one; in
 generation the requested length (the requested seconds, plus the prime's when continuing). An
 unknown length (``total_us < 0``) uses a learned "unknown" row, trained through
-``structure_dropout``. Composer and instrumentation condition the model through the header
-tokens and, with ``header_conditioning``, through vectors added at every position
-(``muse.conditioning``); ``composer_embeddings`` returns their embedding rows for the analysis tools. Style
-mixing: an optional ``composer_mix`` (weights over ``tables.composers``) embeds the composer
-token as the weighted blend of the composer embeddings (``muse.composers.mixing``).
+``structure_dropout`` (which the training loss applies to ``total_us``: ``muse.train_data``).
+Composer and instrumentation condition the model through the header tokens and, with
+``header_conditioning``, through vectors added at every position (``muse.conditioning``);
+``composer_embeddings`` returns their embedding rows for the analysis tools. Style mixing: an
+optional ``composer_mix`` (weights over ``tables.composers``) embeds the composer token as the
+weighted blend of the composer embeddings (``muse.composers.mixing``).
 """
 
 from __future__ import annotations
@@ -125,9 +126,6 @@ class MuseModel(nn.Module):
         if self.part_emb is not None:
             if total_us is None:
                 total_us = torch.full((ids.shape[0],), -1, dtype=torch.long, device=ids.device)
-            if self.training and c.structure_dropout > 0:
-                dropped = torch.rand(total_us.shape, device=ids.device) < c.structure_dropout
-                total_us = torch.where(dropped, -1, total_us)
             part, countdown = self.structure_indices(clock.micros, total_us)
             x = x + self.part_emb(part) + self.countdown_emb(countdown)
         return self.drop(x)

@@ -180,15 +180,19 @@ class WindowDataset(Dataset):
         return padded_item(excerpt.ids, excerpt.clock, excerpt.total_us, scored, self.window, self.pad_id)
 
 
-def _nll(model: torch.nn.Module, batch: dict[str, Tensor], ids: Tensor, rows: Tensor | None = None) -> Tensor:
+def _nll(model: torch.nn.Module, batch: dict[str, Tensor], ids: Tensor, total_us: Tensor,
+         rows: Tensor | None = None) -> Tensor:
     """Per-target NLL (B, T) nats of ``ids`` (B, T + 1) with the clock of ``batch`` (its ``rows``)."""
-    feats = [batch[k] if rows is None else batch[k][rows] for k in ("ticks", "micros", "chord", "total_us")]
+    feats = [batch[k] if rows is None else batch[k][rows] for k in ("ticks", "micros", "chord")]
     clock = Clock(feats[0][:, :-1], feats[1][:, :-1], feats[2][:, :-1])
-    return model(ids[:, :-1], clock, feats[3], targets=ids[:, 1:])
+    return model(ids[:, :-1], clock, total_us if rows is None else total_us[rows], targets=ids[:, 1:])
 
 
 def muse_loss(model: torch.nn.Module, batch: dict[str, Tensor]) -> LossOutput:
-    """Mean next-token NLL (nats) over the scored targets of a collated batch; logs bits/token."""
+    """Mean next-token NLL (nats) over the scored targets of a collated batch; logs bits/token.
+
+    In training, ``structure_dropout`` of the model's crops have their piece length hidden (``total_us``
+    -1), so the model also learns to generate without a target length."""
     return contrast_loss(model, batch, 0.0)
 
 
@@ -201,8 +205,11 @@ def contrast_loss(model: torch.nn.Module, batch: dict[str, Tensor], weight: floa
     token as its next-token loss pushes it (weight 1). Logs ``contrast_acc`` (share of margins > 0) and
     ``contrast_margin`` (mean margin per scored token, nats) over those rows (0 when there are none).
     """
-    ids = batch["ids"]
-    nll = _nll(model, batch, ids)
+    ids, total_us = batch["ids"], batch["total_us"]
+    hide = model.config.structure_dropout if model.training else 0.0
+    if hide > 0:  # one draw per crop, which its contrast row shares: the rows differ by composer only
+        total_us = torch.where(torch.rand(total_us.shape, device=ids.device) < hide, -1, total_us)
+    nll = _nll(model, batch, ids, total_us)
     mask = batch["mask"].to(nll.dtype)
     n = int(batch["mask"].sum())
     loss = (nll * mask).sum() / max(n, 1)
@@ -216,7 +223,7 @@ def contrast_loss(model: torch.nn.Module, batch: dict[str, Tensor], weight: floa
         other = ids[rows].clone()
         other[:, 0] = negative[rows]  # a crop's composer token opens its header (CropDataset)
         m = mask[rows]
-        margin = ((_nll(model, batch, other, rows) - nll[rows]) * m).sum(1)  # (R,) nats
+        margin = ((_nll(model, batch, other, total_us, rows) - nll[rows]) * m).sum(1)  # (R,) nats
         loss = loss + weight * torch.nn.functional.softplus(-margin).sum() / nll.numel()
         acc = (margin > 0).float().mean().detach()
         per_token = (margin / m.sum(1).clamp_min(1)).mean().detach()

@@ -171,19 +171,6 @@ def test_new_cache_sets_the_target_length(tables: TokenTables) -> None:
     assert isinstance(model.new_cache(2).clock, ClockState)
 
 
-def test_structure_dropout_only_in_training(tables: TokenTables) -> None:
-    torch.manual_seed(0)
-    model = MuseModel(tiny_config(tables.size, structure_dropout=0.5, embed_dropout=0.0), tables)
-    ids = torch.randint(0, tables.size, (8, 16))
-    total = torch.full((8,), 10_000_000)
-    model.eval()
-    assert torch.equal(model(ids, total_us=total), model(ids, total_us=total))
-    model.train()
-    model.transformer.eval()  # isolate the structure dropout from the transformer's
-    outs = [model(ids, total_us=total) for _ in range(3)]
-    assert not all(torch.equal(outs[0], o) for o in outs[1:])
-
-
 def test_composer_embeddings_are_the_composer_token_rows(tokenizer: MidiTokenizer, tables: TokenTables) -> None:
     model = MuseModel(tiny_config(tables.size), tables)
     table = model.composer_embeddings()

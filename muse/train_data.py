@@ -20,8 +20,9 @@ those since the piece's checkpoint before them), so an item costs about the same
 the same draws (which is what a short piece gets).
 
 Composer contrast (``contrast_rate`` r, ``contrast_loss``): with probability r a crop whose header names a
-composer also carries ``negative``, the composer token of another piece of the split (drawn as crops are,
-in proportion to length; a different composer), else -1. ``contrast_loss`` scores such a crop a second time
+composer also carries ``negative``, another composer token of the split's composers, drawn uniformly (the
+scorer's prior: every label is an equal rival, and the labels of few pieces are the ones that outscore the
+true composer on held-out pieces), else -1. ``contrast_loss`` scores such a crop a second time
 with that composer in its header and adds ``softplus(-(log p(crop | own) - log p(crop | other)))``: the
 pairwise form of the composer scorer's posterior (``muse.composers.scoring``), which sums the same
 log-likelihoods over a window. It trains the model as the generative classifier it is used as (a GeDi-style
@@ -73,9 +74,9 @@ class CropDataset(Dataset):
                             "(muse.fim.with_fim_markers)")
         self.is_composer = np.asarray(tokenizer.vocab.kind) == Kind.COMPOSER
         self.contrast_rate = contrast_rate
-        if contrast_rate > 0:  # each piece's composer token (-1: the unknown composer)
+        if contrast_rate > 0:  # the composer tokens of the split's pieces
             first = np.array([int(data.tokens(int(p))[0]) for p in self.pieces], dtype=np.int64)
-            self.composer_of = np.where(self.is_composer[first], first, -1)
+            self.composer_ids = np.unique(first[self.is_composer[first]])
         self.clock = TokenClock(TokenTables.from_vocab(tokenizer.vocab))
         self._indices: dict[int, PieceIndex] = {}  # of the long pieces, built on first use
 
@@ -121,18 +122,9 @@ class CropDataset(Dataset):
             own = int(item["ids"][0])
             named = not blank and bool(self.is_composer[own])
             draw = rng.random() < self.contrast_rate
-            item["negative"] = torch.tensor(self._other_composer(rng, own) if named and draw else -1)
+            others = self.composer_ids[self.composer_ids != own]
+            item["negative"] = torch.tensor(int(rng.choice(others)) if named and draw and len(others) else -1)
         return item
-
-    def _other_composer(self, rng: np.random.Generator, own: int, tries: int = 32) -> int:
-        """The composer token of a length-weighted random piece whose composer is named and not ``own``
-        (-1 when ``tries`` draws found none: a split of one composer)."""
-        for _ in range(tries):
-            j = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
-            other = int(self.composer_of[j])
-            if other >= 0 and other != own:
-                return other
-        return -1
 
 
 class WindowDataset(Dataset):

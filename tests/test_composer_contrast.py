@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,16 @@ def test_contrast_names_another_composer_and_leaves_the_crop_alone(dataset: Path
             named += 1
             assert vocab.kind[negative] == Kind.COMPOSER and negative != own
     assert blanked > 20 and named > 100
+    # the rivals are the split's labels, each as likely (the scorer's uniform prior), however many pieces it has
+    labels = {int(data.tokens(int(p))[0]) for p in data.split_indices("train")} - {vocab.unknown_composer_id}
+    many = crops(data, contrast_rate=1.0)
+    many.items = 1500
+    pairs = [(int(many[i]["ids"][0]), int(many[i]["negative"])) for i in range(len(many))]
+    assert {n for _, n in pairs} == labels and len(labels) >= 3
+    most = Counter(own for own, _ in pairs).most_common(1)[0][0]
+    rivals = Counter(n for own, n in pairs if own == most)
+    assert set(rivals) == labels - {most}
+    assert max(rivals.values()) < 1.5 * min(rivals.values())
     half = crops(data, contrast_rate=0.5)
     share = sum(int(half[i]["negative"]) >= 0 for i in range(len(half))) / len(half)
     assert 0.35 < share < 0.65

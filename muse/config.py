@@ -101,9 +101,10 @@ class MuseDataConfig:
     # where every generated piece starts. 0 = uniform crops only.
     opening_rate: float = 0.0
     # Composer contrast (``muse.train_data``): a crop with a named composer is, with this probability, scored
-    # a second time with another of the split's composers in its header (each equally likely), and ``contrast_weight`` times
-    # softplus(log p(crop | other) - log p(crop | own)) joins the loss, so the composer token must account
-    # for the music (what the composer scorer, guidance and rerank rely on). 0 = off.
+    # a second time with another of the split's composers in its header (each equally likely), and
+    # ``contrast_weight`` times softplus(log p(crop | other) - log p(crop | own)) joins the loss, so the
+    # composer token must account for the music (what the composer scorer, guidance and rerank rely on).
+    # 0 = off.
     contrast_rate: float = 0.0
     contrast_weight: float = 1.0
 

@@ -26,7 +26,10 @@ After the header, at every step:
   every note just struck), no note-on is, until time moves on. Rows releasing by force, with an
   instrument due to play or finishing are left to those rules;
 - a fixed tempo (``tempo_changes=False``): no tempo token after the prompt; else a sequence that is only
-  its header opens with a tempo token, as every training piece does (the model still picks which).
+  its header opens with a tempo token, as every training piece does (the model still picks which);
+- one tempo and one time signature per time step: after a tempo (time-signature) token, no other until a
+  wait. The data never has two (a second would only replace the first), and a model that starts writing
+  them back to back can fill a piece's whole token budget with them.
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
 (at its polyphony limit, re-strikes of the notes it holds; none of them is young, as a rest limit
@@ -96,6 +99,9 @@ class MusicGrammar:
         if not tempo_changes:
             allowed &= kind != Kind.TEMPO
         self.opening = torch.from_numpy(kind == Kind.TEMPO) if tempo_changes else None  # (V,) a header's next
+        self.per_step = torch.from_numpy(np.stack([kind == Kind.TEMPO, kind == Kind.TIMESIG]))  # (2, V) once a step
+        self.is_wait = torch.from_numpy(kind == Kind.WAIT)
+        self.stepped: Tensor | None = None  # (B, 2) a tempo / time signature written since the last wait
         self.base = torch.from_numpy(allowed)
         self.off_ids = torch.from_numpy(np.flatnonzero(is_note & (np.asarray(vocab.velocity) == 0)))
         off_ids = self.off_ids.numpy()
@@ -178,8 +184,13 @@ class MusicGrammar:
             self.state = ClockState.zeros(B)
             self.sounding = torch.zeros(B, self.n_slots, dtype=torch.bool)
             self.onset_us = torch.zeros(B, self.n_slots, dtype=torch.long)
+            self.stepped = torch.zeros(B, 2, dtype=torch.bool)
         if T == 0:
             return
+        pos = torch.arange(T).expand(B, T)
+        last_wait = torch.where(self.is_wait[ids], pos, -1).amax(dim=1, keepdim=True)  # (B, 1)
+        since = (self.per_step[:, ids] & (pos > last_wait)).any(dim=2).T  # (B, 2) after the chunk's last wait
+        self.stepped = torch.where(last_wait >= 0, since, self.stepped | since)
         clock = self.clock(ids, self.state)
         self.state = clock.end
         if self.last_on_us is None:  # the prompt: rests count from its end, shares from after it
@@ -190,7 +201,6 @@ class MusicGrammar:
             self.on_count.scatter_add_(1, key.clamp_min(0), (key >= 0).long())
         # The last note-on and the last note-off of each (instrument, pitch) in this chunk decide
         # whether it still sounds (a repeated note-on is a re-strike; one note-off ends it).
-        pos = torch.arange(T).expand(B, T)
         last = []
         for slot in (self.on_slot[ids], self.off_slot_of[ids]):
             found = torch.full((B, self.n_slots), -1, dtype=torch.long)
@@ -226,6 +236,7 @@ class MusicGrammar:
         allowed = self.base.expand(B, V).clone()
         if self.opening is not None and seq.shape[1] == self.header_len:  # the first token after the header
             return allowed & self.opening
+        allowed &= ~(self.stepped[:, :, None] & self.per_step[None]).any(dim=1)  # one of each per time step
         notes = allowed[:, self.note_block].view(B, M, -1, 128)
         waits = allowed[:, self.wait_block]
         held = self.held

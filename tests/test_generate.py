@@ -213,11 +213,28 @@ class TestGrammar:
 
     def test_only_chosen_instruments_and_no_header_tokens(self, vocab) -> None:
         grammar = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
-        allowed = grammar(self.ids(vocab, "bach piano start tempo:120"))
+        allowed = grammar(self.ids(vocab, "bach piano start tempo:120 wait:6"))
         assert allowed[0, vocab.id("piano:v64:C4")] and allowed[0, vocab.id("wait:6")]
         assert allowed[0, vocab.id("tempo:120")]
         for token in ("strings:v64:C4", "drums:v64:C2", "bach", "piano", "start", "pad"):
             assert not allowed[0, vocab.id(token)], token
+
+    def test_one_tempo_and_one_time_signature_per_time_step(self) -> None:
+        """The data never has two in one time step; a model that writes them back to back filled a
+        piece's token budget with tempo tokens (stage 6, bach, seed 1)."""
+        vocab = MidiTokenizer(TokenizerConfig(composers=COMPOSERS, time_signatures=True)).vocab
+        grammar = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
+        text = "bach piano start tempo:120"
+        for more, tempo, timesig in ((" timesig:3/4", False, False), (" piano:v64:C4", False, False),
+                                     (" wait:6", True, True), (" tempo:90 piano:v0:C4", False, True),
+                                     (" wait:1 wait:1", True, True), (" timesig:4/4 wait:3 tempo:60", False, True)):
+            text += more  # one token or several at a time, as cached decoding adds them
+            allowed = grammar(self.ids(vocab, text))
+            assert bool(allowed[0, vocab.id("tempo:101")]) == tempo, text
+            assert bool(allowed[0, vocab.id("timesig:6/8")]) == timesig, text
+            assert allowed[0, vocab.id("wait:6")] and allowed[0, vocab.id("piano:v64:D4")]
+        prompt = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
+        assert not prompt(self.ids(vocab, "bach piano start tempo:120 piano:v64:C4"))[0, vocab.id("tempo:101")]
 
     def test_a_piece_opens_with_a_tempo_token(self, vocab) -> None:
         """Every training piece does; the model cannot tell a piece's start from a crop's at `start` (the

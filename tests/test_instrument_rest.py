@@ -106,7 +106,7 @@ class TestGrammar:
             MusicGrammar(vocab, 3, max_rest_seconds=1.0)
 
     def test_a_fixed_tempo_masks_tempo_tokens(self, vocab) -> None:
-        prompt = "bach piano strings start tempo:101"
+        prompt = "bach piano strings start tempo:101 wait:1"  # a new time step: any tempo may follow
         tempos = np.flatnonzero(np.asarray(vocab.kind) == Kind.TEMPO)
         assert self.grammar(vocab, prompt)(self.ids(vocab, prompt))[0, tempos].all()
         allowed = self.grammar(vocab, prompt, tempo_changes=False)(self.ids(vocab, prompt))

@@ -122,8 +122,8 @@ class CropDataset(Dataset):
             own = int(item["ids"][0])
             named = not blank and bool(self.is_composer[own])
             draw = rng.random() < self.contrast_rate
-            others = self.composer_ids[self.composer_ids != own]
-            item["negative"] = torch.tensor(int(rng.choice(others)) if named and draw and len(others) else -1)
+            others = self.composer_ids[self.composer_ids != own] if named and draw else ()
+            item["negative"] = torch.tensor(int(rng.choice(others)) if len(others) else -1)
         return item
 
 

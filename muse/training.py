@@ -57,7 +57,7 @@ class _MuseTrainer(Trainer):
 
     def evaluate(self) -> dict[str, float]:
         result = super().evaluate()
-        self._postfix["val_bits"] = f"{result.get('eval_bits_per_token', result['eval_loss'] / math.log(2)):.3f}"
+        self._postfix["val_bits"] = f"{result['eval_bits_per_token']:.3f}"  # the loss may add the contrast
         return result
 
     def _on_step(self, step: int, record: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Tiny fixtures for the preference-loop tests: a dataset of six real pieces and a random model on its vocabulary."""
+"""Tiny fixtures: a dataset of real pieces (six by default; the preference-loop, training, editing and crop tests
+build theirs with ``tiny_dataset``) and a random model on its vocabulary."""
 
 from __future__ import annotations
 

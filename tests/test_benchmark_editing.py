@@ -5,7 +5,6 @@ length, no generated note outlives it, the melody is kept)."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import numpy as np
 import pytest
 import symusic
 
-from muse.data.build import BuildOptions, build_dataset
-from muse.data.sources import midi_dir_sources
+from preference_models import tiny_dataset
 from test_editing import tiny_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,13 +26,7 @@ PIECES = ("bach-bwv001-_400_chorales-003706b.mid", "bach-bwv001-_400_chorales-01
 
 @pytest.fixture(scope="module")
 def dataset(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("midi")
-    for name in PIECES:
-        shutil.copy(midi_dir / "classical" / name, src / name)
-    out = tmp_path_factory.mktemp("data")
-    build_dataset(midi_dir_sources(src, composer_from="prefix"),
-                  BuildOptions(out=out, workers=0, valid_fraction=0.34, progress=False, cache=False))
-    return out
+    return tiny_dataset(midi_dir, tmp_path_factory.mktemp("editing"), PIECES, valid_fraction=0.34)
 
 
 def test_quick_mode_reports_every_figure_and_the_guarantees_hold(dataset: Path, tmp_path: Path, capsys) -> None:

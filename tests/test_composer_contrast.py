@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -17,30 +16,23 @@ from torch.utils.data import default_collate
 
 from musetok.vocab import Kind
 
+from muse.clock import Clock
 from muse.config import load_run_config
 from muse.core.token_shards import TokenDataset
-from muse.data.build import BuildOptions, build_dataset
-from muse.data.sources import midi_dir_sources
 from muse.saved_model import build_model, load_model
 from muse.train_data import CropDataset, contrast_loss, muse_loss
 from muse.training import train
+from preference_models import FILES as TINY_FILES
+from preference_models import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = ["bach-bwv001-_400_chorales-004003b.mid", "bach-bwv001-_400_chorales-003806b.mid",
-         "scarlatti-k054.mid", "scarlatti-k087.mid", "mozart-contradance_n1.mid", "mozart-contradance_n2.mid",
-         "chopin-ecossaise_no2_in_g.mid"]
+FILES = (*TINY_FILES, "chopin-ecossaise_no2_in_g.mid")  # four composers
 N_CTX = 64  # configs/muse/tiny.yaml
 
 
 @pytest.fixture(scope="module")
 def dataset(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("midi")
-    for name in FILES:
-        shutil.copy(midi_dir / "classical" / name, src / name)
-    out = tmp_path_factory.mktemp("data")
-    build_dataset(midi_dir_sources(src, composer_from="prefix"),
-                  BuildOptions(out=out, workers=0, valid_fraction=0.3, progress=False, cache=False))
-    return out
+    return tiny_dataset(midi_dir, tmp_path_factory.mktemp("contrast"), FILES, valid_fraction=0.3)
 
 
 def crops(data: TokenDataset, **kwargs) -> CropDataset:
@@ -99,7 +91,6 @@ def test_contrast_loss_adds_the_pairwise_scorer_term(dataset: Path) -> None:
     assert torch.equal(contrast_loss(model, batch, 0.0).loss, plain)
 
     def log_likelihood(ids: torch.Tensor) -> torch.Tensor:  # (B,) the scorer's sum over the scored targets
-        from muse.clock import Clock
         clock = Clock(batch["ticks"][:, :-1], batch["micros"][:, :-1], batch["chord"][:, :-1])
         nll = model(ids[:, :-1], clock, batch["total_us"], targets=ids[:, 1:])
         return -(nll * batch["mask"]).sum(1)

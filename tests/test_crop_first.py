@@ -17,12 +17,11 @@ from musetok.augment import Augmentation, AugmentConfig, augment
 
 from muse.clock import TokenClock
 from muse.core.token_shards import TOKENIZER_FILE, ShardWriter, TokenDataset, write_index
-from muse.data.build import BuildOptions, build_dataset
-from muse.data.sources import midi_dir_sources
 from muse.excerpt import PieceIndex, WholePiece
 from muse.fim import MIN_CONTINUATION, PREFIX, SUFFIX, step_boundaries, with_fim_markers
 from muse.token_tables import TokenTables
 from muse.train_data import CropDataset, WindowDataset
+from preference_models import tiny_dataset
 
 FILES = ["chopin-ecossaise_no2_in_g.mid", "mozart-contradance_n1.mid", "scarlatti-k054.mid",
          "bach-bwv001-_400_chorales-004003b.mid"]
@@ -32,13 +31,7 @@ AUGMENTS = [None, AugmentConfig(), AugmentConfig(max_transpose=40),  # +-40 semi
 
 @pytest.fixture(scope="module")
 def built(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TokenDataset:
-    src = tmp_path_factory.mktemp("midi")
-    for name in FILES:
-        shutil.copy(midi_dir / "classical" / name, src / name)
-    out = tmp_path_factory.mktemp("data")
-    build_dataset(midi_dir_sources(src, composer_from="prefix"),
-                  BuildOptions(out=out, workers=0, valid_fraction=0.0, progress=False, cache=False))
-    return TokenDataset(out)
+    return TokenDataset(tiny_dataset(midi_dir, tmp_path_factory.mktemp("crop"), FILES, valid_fraction=0.0))
 
 
 def long_piece(data: TokenDataset, length: int | None = None) -> tuple[np.ndarray, int]:

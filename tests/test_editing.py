@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,6 @@ from muse.config import MuseConfig
 from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
 from muse.core.transformer import TransformerConfig
-from muse.data.build import BuildOptions, build_dataset
-from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate
 from muse.fim import PREFIX, SUFFIX, fim_item, model_data_tokenizer, with_fim_markers
 from muse.generate import MuseGenerator
@@ -32,6 +29,7 @@ from muse.span_decoding import SpanDecoder
 from muse.span_grammar import SpanGrammar
 from muse.train_data import CropDataset, muse_loss
 from muse.training import train
+from preference_models import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSERS = ("bach", "chopin", "mozart")
@@ -122,13 +120,8 @@ def test_plain_generation_never_writes_a_marker(fim: MuseGenerator) -> None:
 
 @pytest.fixture(scope="module")
 def dataset(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("midi")
-    for name in (CHORALE, "mozart-contradance_n1.mid", "bach-bwv001-_400_chorales-003806b.mid"):
-        shutil.copy(midi_dir / "classical" / name, src / name)
-    out = tmp_path_factory.mktemp("data")
-    build_dataset(midi_dir_sources(src, composer_from="prefix"),
-                  BuildOptions(out=out, workers=0, valid_fraction=0.34, progress=False, cache=False))
-    return out
+    files = (CHORALE, "mozart-contradance_n1.mid", "bach-bwv001-_400_chorales-003806b.mid")
+    return tiny_dataset(midi_dir, tmp_path_factory.mktemp("layout"), files, valid_fraction=0.34)
 
 
 def _find(ids: np.ndarray, part: np.ndarray) -> list[int]:

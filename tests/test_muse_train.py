@@ -17,29 +17,19 @@ from muse.cli import main
 from muse.core.checkpoint import load_checkpoint_config
 from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
-from muse.data.build import BuildOptions, build_dataset
-from muse.data.sources import midi_dir_sources
 from muse.evaluate import evaluate, evaluate_midi
 from muse.generate import MuseGenerator
 from muse.saved_model import load_model
 from muse.train_data import CropDataset, WindowDataset
 from muse.training import train
+from preference_models import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = [  # two short pieces each of three composers (real files of the classical corpus in tests/data)
-    "bach-bwv001-_400_chorales-004003b.mid", "bach-bwv001-_400_chorales-003806b.mid",
-    "scarlatti-k054.mid", "scarlatti-k087.mid", "mozart-contradance_n1.mid", "mozart-contradance_n2.mid",
-]
 
 
 @pytest.fixture(scope="module")
 def dataset(midi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("midi")
-    for name in FILES:
-        shutil.copy(midi_dir / "classical" / name, src / name)
-    out = tmp_path_factory.mktemp("data")
-    build_dataset(midi_dir_sources(src, composer_from="prefix"),
-                  BuildOptions(out=out, workers=0, valid_fraction=0.5, progress=False, cache=False))
+    out = tiny_dataset(midi_dir, tmp_path_factory.mktemp("tiny"))  # two pieces each of three composers
     ds = TokenDataset(out)
     assert len(ds.split_indices("train")) and len(ds.split_indices("valid")), "the test needs both splits"
     return out

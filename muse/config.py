@@ -41,6 +41,8 @@ class MuseConfig:
       ``unknown_composer`` (copied from the preset's ``data.composer_dropout`` when training
       starts). A model with 0 never learnt the unconditional distribution, so sampling refuses
       classifier-free guidance with it.
+    - ``copy_head``: a learnt bonus for the token that followed the current passage the last time
+      it occurred in the window (``muse.copy_head``), so the model can repeat what it played.
     """
 
     transformer: TransformerConfig
@@ -55,6 +57,7 @@ class MuseConfig:
     structure_dropout: float = 0.1
     header_conditioning: bool = False
     composer_dropout: float = 0.0
+    copy_head: bool = False
     embed_dropout: float = 0.0
     tie_embeddings: bool = True
     init_std: float = 0.02

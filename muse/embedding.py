@@ -79,15 +79,28 @@ class FactorizedVocab(nn.Module):
             logits = logits + vels.gather(-1, self.velocity_or_zero.expand(*lead, -1))
         return logits
 
-    def nll(self, h: Tensor, targets: Tensor) -> Tensor:
-        """Negative log-likelihood in nats (...,) of ``targets`` (...,) given hidden states h (..., width)."""
+    def _logit(self, rows: Tensor, vels: Tensor, ids: Tensor) -> Tensor:
+        """The logits (...,) of ``ids`` (...,) from the factor logits (float32)."""
+        logit = rows.gather(-1, self.row[ids].unsqueeze(-1)).squeeze(-1)
+        if self.has_velocity:
+            vel = self.velocity_row[ids]
+            logit = logit + vels.gather(-1, vel.clamp_min(0).unsqueeze(-1)).squeeze(-1) * (vel >= 0)
+        return logit
+
+    def nll(self, h: Tensor, targets: Tensor, boost: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Negative log-likelihood in nats (...,) of ``targets`` (...,) given hidden states h (..., width).
+        ``boost``: (ids, bonus), both (...,): one id per position whose logit is raised by ``bonus``
+        (the copy head, ``muse.copy_head``); the normalizer then gains ``exp(logit) (exp(bonus) - 1)``."""
         rows, vels = self.factor_logits(h)
         rows, vels = rows.float(), vels.float()
-        target = rows.gather(-1, self.row[targets].unsqueeze(-1)).squeeze(-1)
-        if self.has_velocity:
-            vel = self.velocity_row[targets]
-            target = target + vels.gather(-1, vel.clamp_min(0).unsqueeze(-1)).squeeze(-1) * (vel >= 0)
-        return self.log_normalizer(rows, vels) - target
+        target = self._logit(rows, vels, targets)
+        log_z = self.log_normalizer(rows, vels)
+        if boost is not None:
+            ids, bonus = boost
+            share = (self._logit(rows, vels, ids) - log_z).exp()  # the boosted id's probability before the bonus
+            log_z = log_z + (share * torch.expm1(bonus)).clamp_min(-1 + 1e-6).log1p()
+            target = target + bonus * (targets == ids)
+        return log_z - target
 
     def embedding_of(self, ids: Tensor) -> Tensor:
         """The input embedding rows (n, width) of ``ids`` (n,) (e.g. the composer tokens)."""

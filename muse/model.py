@@ -12,7 +12,9 @@ unknown length (``total_us < 0``) uses a learned "unknown" row, trained through
 ``structure_dropout`` (which the training loss applies to ``total_us``: ``muse.train_data``).
 Composer and instrumentation condition the model through the header tokens and, with
 ``header_conditioning``, through vectors added at every position (``muse.conditioning``);
-``composer_embeddings`` returns their embedding rows for the analysis tools. Style mixing: an
+``composer_embeddings`` returns their embedding rows for the analysis tools. With ``copy_head``
+the token that followed the current passage's last occurrence in the window gets a learnt bonus
+(``muse.copy_head``). Style mixing: an
 optional ``composer_mix`` (weights over ``tables.composers``) embeds the composer token as the
 weighted blend of the composer embeddings (``muse.composers.mixing``).
 """
@@ -28,6 +30,7 @@ from muse.clock import Clock, ClockState, TokenClock
 from muse.conditioning import HeaderConditioning, HeaderState
 from muse.config import STRUCTURE_PARTS, MuseConfig
 from muse.core.cache import KVCache
+from muse.copy_head import CopyHead, CopyState, copy_matches
 from muse.core.transformer import PositionalEmbedding, Transformer
 from muse.embedding import FactorizedVocab
 from muse.token_tables import TokenTables
@@ -44,6 +47,7 @@ class MuseCache:
     total_us: Tensor  # (B,) int64 target length in microseconds, -1 = unknown
     composer_mix: Tensor | None = None  # (B, n_composers) style-mixing weights (see MuseModel.token_embedding)
     header: HeaderState | None = None  # running header conditioning (``header_conditioning`` models)
+    copy: CopyState | None = None  # the window's repeats so far (``copy_head`` models)
 
     @property
     def offset(self) -> int:
@@ -69,6 +73,7 @@ class MuseModel(nn.Module):
         self.part_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
         self.countdown_emb = nn.Embedding(STRUCTURE_PARTS + 1, t.width) if config.structure_embedding else None
         self.header_cond = HeaderConditioning(tables, t.width, config.init_std) if config.header_conditioning else None
+        self.copy = CopyHead(t.width) if config.copy_head else None
         for emb in (self.time_emb, self.chord_emb, self.part_emb, self.countdown_emb):
             if emb is not None:
                 nn.init.normal_(emb.weight, std=0.01)
@@ -152,7 +157,20 @@ class MuseModel(nn.Module):
         ``targets`` (B, T), their negative log-likelihood in nats (B, T) instead (the cheap,
         factorized path used in training)."""
         h = self.hidden(ids, clock, total_us, composer_mix)
-        return self.vocab.token_logits(h) if targets is None else self.vocab.nll(h, targets)
+        boost = None
+        if self.copy is not None:
+            candidate, bucket = copy_matches(ids, self.n_ctx)
+            boost = (candidate, self.copy(h, bucket))
+        return self._logits(h, boost) if targets is None else self.vocab.nll(h, targets, boost)
+
+    def _logits(self, h: Tensor, boost: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Logits (B, T, V) of hidden states ``h`` (B, T, width), with the copy head's ``boost``
+        (candidate ids (B, T), bonus (B, T)) added to its candidates."""
+        logits = self.vocab.token_logits(h)
+        if boost is None:
+            return logits
+        candidate, bonus = boost
+        return logits.scatter_add(-1, candidate.unsqueeze(-1), bonus.unsqueeze(-1).to(logits.dtype))
 
     # ---- cached decoding (muse.core.sampling.Decoder) ---------------------------------------
 
@@ -169,8 +187,9 @@ class MuseModel(nn.Module):
         if composer_mix is not None:
             composer_mix = torch.as_tensor(composer_mix, dtype=torch.float32, device=device)
             composer_mix = composer_mix.expand(batch_size, -1).clone() if composer_mix.ndim == 1 else composer_mix
+        copy = None if self.copy is None else CopyState.empty(batch_size, self.n_ctx, device)
         return MuseCache(self.transformer.new_cache(batch_size), ClockState.zeros(batch_size, device), total,
-                         composer_mix)
+                         composer_mix, copy=copy)
 
     def step(self, ids: Tensor, cache: MuseCache) -> Tensor:
         """Feed ``ids`` (B, T) after the cached tokens; logits (B, T, V); advances ``cache``."""
@@ -180,7 +199,11 @@ class MuseModel(nn.Module):
         x = self.embed(ids, clock, cache.total_us, offset=cache.offset, composer_mix=cache.composer_mix, cache=cache)
         h = self.ln_f(self.transformer(x, cache.kv))
         cache.clock = clock.end
-        return self.vocab.token_logits(h)
+        boost = None
+        if cache.copy is not None:
+            candidate, bucket = cache.copy.advance(ids)
+            boost = (candidate, self.copy(h, bucket))
+        return self._logits(h, boost)
 
     # ---- analysis ---------------------------------------------------------------------------
 

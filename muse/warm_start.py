@@ -2,7 +2,8 @@
 
 The new run may only differ from the saved model in what does not change the network's
 arithmetic: its vocabulary may *add* tokens after the saved one (e.g. the fill-in-the-middle
-markers, ``muse.fim``), ``composer_dropout`` is a training setting, and the attention layout
+markers, ``muse.fim``), ``composer_dropout`` is a training setting, a ``copy_head`` may be added
+(it starts at zero, predicting exactly what the saved model did), and the attention layout
 (``transformer.attn_order``, ``blocks``, ``block_len``) only changes which positions each layer
 sees, not its weights: a sparse model can be retrained with denser attention. Everything else in
 the model config must be equal, or the start is refused with the differences listed.
@@ -30,7 +31,7 @@ from muse.saved_model import load_model
 
 log = logging.getLogger(__name__)
 
-IGNORED = ("vocab_size", "composer_dropout")  # may differ between the saved model and the new run
+IGNORED = ("vocab_size", "composer_dropout", "copy_head")  # may differ between the saved model and the new run
 LAYOUT = ("attn_order", "blocks", "block_len")  # transformer fields that may differ (no weight depends on them)
 
 
@@ -57,6 +58,8 @@ def init_from(model: MuseModel, tokenizer: MidiTokenizer, path: str | Path) -> N
     saved = load_model(path)
     ours, theirs = _comparable(model.config), _comparable(saved.config)
     diff = [f"{k}: {theirs.get(k)!r} in the model, {v!r} in the preset" for k, v in ours.items() if theirs.get(k) != v]
+    if saved.config.copy_head and not model.config.copy_head:
+        diff.append("copy_head: True in the model, False in the preset (its learnt head would be dropped)")
     if diff:
         raise UserError(f"--init-from {path}: the preset's model differs from the saved one: " + "; ".join(diff))
     old_rows, new_rows = saved.model.tables.row, model.tables.row
@@ -65,6 +68,8 @@ def init_from(model: MuseModel, tokenizer: MidiTokenizer, path: str | Path) -> N
     source = saved.model.state_dict()
     state = model.state_dict()
     for key, value in state.items():
+        if key not in source:  # a head the saved model lacks (copy_head): it keeps its fresh (zero) start
+            continue
         got = source[key].to(value.dtype)
         if got.shape == value.shape and (n_old == n_new or got.shape[:1] != (n_old,)):
             value.copy_(got)

@@ -90,6 +90,7 @@ SWITCHES = {
     "structure_only": {"time_embedding": False, "chord_embedding": False},
     "untied": {"tie_embeddings": False},
     "header_conditioning": {"header_conditioning": True},
+    "copy_head": {"copy_head": True},
 }
 
 
@@ -98,6 +99,9 @@ def test_cached_steps_equal_the_full_forward(switches: dict, tokenizer: MidiToke
                                              midi_dir: Path) -> None:
     torch.manual_seed(1)
     model = MuseModel(tiny_config(tables.size, **switches), tables).eval()
+    if model.copy is not None:  # it starts at zero: give it something to carry
+        torch.nn.init.normal_(model.copy.proj, std=0.5)
+        torch.nn.init.normal_(model.copy.bias, std=2.0)
     assert isinstance(model, Decoder)
     ids = torch.cat([music_ids(tokenizer, midi_dir, 48)] * 2)
     ids[1, 20:] = ids[1, 20:].flip(0)  # two different rows

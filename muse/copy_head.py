@@ -1,25 +1,25 @@
 """The copy head: music repeats itself, so the token that followed the current passage the last time
 it was played is a strong guess for the next one.
 
-At every position ``t`` of the window the longest suffix of ``ids[..t]`` that occurred earlier
-in the window (its most recent occurrence ending at ``j < t``, length ``L``, capped at
-``MAX_MATCH``) names a candidate, ``ids[j + 1]``. Its logit gets a bonus
+At every position ``t`` of the window, each earlier position ``j < t`` has a match length: how
+many tokens the sequences ending at ``t`` and at ``j`` share (capped at ``MAX_MATCH``), bucketed as
+``k = floor(log2 L)``. The earlier end with the highest bucket (the most recent among equals) names
+a candidate, ``ids[j + 1]``, whose logit gets a bonus
 
-    b_t = a[k] + h_t . u[k],   k = floor(log2 L)   (no bonus where no token recurs, L = 0)
+    b_t = a[k] + h_t . u[k]        (no bonus where the token at t never occurred before)
 
-learnt per match-length bucket ``k`` from the final hidden state ``h_t`` (a plain bias per bucket
-would not know when the music stops repeating). Zero-initialised, so a model warm-started with the
-head predicts exactly what it did without it. Why: on 40 held-out pieces, where the last 8 tokens
-had occurred earlier in the window the next token was the copy 90.5% of the time, while the stage-6
-model gave it 0.67 on average; sampling at that confidence breaks most repeats within a few notes
-(generated pieces repeat 8-note melodies 40 times less often than real ones).
+learnt per bucket from the final hidden state ``h_t`` (a plain bias per bucket would not know when
+the music stops repeating). Zero-initialised, so a model warm-started with the head predicts
+exactly what it did without it. Why: on 40 held-out pieces, where the last 8 tokens had occurred
+earlier in the window the next token was the copy 90.5% of the time, while the stage-6 model gave
+it 0.67 on average; sampling at that confidence breaks most repeats within a few notes (generated
+pieces repeat 8-note melodies 40 times less often than real ones).
 
-The matches are computed from the ids alone with one recurrence, used by training and by cached
-decoding alike (``CopyState.advance``)::
-
-    run_t[j] = (ids[t] == ids[j]) * (run_{t-1}[j - 1] + 1)      (j < t; capped at MAX_MATCH)
-
-so a cached step costs O(window) per token.
+The matches come from the ids alone, through hashes of the 2^k tokens ending at each position
+(``h_0 = ids``, ``h_k[t] = mix(h_{k-1}[t - 2^(k-1)], h_{k-1}[t])``, 64-bit): match length >= 2^k
+where the level-k hashes are equal. A whole window (training) finds each position's most recent
+equal hash per level with one stable sort; cached decoding keeps the window's hashes and compares
+the new position's with them (O(window) per token); both read the same hashes, so they agree.
 """
 
 from __future__ import annotations
@@ -33,48 +33,79 @@ MAX_MATCH = 32
 BUCKETS = MAX_MATCH.bit_length()  # lengths 1, 2-3, 4-7, 8-15, 16-31, 32
 
 
+_MIX = (-7046029254386353131, -4658895280553007687)  # odd 64-bit multipliers (wrapping int64 arithmetic)
+
+
+def _mix(a: Tensor, b: Tensor) -> Tensor:
+    """A 64-bit hash of the pair (a, b) (same shapes, int64)."""
+    h = a * _MIX[0] + b * _MIX[1]
+    return h ^ (h >> 29)
+
+
+def _hashes(ids: Tensor, before: Tensor | None = None) -> Tensor:
+    """Level hashes (B, BUCKETS, T) of the tokens ``ids`` (B, T) that follow ``before`` (B, BUCKETS,
+    t0), the hashes of the window's earlier tokens (None: none); positions without 2^k tokens
+    behind them get a value of their own (-1 - position)."""
+    t0 = 0 if before is None else before.shape[2]
+    pos = torch.arange(t0, t0 + ids.shape[1], device=ids.device)
+    levels = [ids]
+    for k in range(1, BUCKETS):
+        span = 2 ** (k - 1)
+        prev = levels[-1] if before is None else torch.cat([before[:, k - 1], levels[-1]], 1)
+        back = prev[:, (pos - span).clamp_min(0)]  # h_{k-1}[t - span]
+        levels.append(torch.where(pos >= 2 * span - 1, _mix(back, levels[-1]), -1 - pos))
+    return torch.stack(levels, 1)
+
+
+def _pick(end: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
+    """``end`` (B, BUCKETS, T): per level, the most recent earlier position with the same hash (-1:
+    none); ``ids`` (B, N): the window. The candidate (B, T) after the highest level's end (0 where
+    none) and that level (-1 where none)."""
+    has = end >= 0
+    level = torch.where(has.any(1), BUCKETS - 1 - has.flip(1).int().argmax(1), -1)  # (B, T)
+    at = end.gather(1, level.clamp_min(0).unsqueeze(1)).squeeze(1)
+    cand = ids.gather(1, (at + 1).clamp(0, ids.shape[1] - 1))
+    return torch.where(level >= 0, cand, 0), level
+
+
 @dataclass
 class CopyState:
-    """Match state after ``length`` tokens of a window: ``ids`` (B, n_ctx) fed so far (-1 after
-    them) and ``run`` (B, n_ctx): the common suffix length of the sequence up to the last token and
-    the sequence up to each earlier position."""
+    """The hashes (B, BUCKETS, t) of the window's tokens fed so far and the tokens (B, t)."""
 
+    hashes: Tensor
     ids: Tensor
-    run: Tensor
-    length: int = 0
+    n_ctx: int
 
     @classmethod
     def empty(cls, batch_size: int, n_ctx: int, device: torch.device | str | None = None) -> CopyState:
-        return cls(torch.full((batch_size, n_ctx), -1, dtype=torch.long, device=device),
-                   torch.zeros(batch_size, n_ctx, dtype=torch.long, device=device))
+        return cls(torch.zeros(batch_size, BUCKETS, 0, dtype=torch.long, device=device),
+                   torch.zeros(batch_size, 0, dtype=torch.long, device=device), n_ctx)
 
     def advance(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Feed ``ids`` (B, T); returns each new position's candidate (B, T) (0 where none) and
         match-length bucket (B, T) (-1 where none)."""
-        n_ctx = self.ids.shape[1]
-        if self.length + ids.shape[1] > n_ctx:
-            raise ValueError(f"{self.length + ids.shape[1]} tokens exceed the copy state's window of {n_ctx}")
-        order = torch.arange(n_ctx, device=ids.device)
-        cands, buckets = [], []
-        for i in range(ids.shape[1]):
-            t, x = self.length, ids[:, i]
-            self.ids[:, t] = x
-            run = torch.zeros_like(self.run)
-            run[:, 1:t] = (self.run[:, : max(t - 1, 0)] + 1).clamp_max(MAX_MATCH)
-            run[:, 0] = int(t > 0)
-            run[:, :t] *= self.ids[:, :t] == x[:, None]
-            self.run, self.length = run, t + 1
-            best = (run * (n_ctx + 1) + order).argmax(-1)  # longest match, the most recent among equals
-            longest = run.gather(1, best[:, None]).squeeze(1)
-            after = self.ids.gather(1, (best + 1).clamp_max(t)[:, None]).squeeze(1)
-            cands.append(torch.where(longest > 0, after, 0))
-            buckets.append(torch.where(longest > 0, torch.log2(longest.clamp_min(1).float()).long(), -1))
-        return torch.stack(cands, 1), torch.stack(buckets, 1)
+        t0 = self.ids.shape[1]
+        if t0 + ids.shape[1] > self.n_ctx:
+            raise ValueError(f"{t0 + ids.shape[1]} tokens exceed the copy state's window of {self.n_ctx}")
+        self.hashes = torch.cat([self.hashes, _hashes(ids, self.hashes)], 2)
+        self.ids = torch.cat([self.ids, ids], 1)
+        order = torch.arange(1, self.ids.shape[1] + 1, device=ids.device)
+        ends = [torch.full(self.hashes.shape[:2], -1, dtype=torch.long, device=ids.device)] if t0 == 0 else []
+        for t in range(max(t0, 1), self.ids.shape[1]):  # per level, the most recent j < t with an equal hash
+            same = self.hashes[:, :, :t] == self.hashes[:, :, t:t + 1]
+            ends.append((same * order[:t]).amax(-1) - 1)
+        return _pick(torch.stack(ends, 2), self.ids)
 
 
-def copy_matches(ids: Tensor, n_ctx: int) -> tuple[Tensor, Tensor]:
-    """Candidates and buckets (B, T) of a whole window ``ids`` (B, T) (see ``CopyState.advance``)."""
-    return CopyState.empty(ids.shape[0], n_ctx, ids.device).advance(ids)
+def copy_matches(ids: Tensor) -> tuple[Tensor, Tensor]:
+    """Candidates and buckets (B, T) of a whole window ``ids`` (B, T), as ``CopyState.advance``
+    gives them token by token: the most recent equal hash per level by one stable sort."""
+    h = _hashes(ids)  # (B, K, T)
+    sorted_h, order = h.sort(dim=-1, stable=True)
+    prev = torch.where(sorted_h[..., 1:] == sorted_h[..., :-1], order[..., :-1], -1)
+    end = torch.full_like(h, -1)
+    end.scatter_(-1, order[..., 1:], prev)
+    return _pick(end, ids)
 
 
 class CopyHead(nn.Module):

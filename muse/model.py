@@ -29,8 +29,8 @@ from torch import Tensor, nn
 from muse.clock import Clock, ClockState, TokenClock
 from muse.conditioning import HeaderConditioning, HeaderState
 from muse.config import STRUCTURE_PARTS, MuseConfig
-from muse.core.cache import KVCache
 from muse.copy_head import CopyHead, CopyState, copy_matches
+from muse.core.cache import KVCache
 from muse.core.transformer import PositionalEmbedding, Transformer
 from muse.embedding import FactorizedVocab
 from muse.token_tables import TokenTables
@@ -159,7 +159,7 @@ class MuseModel(nn.Module):
         h = self.hidden(ids, clock, total_us, composer_mix)
         boost = None
         if self.copy is not None:
-            candidate, bucket = copy_matches(ids, self.n_ctx)
+            candidate, bucket = copy_matches(ids)
             boost = (candidate, self.copy(h, bucket))
         return self._logits(h, boost) if targets is None else self.vocab.nll(h, targets, boost)
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from musetok import MidiTokenizer
+
 from muse.copy_head import MAX_MATCH, CopyState, copy_matches
 from muse.model import MuseModel
 from muse.token_tables import TokenTables
-from musetok import MidiTokenizer
 from test_model import tiny_config
 
 
@@ -25,35 +26,38 @@ def brute_force(seq: list[int]) -> tuple[list[int], list[int]]:
     """Candidate and bucket of each position by trying every earlier end and length."""
     cands, buckets = [], []
     for t in range(len(seq)):
-        best_len, best_j = 0, -1
+        best_bucket, best_j = -1, -1
         for j in range(t):
             n = 0
             while n < MAX_MATCH and j - n >= 0 and seq[t - n] == seq[j - n]:
                 n += 1
-            if n >= best_len and n > 0:
-                best_len, best_j = n, j
-        cands.append(seq[best_j + 1] if best_len else 0)
-        buckets.append(int(np.log2(best_len)) if best_len else -1)
+            bucket = int(np.log2(n)) if n else -1
+            if bucket >= best_bucket and n > 0:
+                best_bucket, best_j = bucket, j
+        cands.append(seq[best_j + 1] if best_j >= 0 else 0)
+        buckets.append(best_bucket)
     return cands, buckets
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_matches_are_the_longest_most_recent_suffix(seed: int) -> None:
+def test_matches_are_the_longest_most_recent_suffix_by_both_paths(seed: int) -> None:
     rng = np.random.default_rng(seed)
     motif = rng.integers(0, 5, 12).tolist()
     seq = (motif * 3 + rng.integers(0, 3, 30).tolist() + motif * 4)[:100]  # long repeats and short noise
     ids = torch.tensor([seq, seq[::-1]])
-    cand, bucket = copy_matches(ids, 128)
-    for row in range(2):
-        want_c, want_b = brute_force(ids[row].tolist())
-        assert cand[row].tolist() == want_c
-        assert bucket[row].tolist() == want_b
+    whole = copy_matches(ids)
+    stepped = CopyState.empty(2, 128).advance(ids)  # the recurrence of cached decoding
+    for cand, bucket in (whole, stepped):
+        for row in range(2):
+            want_c, want_b = brute_force(ids[row].tolist())
+            assert cand[row].tolist() == want_c
+            assert bucket[row].tolist() == want_b
     assert bucket.max().item() == MAX_MATCH.bit_length() - 1  # runs longer than the cap land in the top bucket
 
 
 def test_chunked_advance_equals_one_pass() -> None:
     ids = torch.randint(0, 4, (3, 60))
-    whole = copy_matches(ids, 64)
+    whole = copy_matches(ids)
     state = CopyState.empty(3, 64)
     parts = [state.advance(ids[:, a:b]) for a, b in ((0, 1), (1, 17), (17, 18), (18, 60))]
     assert torch.equal(torch.cat([p[0] for p in parts], 1), whole[0])
@@ -87,7 +91,7 @@ def test_training_nll_with_the_bonus_equals_the_full_softmax(tables: TokenTables
     nll = model(ids[:, :-1], targets=ids[:, 1:])
     expected = -full[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
     torch.testing.assert_close(nll, expected, atol=1e-4, rtol=1e-5)
-    cand, bucket = copy_matches(ids, model.n_ctx)
+    cand, bucket = copy_matches(ids)
     assert (bucket >= 0).float().mean() > 0.5  # the bonus was really exercised,
     assert (cand[:, :-1] == ids[:, 1:]).any() and (cand[:, :-1] != ids[:, 1:]).any()  # on hits and misses
 

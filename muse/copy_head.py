@@ -18,8 +18,8 @@ pieces repeat 8-note melodies 40 times less often than real ones).
 The matches come from the ids alone, through hashes of the 2^k tokens ending at each position
 (``h_0 = ids``, ``h_k[t] = mix(h_{k-1}[t - 2^(k-1)], h_{k-1}[t])``, 64-bit): match length >= 2^k
 where the level-k hashes are equal. A whole window (training) finds each position's most recent
-equal hash per level with one stable sort; cached decoding keeps the window's hashes and compares
-the new position's with them (O(window) per token); both read the same hashes, so they agree.
+equal hash per level with one stable sort; cached decoding keeps the window's hashes and sorts
+them again for each new token (O(window log window), a few tens of microseconds).
 """
 
 from __future__ import annotations
@@ -89,23 +89,20 @@ class CopyState:
             raise ValueError(f"{t0 + ids.shape[1]} tokens exceed the copy state's window of {self.n_ctx}")
         self.hashes = torch.cat([self.hashes, _hashes(ids, self.hashes)], 2)
         self.ids = torch.cat([self.ids, ids], 1)
-        order = torch.arange(1, self.ids.shape[1] + 1, device=ids.device)
-        ends = [torch.full(self.hashes.shape[:2], -1, dtype=torch.long, device=ids.device)] if t0 == 0 else []
-        for t in range(max(t0, 1), self.ids.shape[1]):  # per level, the most recent j < t with an equal hash
-            same = self.hashes[:, :, :t] == self.hashes[:, :, t:t + 1]
-            ends.append((same * order[:t]).amax(-1) - 1)
-        return _pick(torch.stack(ends, 2), self.ids)
+        return _pick(_most_recent(self.hashes)[..., t0:], self.ids)
+
+
+def _most_recent(h: Tensor) -> Tensor:
+    """For hashes (B, K, T): the most recent earlier position with an equal hash (B, K, T) (-1:
+    none), by one stable sort."""
+    sorted_h, order = h.sort(dim=-1, stable=True)
+    prev = torch.where(sorted_h[..., 1:] == sorted_h[..., :-1], order[..., :-1], -1)
+    return torch.full_like(h, -1).scatter_(-1, order[..., 1:], prev)
 
 
 def copy_matches(ids: Tensor) -> tuple[Tensor, Tensor]:
-    """Candidates and buckets (B, T) of a whole window ``ids`` (B, T), as ``CopyState.advance``
-    gives them token by token: the most recent equal hash per level by one stable sort."""
-    h = _hashes(ids)  # (B, K, T)
-    sorted_h, order = h.sort(dim=-1, stable=True)
-    prev = torch.where(sorted_h[..., 1:] == sorted_h[..., :-1], order[..., :-1], -1)
-    end = torch.full_like(h, -1)
-    end.scatter_(-1, order[..., 1:], prev)
-    return _pick(end, ids)
+    """Candidates and buckets (B, T) of a whole window ``ids`` (B, T) (as ``CopyState.advance``)."""
+    return CopyState.empty(ids.shape[0], ids.shape[1], ids.device).advance(ids)
 
 
 class CopyHead(nn.Module):

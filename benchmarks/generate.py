@@ -42,7 +42,7 @@ class Uncached:
     def step(self, ids: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
         cache.append(ids)
         seq = torch.cat(cache, dim=1)  # hidden states of every position, logits of the new ones only
-        return self.model.vocab.token_logits(self.model.hidden(seq)[:, -ids.shape[1]:])
+        return self.model.head(self.model.hidden(seq)[:, -ids.shape[1]:], seq)
 
 
 def load(args: argparse.Namespace):  # noqa: ANN201

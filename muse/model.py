@@ -157,11 +157,22 @@ class MuseModel(nn.Module):
         ``targets`` (B, T), their negative log-likelihood in nats (B, T) instead (the cheap,
         factorized path used in training)."""
         h = self.hidden(ids, clock, total_us, composer_mix)
-        boost = None
-        if self.copy is not None:
-            candidate, bucket = copy_matches(ids)
-            boost = (candidate, self.copy(h, bucket))
-        return self._logits(h, boost) if targets is None else self.vocab.nll(h, targets, boost)
+        if targets is None:
+            return self.head(h, ids)
+        return self.vocab.nll(h, targets, None if self.copy is None else self._boost(h, *copy_matches(ids)))
+
+    def head(self, h: Tensor, ids: Tensor) -> Tensor:
+        """Logits (B, t, V) of the last t positions of the window ``ids`` (B, T) from their final
+        hidden states ``h`` (B, t, width) (``hidden``): the copy head reads the whole window."""
+        if self.copy is None:
+            return self._logits(h, None)
+        candidate, bucket = copy_matches(ids)
+        t = h.shape[1]
+        return self._logits(h, self._boost(h, candidate[:, -t:], bucket[:, -t:]))
+
+    def _boost(self, h: Tensor, candidate: Tensor, bucket: Tensor) -> tuple[Tensor, Tensor]:
+        """The copy head's (candidate ids (B, T), bonus (B, T)) for hidden states ``h`` (B, T, width)."""
+        return candidate, self.copy(h, bucket)
 
     def _logits(self, h: Tensor, boost: tuple[Tensor, Tensor] | None) -> Tensor:
         """Logits (B, T, V) of hidden states ``h`` (B, T, width), with the copy head's ``boost``
@@ -199,11 +210,7 @@ class MuseModel(nn.Module):
         x = self.embed(ids, clock, cache.total_us, offset=cache.offset, composer_mix=cache.composer_mix, cache=cache)
         h = self.ln_f(self.transformer(x, cache.kv))
         cache.clock = clock.end
-        boost = None
-        if cache.copy is not None:
-            candidate, bucket = cache.copy.advance(ids)
-            boost = (candidate, self.copy(h, bucket))
-        return self._logits(h, boost)
+        return self._logits(h, None if cache.copy is None else self._boost(h, *cache.copy.advance(ids)))
 
     # ---- analysis ---------------------------------------------------------------------------
 

@@ -110,3 +110,11 @@ def test_learning_the_head_raises_the_copy_probability(tables: TokenTables) -> N
     after = model(ids[:, :-1], targets=ids[:, 1:])[:, 16:].mean().item()
     assert after < 0.2 * before  # repeats become nearly certain from the head alone
     assert dataclasses.asdict(model.config)["copy_head"] is True
+
+
+def test_head_of_the_last_positions_equals_the_full_forward(tables: TokenTables) -> None:
+    torch.manual_seed(0)
+    model = _randomize(MuseModel(tiny_config(tables.size, copy_head=True), tables)).eval()
+    ids = torch.randint(0, 10, (2, 40))
+    with torch.no_grad():
+        torch.testing.assert_close(model.head(model.hidden(ids)[:, -5:], ids), model(ids)[:, -5:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -19,9 +20,11 @@ from muse.core.errors import UserError
 from muse.core.token_shards import TokenDataset
 from muse.evaluate import evaluate, evaluate_midi
 from muse.generate import MuseGenerator
+from muse.model import MuseModel
 from muse.saved_model import load_model
 from muse.train_data import CropDataset, WindowDataset
 from muse.training import train
+from muse.warm_start import init_from
 from preference_models import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,3 +250,26 @@ def test_init_from_starts_a_fim_run_from_a_saved_model(dataset: Path, preset: Pa
     (tmp_path / "wide.yaml").write_text(yaml.safe_dump(wide))
     with pytest.raises(UserError, match="width"):
         train(tmp_path / "wide.yaml", dataset, tmp_path / "wide", progress=False, init_from=trained / "model")
+
+
+def test_init_from_adds_a_copy_head_that_starts_where_the_model_was(dataset: Path, preset: Path, trained: Path,
+                                                                    tmp_path: Path) -> None:
+    data = yaml.safe_load(preset.read_text())
+    data["model"]["copy_head"] = True
+    data["train"].update(steps=3, eval_every=3, checkpoint_every=3, lr=0.05, warmup_steps=1)
+    copy_preset = tmp_path / "copy.yaml"
+    copy_preset.write_text(yaml.safe_dump(data))
+    old = load_model(trained / "model")
+    fresh = MuseModel(dataclasses.replace(old.config, copy_head=True), old.model.tables)
+    init_from(fresh, old.tokenizer, trained / "model")
+    ids = torch.as_tensor(TokenDataset(dataset).tokens(0)[:40].astype(np.int64))[None]
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(ids), old.model.eval()(ids))  # the head starts at zero: no change
+    train(copy_preset, dataset, tmp_path / "copy", max_steps=3, progress=False, init_from=trained / "model")
+    new = load_model(tmp_path / "copy" / "model")
+    assert new.config.copy_head and new.model.copy.proj.abs().sum() > 0  # the head learnt something
+    gen = MuseGenerator(tmp_path / "copy" / "model")  # a copy-head model samples through the cached path
+    piece = gen.generate("bach", ["piano"], seconds=2.0, seed=0)[0]
+    assert piece.n_notes > 0
+    with pytest.raises(UserError, match="copy_head"):  # going back would drop the learnt head
+        train(preset, dataset, tmp_path / "back", progress=False, init_from=tmp_path / "copy" / "model")

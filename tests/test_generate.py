@@ -21,7 +21,7 @@ from muse.core.sampling import generate as engine_generate
 from muse.core.transformer import TransformerConfig
 from muse.decoding import PieceDecoder
 from muse.generate import MuseGenerator, numbered_paths
-from muse.grammar import MusicGrammar
+from muse.grammar import LOOP_CYCLES, LOOP_TOKENS, MusicGrammar
 from muse.saved_model import build_model, load_model, save_model
 
 CHORALE = "classical/bach-bwv001-_400_chorales-004003b.mid"
@@ -235,6 +235,33 @@ class TestGrammar:
             assert allowed[0, vocab.id("wait:6")] and allowed[0, vocab.id("piano:v64:D4")]
         prompt = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
         assert not prompt(self.ids(vocab, "bach piano start tempo:120 piano:v64:C4"))[0, vocab.id("tempo:101")]
+
+    def test_no_loop_runs_past_its_limit(self, vocab) -> None:
+        """A trill of two notes (period 6 tokens) may repeat exactly for LOOP_CYCLES periods, then its next
+        token is closed (others stay open); a period of 40 tokens stops at LOOP_TOKENS; fed whole or token by
+        token, the same."""
+        trill = " piano:v64:E4 wait:2 piano:v0:E4 piano:v64:F4 wait:2 piano:v0:F4"  # 6 tokens
+        head = "bach piano start tempo:120"
+        cycles = LOOP_CYCLES + 1  # the first statement and LOOP_CYCLES exact repeats: a run of LOOP_CYCLES * 6
+        whole = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
+        allowed = whole(self.ids(vocab, head + trill * cycles))[0]
+        assert not allowed[vocab.id("piano:v64:E4")]
+        assert allowed[vocab.id("piano:v64:D4")] and allowed[vocab.id("wait:2")]
+        stepped = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
+        ids = self.ids(vocab, head + trill * cycles)
+        for t in range(4, ids.shape[1] + 1):
+            last = stepped(ids[:, :t])[0]
+        assert torch.equal(last, allowed)
+        short = MusicGrammar(vocab, 3, instruments=[vocab.instruments.index("piano")])
+        assert short(self.ids(vocab, head + trill * (cycles - 1)))[0, vocab.id("piano:v64:E4")]
+        # A long period: 40 tokens (20 notes of one step each) repeated; the limit is LOOP_TOKENS, not 16 x 40.
+        notes = [f"{name}{octave}" for octave in (3, 4, 5) for name in "CDEFGAB"][:20]  # no shorter period
+        phrase = "".join(f" piano:v64:{note} wait:1" for note in notes)
+        reps = LOOP_TOKENS // 40 + 1  # a run of LOOP_TOKENS or more after the first statement
+        loop = MusicGrammar(vocab, 3)
+        text = head + phrase * (reps + 1)
+        assert not loop(self.ids(vocab, text))[0, vocab.id("piano:v64:C3")]
+        assert MusicGrammar(vocab, 3)(self.ids(vocab, head + phrase * reps))[0, vocab.id("piano:v64:C3")]
 
     def test_a_piece_opens_with_a_tempo_token(self, vocab) -> None:
         """Every training piece does; the model cannot tell a piece's start from a crop's at `start` (the

@@ -18,8 +18,8 @@ pieces repeat 8-note melodies 40 times less often than real ones).
 The matches come from the ids alone, through hashes of the 2^k tokens ending at each position
 (``h_0 = ids``, ``h_k[t] = mix(h_{k-1}[t - 2^(k-1)], h_{k-1}[t])``, 64-bit): match length >= 2^k
 where the level-k hashes are equal. A whole window (training) finds each position's most recent
-equal hash per level with one stable sort; cached decoding keeps the window's hashes and sorts
-them again for each new token (O(window log window), a few tens of microseconds).
+equal hash per level with one stable sort (so do chunks fed to the cache); cached decoding of one
+token compares its hashes with the window's (O(window)).
 """
 
 from __future__ import annotations
@@ -42,21 +42,6 @@ def _mix(a: Tensor, b: Tensor) -> Tensor:
     return h ^ (h >> 29)
 
 
-def _hashes(ids: Tensor, before: Tensor | None = None) -> Tensor:
-    """Level hashes (B, BUCKETS, T) of the tokens ``ids`` (B, T) that follow ``before`` (B, BUCKETS,
-    t0), the hashes of the window's earlier tokens (None: none); positions without 2^k tokens
-    behind them get a value of their own (-1 - position)."""
-    t0 = 0 if before is None else before.shape[2]
-    pos = torch.arange(t0, t0 + ids.shape[1], device=ids.device)
-    levels = [ids]
-    for k in range(1, BUCKETS):
-        span = 2 ** (k - 1)
-        prev = levels[-1] if before is None else torch.cat([before[:, k - 1], levels[-1]], 1)
-        back = prev[:, (pos - span).clamp_min(0)]  # h_{k-1}[t - span]
-        levels.append(torch.where(pos >= 2 * span - 1, _mix(back, levels[-1]), -1 - pos))
-    return torch.stack(levels, 1)
-
-
 def _pick(end: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
     """``end`` (B, BUCKETS, T): per level, the most recent earlier position with the same hash (-1:
     none); ``ids`` (B, N): the window. The candidate (B, T) after the highest level's end (0 where
@@ -70,26 +55,39 @@ def _pick(end: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
 
 @dataclass
 class CopyState:
-    """The hashes (B, BUCKETS, t) of the window's tokens fed so far and the tokens (B, t)."""
+    """A window's tokens (B, n_ctx) and the level hashes (B, BUCKETS, n_ctx) of the first ``length``."""
 
-    hashes: Tensor
     ids: Tensor
-    n_ctx: int
+    hashes: Tensor
+    length: int = 0
 
     @classmethod
     def empty(cls, batch_size: int, n_ctx: int, device: torch.device | str | None = None) -> CopyState:
-        return cls(torch.zeros(batch_size, BUCKETS, 0, dtype=torch.long, device=device),
-                   torch.zeros(batch_size, 0, dtype=torch.long, device=device), n_ctx)
+        return cls(torch.zeros(batch_size, n_ctx, dtype=torch.long, device=device),
+                   torch.zeros(batch_size, BUCKETS, n_ctx, dtype=torch.long, device=device))
 
     def advance(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Feed ``ids`` (B, T); returns each new position's candidate (B, T) (0 where none) and
         match-length bucket (B, T) (-1 where none)."""
-        t0 = self.ids.shape[1]
-        if t0 + ids.shape[1] > self.n_ctx:
-            raise ValueError(f"{t0 + ids.shape[1]} tokens exceed the copy state's window of {self.n_ctx}")
-        self.hashes = torch.cat([self.hashes, _hashes(ids, self.hashes)], 2)
-        self.ids = torch.cat([self.ids, ids], 1)
-        return _pick(_most_recent(self.hashes)[..., t0:], self.ids)
+        t0, t1 = self.length, self.length + ids.shape[1]
+        if t1 > self.ids.shape[1]:
+            raise ValueError(f"{t1} tokens exceed the copy state's window of {self.ids.shape[1]}")
+        self.ids[:, t0:t1] = ids
+        h = self.hashes
+        h[:, 0, t0:t1] = ids
+        pos = torch.arange(t0, t1, device=ids.device)
+        for k in range(1, BUCKETS):  # h_k[t] = mix(h_{k-1}[t - span], h_{k-1}[t]); -1 - t without 2^k tokens
+            span = 2 ** (k - 1)
+            mixed = _mix(h[:, k - 1, (pos - span).clamp_min(0)], h[:, k - 1, t0:t1])
+            h[:, k, t0:t1] = torch.where(pos >= 2 * span - 1, mixed, -1 - pos)
+        self.length = t1
+        if t1 - t0 > 1:
+            end = _most_recent(h[:, :, :t1])[..., t0:]
+        else:  # one token (cached decoding): compare its hashes with the window's
+            order = torch.arange(1, t0 + 1, device=ids.device)
+            end = ((h[:, :, :t0] == h[:, :, t0:t1]) * order).amax(-1, keepdim=True) - 1 if t0 else \
+                torch.full((ids.shape[0], BUCKETS, 1), -1, dtype=torch.long, device=ids.device)
+        return _pick(end, self.ids[:, :t1])
 
 
 def _most_recent(h: Tensor) -> Tensor:

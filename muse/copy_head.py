@@ -78,6 +78,9 @@ class CopyState:
         pos = torch.arange(t0, t1, device=ids.device)
         for k in range(1, BUCKETS):  # h_k[t] = mix(h_{k-1}[t - span], h_{k-1}[t]); -1 - t without 2^k tokens
             span = 2 ** (k - 1)
+            if t0 >= 2 * span - 1:  # every new position has its 2^k tokens (and t - span >= 0): slices
+                h[:, k, t0:t1] = _mix(h[:, k - 1, t0 - span:t1 - span], h[:, k - 1, t0:t1])
+                continue
             mixed = _mix(h[:, k - 1, (pos - span).clamp_min(0)], h[:, k - 1, t0:t1])
             h[:, k, t0:t1] = torch.where(pos >= 2 * span - 1, mixed, -1 - pos)
         self.length = t1

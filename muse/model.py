@@ -181,7 +181,7 @@ class MuseModel(nn.Module):
         if boost is None:
             return logits
         candidate, bonus = boost
-        return logits.scatter_add(-1, candidate.unsqueeze(-1), bonus.unsqueeze(-1).to(logits.dtype))
+        return logits.scatter_add_(-1, candidate.unsqueeze(-1), bonus.unsqueeze(-1).to(logits.dtype))  # a fresh tensor
 
     # ---- cached decoding (muse.core.sampling.Decoder) ---------------------------------------
 

@@ -65,14 +65,18 @@ def teacher_forced(gen: MuseGenerator, data: TokenDataset, pieces: int, match: i
             item = windows[j]
             ids = item["ids"][None]
             clock = Clock(item["ticks"][None, :-1], item["micros"][None, :-1], item["chord"][None, :-1])
-            logp = model(ids[:, :-1], clock, item["total_us"][None]).log_softmax(-1)[0]
             mask = item["mask"].bool()
             seq = item["ids"].numpy()
             scored += int(mask.sum())
-            for t, copy in recurrences(seq, match):
-                if t < len(mask) and mask[t]:
-                    hits += int(seq[t + 1] == copy)
-                    probs.append(float(logp[t, copy].exp()))
+            found = [(t, copy) for t, copy in recurrences(seq, match) if t < len(mask) and mask[t]]
+            if not found:
+                continue
+            copies = ids[:, 1:].clone()  # the copy at each recurring position: its nll is -log p(copy)
+            at = torch.as_tensor([t for t, _ in found])
+            copies[0, at] = torch.as_tensor([copy for _, copy in found])
+            nll = model(ids[:, :-1], clock, item["total_us"][None], targets=copies)[0]
+            hits += sum(int(seq[t + 1] == copy) for t, copy in found)
+            probs.extend(torch.exp(-nll[at]).tolist())
     return len(probs) / max(scored, 1), hits / max(len(probs), 1), float(np.mean(probs)) if probs else float("nan")
 
 

@@ -55,25 +55,22 @@ def _pick(end: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
 
 @dataclass
 class CopyState:
-    """A window's tokens (B, n_ctx) and the level hashes (B, BUCKETS, n_ctx) of the first ``length``."""
+    """The level hashes (B, BUCKETS, n_ctx) of a window's first ``length`` tokens (level 0: the tokens)."""
 
-    ids: Tensor
     hashes: Tensor
     length: int = 0
 
     @classmethod
     def empty(cls, batch_size: int, n_ctx: int, device: torch.device | str | None = None) -> CopyState:
-        return cls(torch.zeros(batch_size, n_ctx, dtype=torch.long, device=device),
-                   torch.zeros(batch_size, BUCKETS, n_ctx, dtype=torch.long, device=device))
+        return cls(torch.zeros(batch_size, BUCKETS, n_ctx, dtype=torch.long, device=device))
 
     def advance(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Feed ``ids`` (B, T); returns each new position's candidate (B, T) (0 where none) and
         match-length bucket (B, T) (-1 where none)."""
         t0, t1 = self.length, self.length + ids.shape[1]
-        if t1 > self.ids.shape[1]:
-            raise ValueError(f"{t1} tokens exceed the copy state's window of {self.ids.shape[1]}")
-        self.ids[:, t0:t1] = ids
         h = self.hashes
+        if t1 > h.shape[2]:
+            raise ValueError(f"{t1} tokens exceed the copy state's window of {h.shape[2]}")
         h[:, 0, t0:t1] = ids
         pos = torch.arange(t0, t1, device=ids.device)
         for k in range(1, BUCKETS):  # h_k[t] = mix(h_{k-1}[t - span], h_{k-1}[t]); -1 - t without 2^k tokens
@@ -84,13 +81,12 @@ class CopyState:
             mixed = _mix(h[:, k - 1, (pos - span).clamp_min(0)], h[:, k - 1, t0:t1])
             h[:, k, t0:t1] = torch.where(pos >= 2 * span - 1, mixed, -1 - pos)
         self.length = t1
-        if t1 - t0 > 1:
+        if t1 - t0 > 1 or t0 == 0:
             end = _most_recent(h[:, :, :t1])[..., t0:]
-        else:  # one token (cached decoding): compare its hashes with the window's
+        else:  # one token after others (cached decoding): compare its hashes with the window's
             order = torch.arange(1, t0 + 1, device=ids.device)
-            end = ((h[:, :, :t0] == h[:, :, t0:t1]) * order).amax(-1, keepdim=True) - 1 if t0 else \
-                torch.full((ids.shape[0], BUCKETS, 1), -1, dtype=torch.long, device=ids.device)
-        return _pick(end, self.ids[:, :t1])
+            end = ((h[:, :, :t0] == h[:, :, t0:t1]) * order).amax(-1, keepdim=True) - 1
+        return _pick(end, h[:, 0, :t1])
 
 
 def _most_recent(h: Tensor) -> Tensor:

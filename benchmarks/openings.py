@@ -46,7 +46,7 @@ def teacher_forced(gen: MuseGenerator, data: TokenDataset, pieces: int, tokens: 
             for j, out in ((js[0], bits_open), (js[len(js) // 2], bits_mid)):
                 item = windows[j]
                 ids = item["ids"][None]
-                clock = Clock(item["ticks"][None, :-1], item["micros"][None, :-1], item["chord"][None, :-1])
+                clock = Clock.of_inputs(item)
                 nll = model(ids[:, :-1], clock, item["total_us"][None], targets=ids[:, 1:])[0]
                 out.append(float(nll[header:header + tokens].mean()) / np.log(2))
                 if out is bits_open:

@@ -64,7 +64,7 @@ def teacher_forced(gen: MuseGenerator, data: TokenDataset, pieces: int, match: i
         for j in range(len(windows)):
             item = windows[j]
             ids = item["ids"][None]
-            clock = Clock(item["ticks"][None, :-1], item["micros"][None, :-1], item["chord"][None, :-1])
+            clock = Clock.of_inputs(item)
             mask = item["mask"].bool()
             seq = item["ids"].numpy()
             scored += int(mask.sum())

@@ -12,6 +12,7 @@ computes the same features as a full forward pass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,12 @@ class Clock:
     micros: Tensor
     chord: Tensor
     end: ClockState | None = None
+
+    @classmethod
+    def of_inputs(cls, features: Mapping[str, Tensor], rows: Tensor | slice = slice(None)) -> Clock:
+        """The clock of a window's input positions: ``features``' "ticks", "micros" and "chord" ((B, T + 1),
+        or (T + 1,) for one item) at ``rows``, without their last position (a target only). Each (B, T)."""
+        return cls(*(torch.atleast_2d(features[k])[rows, :-1] for k in ("ticks", "micros", "chord")))
 
 
 class TokenClock(torch.nn.Module):

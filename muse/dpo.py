@@ -83,7 +83,7 @@ def collate_pairs(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 def sequence_logps(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     """Summed log-probabilities (2B,) of the scored tokens of each sequence of a collated batch."""
     ids = batch["ids"]
-    clock = Clock(batch["ticks"][:, :-1], batch["micros"][:, :-1], batch["chord"][:, :-1])
+    clock = Clock.of_inputs(batch)
     nll = model(ids[:, :-1], clock, batch["total_us"], targets=ids[:, 1:])
     per_window = -(nll.float() * batch["mask"].float()).sum(1)
     n_sequences = 2 * batch["ref_margin"].shape[0]

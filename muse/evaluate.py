@@ -128,7 +128,7 @@ def _score(loaded: LoadedModel, dataset: TokenDataset, pieces: np.ndarray, unigr
     for batch in loader:
         batch = {k: v.to(dev) for k, v in batch.items()}
         ids, mask = batch["ids"], batch["mask"]
-        clock = Clock(batch["ticks"][:, :-1], batch["micros"][:, :-1], batch["chord"][:, :-1])
+        clock = Clock.of_inputs(batch)
         nll = net(ids[:, :-1], clock, batch["total_us"], targets=ids[:, 1:]).double().cpu()
         uni = -torch.from_numpy(unigram)[ids[:, 1:].cpu()]
         m = mask.cpu().double()

@@ -175,8 +175,7 @@ class WindowDataset(Dataset):
 def _nll(model: torch.nn.Module, batch: dict[str, Tensor], ids: Tensor, total_us: Tensor,
          rows: Tensor | None = None) -> Tensor:
     """Per-target NLL (B, T) nats of ``ids`` (B, T + 1) with the clock of ``batch`` (its ``rows``)."""
-    feats = [batch[k] if rows is None else batch[k][rows] for k in ("ticks", "micros", "chord")]
-    clock = Clock(feats[0][:, :-1], feats[1][:, :-1], feats[2][:, :-1])
+    clock = Clock.of_inputs(batch, slice(None) if rows is None else rows)
     return model(ids[:, :-1], clock, total_us if rows is None else total_us[rows], targets=ids[:, 1:])
 
 

@@ -91,7 +91,7 @@ def test_contrast_loss_adds_the_pairwise_scorer_term(dataset: Path) -> None:
     assert torch.equal(contrast_loss(model, batch, 0.0).loss, plain)
 
     def log_likelihood(ids: torch.Tensor) -> torch.Tensor:  # (B,) the scorer's sum over the scored targets
-        clock = Clock(batch["ticks"][:, :-1], batch["micros"][:, :-1], batch["chord"][:, :-1])
+        clock = Clock.of_inputs(batch)
         nll = model(ids[:, :-1], clock, batch["total_us"], targets=ids[:, 1:])
         return -(nll * batch["mask"]).sum(1)
 

@@ -193,7 +193,7 @@ class ComposerScorer:
             for k, v in feats.items():
                 v[j, : len(r)] = getattr(clock, k)[0, r]
         batch[:, 0] = self.composer_ids.to(self.device)[composers]  # the composer token being tried
-        step_clock = Clock(feats["ticks"][:, :-1], feats["micros"][:, :-1], feats["chord"][:, :-1])
+        step_clock = Clock.of_inputs(feats)
         nll = self.model(batch[:, :-1], step_clock, total_us.expand(n), targets=batch[:, 1:])
         return (nll.double() * mask).sum(1).cpu()
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muse import sampling_defaults as D
 from muse.core.errors import USER_ERRORS, UserError
 
 log = logging.getLogger("benchmarks.blend")
@@ -125,8 +126,8 @@ def main() -> int:
     parser.add_argument("--instruments", default="piano", help="comma-separated (default: piano)")
     parser.add_argument("--guidance", default="1", help="guidance weights W, comma-separated: every weight is run "
                         "once per W (default: 1, plain sampling; e.g. 1,2)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--temperature", type=float, default=D.TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=D.TOP_P)
     parser.add_argument("--seed", type=int, default=0, help="seed of every batch (default: 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")

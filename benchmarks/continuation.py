@@ -37,6 +37,7 @@ import numpy as np
 from musetok.sequence import token_seconds
 from musetok.vocab import Kind
 
+from muse import sampling_defaults as D
 from muse.core.errors import USER_ERRORS, UserError
 from muse.core.token_shards import TokenDataset
 from muse.music_stats import median_duration, score_notes
@@ -202,8 +203,8 @@ def main() -> int:
     parser.add_argument("--instruments", default="piano", help="the pieces' exact instrumentation (default: piano)")
     parser.add_argument("--prime", type=float, default=10.0, help="seconds of the piece given (default: 10)")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds to continue (default: 15)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--temperature", type=float, default=D.TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=D.TOP_P)
     parser.add_argument("--guidance", type=float, default=None,
                         help="guidance weight W (default: the facade's, 2 for a model trained with composer dropout)")
     parser.add_argument("--seed", type=int, default=0, help="piece k uses seed SEED + k (default: 0)")

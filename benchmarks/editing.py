@@ -61,6 +61,7 @@ import symusic
 from musetok.sequence import token_seconds
 from musetok.vocab import Kind
 
+from muse import sampling_defaults as D
 from muse.core.errors import USER_ERRORS, UserError
 from muse.core.token_shards import TokenDataset
 from muse.music_stats import (
@@ -467,8 +468,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key-context", type=float, default=2.0,
                         help="melody seconds on either side of a window its key is estimated from (default: 2)")
     parser.add_argument("--tasks", default="infill,accompany", help="infill, accompany or both (default: both)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--temperature", type=float, default=D.TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=D.TOP_P)
     parser.add_argument("--seed", type=int, default=0, help="piece k uses seed SEED + k (default: 0)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2, the target's cores)")
     parser.add_argument("--quick", action="store_true",

@@ -1,8 +1,8 @@
 """Does generated music look like the data? Simple statistics of samples beside the composer's data.
 
 For each composer, ``--n`` pieces of ``--seconds`` seconds are generated in one batch through
-``MuseGenerator`` (temperature 1, top-p 0.95 unless told otherwise, ``--guidance`` W and ``--rerank``
-K passed on; the grammar forces ``end`` at the requested length) for piano (``--instruments``:
+``MuseGenerator`` (``muse.sampling_defaults`` unless told otherwise, ``--guidance`` W and ``--rerank`` K
+passed on; the grammar forces ``end`` at the requested length) for piano (``--instruments``:
 other names, or ``common``: each composer's most common instrumentation in the dataset). The
 composer's data pieces with exactly that instrumentation (``--data-instruments any``: all of them)
 in ``--split`` (default: all; the validation split alone is thin in the music21 corpus, 1 to 12
@@ -74,6 +74,7 @@ import numpy as np
 from musetok import MidiTokenizer
 from musetok.vocab import Kind
 
+from muse import sampling_defaults as D
 from muse.core.errors import USER_ERRORS, UserError
 from muse.core.token_shards import TokenDataset
 from muse.grammar import instrument_keys
@@ -450,8 +451,8 @@ def main() -> int:
     parser.add_argument("--data-instruments", choices=("same", "any"), default="same",
                         help="same: only the data pieces of exactly the samples' instrumentation (default); "
                         "any: all of the composer's pieces")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--temperature", type=float, default=D.TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=D.TOP_P)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance weight W (default: the facade's, 2 for a model trained "

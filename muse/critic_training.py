@@ -2,7 +2,7 @@
 
 Positives are the pieces of one split of a dataset built with the model's vocabulary (by default
 ``valid``: music the model did not train on). Negatives are samples of the model at its default
-settings (temperature 1, top-p 0.95, the model's note limits), one per real piece's header
+settings (``muse.sampling_defaults``, the model's note limits), one per real piece's header
 (composer and instruments), as long as the critic reads (``CriticConfig.seconds``), so both classes
 share headers and length; or the MIDI files of ``--samples FOLDER`` (tokenized with the model's
 vocabulary). A share ``held_out`` of each class is kept out of training; the critic's ROC AUC on

@@ -3,10 +3,11 @@
 Every piece of the dataset's ``--split`` (default: the validation split, which training never
 sees) labelled with one of ``--composers`` is scored by ``muse.composers.scoring.ComposerScorer``
 over ALL of the model's composers (uniform prior), with the instrumentation given (as chosen by
-the piece, not scored) and the first ``--max-tokens`` tokens considered (default: one context
-window). Reported per composer: pieces, how often the true composer ranks first (top-1) and among
-the first three (top-3), its mean posterior, beside chance (1/C, 3/C); the overall row averages the
-composers (each weighs the same, as in the issue's targets).
+the piece, not scored) and the first ``--max-tokens`` tokens considered (default: as many as
+``muse composers score`` reads, ``SCORE_TOKENS``; ``--max-tokens 513`` gives the first context window of
+the bundled model). Reported per composer: pieces, how often the true composer ranks first (top-1) and
+among the first three (top-3), its mean posterior, beside chance (1/C, 3/C); the overall row averages
+the composers (each weighs the same, as in the issue's targets).
 
     .venv/bin/python benchmarks/composer_posterior.py --model runs/small --data DATA
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from muse.commands.composers import SCORE_TOKENS
 from muse.composers.scoring import ComposerScorer
 from muse.core.errors import USER_ERRORS
 from muse.core.token_shards import TokenDataset
@@ -90,7 +92,8 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="dataset folder built with the model's vocabulary")
     parser.add_argument("--composers", default=DEFAULT_COMPOSERS, help="comma-separated (default: %(default)s)")
     parser.add_argument("--split", choices=("valid", "train"), default="valid")
-    parser.add_argument("--max-tokens", type=int, help="tokens of a piece scored (default: one context window)")
+    parser.add_argument("--max-tokens", type=int, default=SCORE_TOKENS,
+                        help="tokens of a piece scored, 0 = all (default: %(default)s, as `muse composers score`)")
     parser.add_argument("--max-pieces", type=int, help="at most N pieces per composer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")

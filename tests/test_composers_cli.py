@@ -10,6 +10,7 @@ import pytest
 
 from composer_models import saved_random_model
 from muse.cli import main
+from muse.commands.composers import SCORE_TOKENS
 
 COMPOSERS = ("bach", "chopin", "satie", "paganini", "mozart")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -75,8 +76,11 @@ def test_score_prints_a_posterior_per_piece(model: Path, midi_dir: Path, tmp_pat
     for name in ("bach-bwv001-_400_chorales-004003b.mid", "chopin-ecossaise_no2_in_g.mid"):
         (pieces / name).symlink_to(midi_dir / "classical" / name)
     code, out, _ = run(capsys, "score", "--model", model, "--midi", pieces, "--top", "2", "-o", tmp_path / "p.json")
-    lines = [line for line in out.splitlines() if line.endswith("truncated)")]
+    lines = [line for line in out.splitlines() if line.endswith(" tokens)")]  # both whole: shorter than the default
     assert code == 0 and len(lines) == 2 and all(line.count("%") == 2 for line in lines)
+    assert all(int(line.rsplit("(", 1)[1].split()[0]) <= SCORE_TOKENS for line in lines)
+    code, out, _ = run(capsys, "score", "--model", model, "--midi", pieces, "--max-tokens", "40")
+    assert code == 0 and out.count(" tokens, truncated)") == 2
     data = json.loads((tmp_path / "p.json").read_text())
     assert [Path(d["source"]).name for d in data] == sorted(p.name for p in pieces.iterdir())
     assert all(sum(d["posterior"].values()) == pytest.approx(1.0) for d in data)

@@ -9,9 +9,10 @@ not scored: ``p(body | c, instruments)`` (used when the instruments were chosen 
 ``muse.composers.adherence``).
 
 Long pieces: only the first ``max_tokens`` tokens are scored (default: one context window, the
-first ``n_ctx + 1`` tokens), since the posterior is usually decided early and every window costs
-one forward pass per composer. ``max_tokens=0`` scores the whole piece in consecutive windows,
-each holding the header and the next stretch of the piece (as ``muse eval`` does), with the time
+first ``n_ctx + 1`` tokens, as reranking and adherence score generated candidates; every window costs one
+forward pass per composer). More of a piece is more evidence: ``muse composers score`` reads 2,048 tokens
+unless told otherwise (``muse.commands.composers.SCORE_TOKENS``). ``max_tokens=0`` scores the whole piece in
+consecutive windows, each holding the header and the next stretch of the piece (as ``muse eval`` does), with the time
 and structure embeddings of the tokens' place in the whole piece. Note that the posterior of a
 long stretch is sharp: it sums evidence over every token and ignores how strongly successive
 tokens are correlated.

@@ -45,6 +45,7 @@ from muse.core.ranges import MAX_GENERATE_SECONDS, MAX_PIECES, check_number, che
 from muse.core.sampling import generate
 from muse.fim import PREFIX, SUFFIX
 from muse.grammar import instrument_keys
+from muse.note_limits import KeyLimits
 from muse.span_decoding import SpanDecoder
 from muse.span_grammar import SpanGrammar
 
@@ -284,7 +285,8 @@ def _fill(gen: MuseGenerator, src: _Source, fixed: symusic.Score, composer: str 
     budget = int(MAX_TOKENS_PER_SECOND * (t2 - t1)) + len(events) + 128
     grammar = SpanGrammar(vocab, np.concatenate([header, prefix]), h, len(prompt), start, end, events, batch=n,
                           instruments=keys, max_note_seconds=limits.seconds, max_polyphony=limits.polyphony,
-                          min_note_seconds=limits.min_seconds, budget=budget)
+                          min_note_seconds=limits.min_seconds, budget=budget, loop_cycles=limits.loop_cycles,
+                          loop_tokens=limits.loop_tokens)
     total = tick_to_seconds(src, max(src.end_tick, end), res)
     decoder = SpanDecoder(model, batch, len(head), segments, ClockState.zeros(n, device), total)
     span = t2 - t1
@@ -345,7 +347,7 @@ def _file_keys(gen: MuseGenerator, src: _Source) -> list[int]:
 def infill(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, start: float | None = None,
            end: float | None = None, *, bars: tuple[int, int] | None = None, composer: str | None = None,
            instruments: Sequence[str] | None = None, n: int = 1, sampling=None, seed: int | None = None,
-           limits: tuple = (None, None), callback: Callable[[float, float], None] | None = None,
+           limits: KeyLimits = KeyLimits(None, None), callback: Callable[[float, float], None] | None = None,
            cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False,
            name: str | None = None) -> list[EditedPiece]:
     """Regenerate the span ``[start, end)`` seconds (or ``bars=(first, last)``, 1-based inclusive) of
@@ -407,7 +409,7 @@ def _span_ticks(src: _Source, start: float | None, end: float | None, bars: tupl
 
 def accompany(gen: MuseGenerator, midi: str | Path | bytes | symusic.Score, composer: str | None,
               instruments: Sequence[str], *, n: int = 1, sampling=None, seed: int | None = None,
-              limits: tuple = (None, None), callback: Callable[[float, float], None] | None = None,
+              limits: KeyLimits = KeyLimits(None, None), callback: Callable[[float, float], None] | None = None,
               cancel: threading.Event | Callable[[], bool] | None = None, strict: bool = False,
               name: str | None = None) -> list[EditedPiece]:
     """Write ``instruments`` around every note of ``midi`` (kept unchanged) for its whole length."""

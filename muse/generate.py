@@ -380,7 +380,8 @@ class MuseGenerator:
     def _sample(self, prompt: np.ndarray, header_len: int, keys: list[int], start_seconds: float, total_seconds: float,
                 n: int, sampling: SamplingConfig, seed: int | None, callback: Callable[[float, float], None] | None,
                 cancel: threading.Event | Callable[[], bool] | None, keep_from: int,
-                mix: ComposerMix | None = None, limits: tuple = (None, None), guidance: float | None = None,
+                mix: ComposerMix | None = None, limits: KeyLimits = KeyLimits(None, None),
+                guidance: float | None = None,
                 rerank: int = 1, rerank_by: str = "style", critic: str | Path | object | None = None,
                 critic_weight: float = 1.0, request: Requests = Requests()) -> list[Piece]:
         n = check_number(n, "the number of pieces", low=1, high=MAX_PIECES, integer=True)
@@ -398,7 +399,8 @@ class MuseGenerator:
         grammar = MusicGrammar(self.vocab, header_len, instruments=keys, target_seconds=total_seconds,
                                max_note_seconds=limits.seconds, max_polyphony=limits.polyphony,
                                min_note_seconds=limits.min_seconds, max_rest_seconds=request.rest,
-                               min_share=request.share, tempo_changes=not request.tempo)
+                               min_share=request.share, tempo_changes=not request.tempo,
+                               loop_cycles=limits.loop_cycles, loop_tokens=limits.loop_tokens)
         weights = None if mix is None or not mix.is_blend else \
             torch.as_tensor(mix.weights_over(self.composers), device=self.device)
         if guidance == 1.0:

@@ -32,12 +32,11 @@ After the header, at every step:
   them back to back can fill a piece's whole token budget with them.
 - no endless loops: the next token may not extend an exact repetition (``seq[t] == seq[t - p]`` at
   every position of the run, for a period p of 1 to ``LOOP_PERIODS`` tokens after the header) to
-  ``min(LOOP_CYCLES * p, LOOP_TOKENS)`` tokens, unless it is the only token allowed. A sampler that
+  ``min(loop_cycles * p, loop_tokens)`` tokens, unless it is the only token allowed. A sampler that
   copies what it played (``muse.copy_head``) can otherwise fall into a trill of one pair of notes for
-  the rest of the piece. In the training data (1,200-token stretches of 800 pieces) the longest such
-  run at the 99.9th percentile is 84-150 tokens for periods of 6 to 64 tokens and 4-15 periods long;
-  these limits alter 2.9% of the stretches (16 periods and 192 tokens: 0.9%, but a sampled piece then
-  dwells at that limit, a 4-note figure played 16 times).
+  the rest of the piece. The two limits are learnt from the training data with the note limits
+  (``muse.note_limits``: the 99th percentile of the longest run of its 1,200-token stretches; the
+  classical corpus gives 9 periods and 111 tokens); without them, ``LOOP_CYCLES`` and ``LOOP_TOKENS``.
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
 (at its polyphony limit, re-strikes of the notes it holds; none of them is young, as a rest limit
@@ -60,7 +59,7 @@ from musetok.vocab import Kind, Vocab
 
 from muse.clock import ClockState, TokenClock
 from muse.core.errors import UserError
-from muse.note_limits import NO_LIMIT_NOTES, NO_LIMIT_US
+from muse.note_limits import LOOP_CYCLES, LOOP_PERIODS, LOOP_TOKENS, NO_LIMIT_NOTES, NO_LIMIT_US
 from muse.token_tables import TokenTables
 
 
@@ -75,11 +74,6 @@ def instrument_keys(vocab: Vocab, names: Iterable[str]) -> list[int]:
     return keys
 
 
-LOOP_PERIODS = 64  # the longest period (tokens) of a loop the grammar watches
-LOOP_CYCLES = 8  # a run of exact repetition may last at most this many periods ...
-LOOP_TOKENS = 128  # ... and at most this many tokens
-
-
 class MusicGrammar:
     """Allowed next tokens ``(B, V)`` for sequences ``(B, T)`` that start with a ``header_len`` header.
 
@@ -91,13 +85,15 @@ class MusicGrammar:
     ``min_share``: the least share of the generated note-ons each of ``instruments`` keeps (None: no floor;
     at most half of an equal share is enforced, ``0.5 / len(instruments)``).
     ``tempo_changes``: whether tempo tokens may be sampled (False: the prompt's tempo holds).
+    ``loop_cycles`` / ``loop_tokens``: the loop rule's limits (see the module doc).
     """
 
     def __init__(self, vocab: Vocab, header_len: int, *, instruments: Iterable[int] | None = None,
                  target_seconds: float | None = None, max_note_seconds: Sequence[float] | None = None,
                  max_polyphony: Sequence[int] | None = None, max_rest_seconds: float | None = None,
                  min_share: float | None = None, tempo_changes: bool = True,
-                 min_note_seconds: Sequence[float] | None = None) -> None:
+                 min_note_seconds: Sequence[float] | None = None, loop_cycles: int = LOOP_CYCLES,
+                 loop_tokens: int = LOOP_TOKENS) -> None:
         self.vocab, self.header_len = vocab, header_len
         tables = TokenTables.from_vocab(vocab)
         self.clock = TokenClock(tables)
@@ -183,7 +179,7 @@ class MusicGrammar:
         self.onset_us: Tensor | None = None  # (B, n_slots) when each sounding note started, microseconds
         self.seen = 0
         periods = torch.arange(1, LOOP_PERIODS + 1)
-        self.loop_periods, self.loop_limit = periods, torch.clamp(LOOP_CYCLES * periods, max=LOOP_TOKENS)
+        self.loop_periods, self.loop_limit = periods, torch.clamp(int(loop_cycles) * periods, max=int(loop_tokens))
         self.loop_run: Tensor | None = None  # (B, LOOP_PERIODS) exact-repetition run at each period
 
     @property

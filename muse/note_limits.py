@@ -15,6 +15,14 @@ have a fixed length and are never limited), stored with a model as ``note_limits
   (default 95th percentile) of the number of its notes sounding, weighted by time, over the time
   at least one of them sounds.
 
+and one limit for the whole sequence, the **loop rule** of ``muse.grammar`` (no run of exact
+repetition, ``seq[t] == seq[t - p]`` for a period p of 1 to ``LOOP_PERIODS`` tokens, longer than
+``min(loop_cycles * p, loop_tokens)`` tokens): ``loop_tokens`` and ``loop_cycles`` are the
+``loop_quantile`` (default 99th percentile) of the longest such run, in tokens and in periods, of the
+``LOOP_STRETCH``-token stretches of the training pieces (after the header). Music built on exact
+repeats (a drum loop, an ostinato) then keeps them; a file without them (written before the loop
+limits were learnt) gets the grammar's former fixed ``LOOP_CYCLES`` / ``LOOP_TOKENS``.
+
 Instruments absent from the data get ``default_note_seconds`` / ``default_polyphony``, the same
 quantiles over every melodic note pooled. A model folder without the file has no limits
 (``muse.grammar`` then still releases every note before ``end``); a file written before the shortest
@@ -55,6 +63,11 @@ NO_LIMIT_NOTES = 2**30  # a polyphony limit no piece reaches
 POLYPHONY_QUANTILE = 0.95
 SHORTEST_QUANTILE = 0.02
 MAX_MIN_NOTE_SECONDS = 0.25  # a longer shortest note could outlast the shortest rest limit (muse.requests)
+LOOP_PERIODS = 64  # the longest period (tokens) of a loop the grammar watches
+LOOP_CYCLES = 8  # without learnt loop limits: a run of exact repetition lasts at most this many periods ...
+LOOP_TOKENS = 128  # ... and at most this many tokens
+LOOP_QUANTILE = 0.99
+LOOP_STRETCH = 1200  # tokens per stretch of a training piece whose longest exact run is counted
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,9 @@ class NoteLimits:
     min_note_seconds: dict[str, float] = field(default_factory=dict)  # none: no minimum
     default_min_note_seconds: float = 0.0
     shortest_quantile: float | None = None  # None: the minimum was not learnt
+    loop_cycles: int = LOOP_CYCLES
+    loop_tokens: int = LOOP_TOKENS
+    loop_quantile: float | None = None  # None: the loop limits were not learnt (the fixed defaults)
 
     def __post_init__(self) -> None:
         shortest = [self.default_min_note_seconds, *self.min_note_seconds.values()]
@@ -86,6 +102,9 @@ class NoteLimits:
             raise ValueError(f"note limits: note seconds must be positive numbers, got {seconds}")
         if not all(isinstance(n, int) and n >= 1 for n in notes):
             raise ValueError(f"note limits: polyphony must be integers >= 1, got {notes}")
+        loops = (self.loop_cycles, self.loop_tokens)
+        if not all(isinstance(n, int) and n >= 1 for n in loops):
+            raise ValueError(f"note limits: loop cycles and tokens must be integers >= 1, got {loops}")
 
     def seconds_for(self, instrument: str) -> float:
         return self.note_seconds.get(instrument, self.default_note_seconds)
@@ -102,7 +121,8 @@ class NoteLimits:
                 "duration_quantile": self.duration_quantile, "polyphony_quantile": self.polyphony_quantile,
                 "notes": self.notes, "pieces": self.pieces, "source": self.source,
                 "min_note_seconds": self.min_note_seconds, "default_min_note_seconds": self.default_min_note_seconds,
-                "shortest_quantile": self.shortest_quantile}
+                "shortest_quantile": self.shortest_quantile, "loop_cycles": self.loop_cycles,
+                "loop_tokens": self.loop_tokens, "loop_quantile": self.loop_quantile}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "note limits") -> NoteLimits:
@@ -120,7 +140,10 @@ class NoteLimits:
                        min_note_seconds={str(k): float(v) for k, v in data.get("min_note_seconds", {}).items()},
                        default_min_note_seconds=float(data.get("default_min_note_seconds", 0.0)),
                        shortest_quantile=None if data.get("shortest_quantile") is None
-                       else float(data["shortest_quantile"]))
+                       else float(data["shortest_quantile"]),
+                       loop_cycles=int(data.get("loop_cycles", LOOP_CYCLES)),
+                       loop_tokens=int(data.get("loop_tokens", LOOP_TOKENS)),
+                       loop_quantile=None if data.get("loop_quantile") is None else float(data["loop_quantile"]))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"{source}: invalid note limits ({err})") from None
 
@@ -136,6 +159,8 @@ class NoteLimits:
                          f"{self.polyphony[name]:3d} notes  ({self.notes.get(name, 0):,} notes)")
         lines.append(f"  {'(other instruments)':<24} {self.default_min_note_seconds:6.3f}-"
                      f"{self.default_note_seconds:.2f} s  {self.default_polyphony:3d} notes")
+        learnt = "fixed" if self.loop_quantile is None else f"quantile {self.loop_quantile:g} of the data's longest"
+        lines.append(f"  exact loops at most {self.loop_cycles} periods and {self.loop_tokens} tokens ({learnt})")
         return "\n".join(lines)
 
 
@@ -189,11 +214,14 @@ def check_min_note(value: float | str | None, name: str = "min_note_seconds") ->
 class KeyLimits(NamedTuple):
     """The grammar's limits per instrument key, each None when there is none: ``seconds`` (n_keys,)
     float64, the longest a note sounds (``inf``: none); ``polyphony`` (n_keys,) int64
-    (``NO_LIMIT_NOTES``: none); ``min_seconds`` (n_keys,) float64, the shortest (0: none)."""
+    (``NO_LIMIT_NOTES``: none); ``min_seconds`` (n_keys,) float64, the shortest (0: none); and the
+    loop rule's ``loop_cycles`` / ``loop_tokens`` (for the whole sequence)."""
 
     seconds: np.ndarray | None
     polyphony: np.ndarray | None
     min_seconds: np.ndarray | None = None
+    loop_cycles: int = LOOP_CYCLES
+    loop_tokens: int = LOOP_TOKENS
 
 
 def key_limits(limits: NoteLimits | None, vocab: Vocab, *, max_note_seconds: float | None = None,
@@ -224,7 +252,8 @@ def key_limits(limits: NoteLimits | None, vocab: Vocab, *, max_note_seconds: flo
         k = int(np.argmax(shortest > seconds))
         raise UserError(f"min_note_seconds ({shortest[k]:g}) must not exceed the longest note of {names[k]} "
                         f"({seconds[k]:g} s)")
-    return KeyLimits(seconds, notes, shortest)
+    loops = (LOOP_CYCLES, LOOP_TOKENS) if limits is None else (limits.loop_cycles, limits.loop_tokens)
+    return KeyLimits(seconds, notes, shortest, *loops)
 
 
 # ------------------------------------------------------------------------------ from data
@@ -275,6 +304,27 @@ def piece_notes(ids: np.ndarray, vocab: Vocab, clock: TokenClock) -> PieceNotes:
     return PieceNotes(key, duration.astype(np.int64), keys, counts, wait_us.astype(np.int64))
 
 
+def longest_loops(ids: np.ndarray, start: int = 0, stretch: int = LOOP_STRETCH) -> np.ndarray:
+    """The longest exact-repetition run of each ``stretch``-token stretch of ``ids[start:]`` (T,), as
+    ``(n_stretches, 2)`` int64 rows (tokens, periods begun): the most consecutive positions ``t`` with
+    ``ids[t] == ids[t - p]`` (``t - p`` in the stretch) for one period p of 1 to ``LOOP_PERIODS``, the run
+    the grammar's loop rule counts (a last stretch shorter than ``2 * LOOP_PERIODS`` is left out)."""
+    ids = np.asarray(ids, np.int64)[start:]
+    periods = np.arange(1, LOOP_PERIODS + 1)[:, None]  # (P, 1)
+    rows = []
+    for a in range(0, len(ids), stretch):
+        s = ids[a:a + stretch]
+        if len(s) < 2 * LOOP_PERIODS:
+            break
+        t = np.arange(len(s))[None, :]
+        same = (t >= periods) & (s[None, :] == s[np.maximum(t - periods, 0)])  # (P, n)
+        count = np.cumsum(same, axis=1)
+        run = count - np.maximum.accumulate(np.where(same, 0, count), axis=1)  # (P, n) run ending at t
+        longest = run.max(axis=1)  # (P,)
+        rows.append((int(longest.max()), int((-(-longest // periods[:, 0])).max())))  # periods rounded up
+    return np.asarray(rows, np.int64).reshape(-1, 2)
+
+
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     """The smallest value ``v`` such that the weight of values ``<= v`` is at least ``q`` of the total
     (the inverted CDF; with unit weights, ``np.quantile(values, q, method="inverted_cdf")``)."""
@@ -286,13 +336,14 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 
 def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "train", duration_quantile: float = 0.995,
                         polyphony_quantile: float = POLYPHONY_QUANTILE, shortest_quantile: float = SHORTEST_QUANTILE,
-                        max_pieces: int | None = None) -> NoteLimits:
+                        loop_quantile: float = LOOP_QUANTILE, max_pieces: int | None = None) -> NoteLimits:
     """Limits from the ``split`` pieces of a built dataset (see the module docstring).
 
     ``max_pieces``: only the first that many pieces of the split (quicker estimates)."""
     if not 0 <= shortest_quantile < duration_quantile:
         raise UserError(f"shortest_quantile must be in [0, duration_quantile), not {shortest_quantile}")
-    for name, q in (("duration_quantile", duration_quantile), ("polyphony_quantile", polyphony_quantile)):
+    for name, q in (("duration_quantile", duration_quantile), ("polyphony_quantile", polyphony_quantile),
+                    ("loop_quantile", loop_quantile)):
         if not 0 < q <= 1:
             raise UserError(f"{name} must be in (0, 1], not {q}")
     ds = data if isinstance(data, TokenDataset) else TokenDataset(data)
@@ -305,8 +356,11 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
     n_keys = vocab.n_melodic
     durations: list[list[np.ndarray]] = [[] for _ in range(n_keys)]
     time_at = np.zeros((n_keys, 1), np.float64)  # time_at[k, c]: microseconds with c notes of key k sounding
+    loops = []  # (n_stretches, 2) per piece: the longest exact run, tokens and periods
     for i in pieces:
-        notes = piece_notes(ds.tokens(int(i)), vocab, clock)
+        ids = ds.tokens(int(i))
+        notes = piece_notes(ids, vocab, clock)
+        loops.append(longest_loops(ids, vocab.header_length(ids)))
         for k in np.unique(notes.key):
             durations[k].append(notes.duration_us[notes.key == k])
         top = int(notes.sounding.max(initial=0)) + 1
@@ -334,6 +388,11 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         time[0] = 0.0  # only the time the instrument sounds
         return max(1, int(weighted_quantile(counts, time, polyphony_quantile))) if time.sum() > 0 else 1
 
+    loops = np.concatenate(loops)
+    if len(loops):  # the quantile rounded up: the run at the quantile stays allowed
+        loop_tokens, loop_cycles = (max(2, int(np.ceil(np.quantile(loops[:, j], loop_quantile)))) for j in (0, 1))
+    else:  # no piece is long enough to count: the fixed defaults
+        loop_tokens, loop_cycles, loop_quantile = LOOP_TOKENS, LOOP_CYCLES, None
     names = vocab.instruments
     per_key = {k: np.concatenate(durations[k]) for k in seen}
     all_durations = np.concatenate(list(per_key.values()))
@@ -346,7 +405,8 @@ def compute_note_limits(data: str | Path | TokenDataset, *, split: Split = "trai
         notes={names[k]: len(per_key[k]) for k in seen},
         pieces=len(pieces), source=str(ds.folder),
         min_note_seconds={names[k]: shortest(per_key[k]) for k in seen},
-        default_min_note_seconds=shortest(all_durations), shortest_quantile=shortest_quantile)
+        default_min_note_seconds=shortest(all_durations), shortest_quantile=shortest_quantile,
+        loop_cycles=loop_cycles, loop_tokens=loop_tokens, loop_quantile=loop_quantile)
     log.info("note limits from %d pieces: %s", len(pieces),
              ", ".join(f"{n} {limits.min_note_seconds[n]:.3f}-{limits.note_seconds[n]:.2f} s / "
                        f"{limits.polyphony[n]} notes"
@@ -371,7 +431,8 @@ def attach_note_limits(model: str | Path, data: str | Path, **options: Any) -> t
     return write_note_limits(limits, config_file.parent), limits
 
 
-__all__ = ["KeyLimits", "MAX_MIN_NOTE_SECONDS", "NOTE_LIMITS_FILE", "NO_LIMIT_NOTES", "NO_LIMIT_US", "NoteLimits",
+__all__ = ["KeyLimits", "LOOP_CYCLES", "LOOP_PERIODS", "LOOP_QUANTILE", "LOOP_STRETCH", "LOOP_TOKENS",
+           "MAX_MIN_NOTE_SECONDS", "NOTE_LIMITS_FILE", "NO_LIMIT_NOTES", "NO_LIMIT_US", "NoteLimits",
            "PieceNotes", "SHORTEST_QUANTILE", "attach_note_limits", "check_min_note", "check_override",
-           "compute_note_limits", "key_limits", "piece_notes", "read_note_limits", "weighted_quantile",
+           "compute_note_limits", "key_limits", "longest_loops", "piece_notes", "read_note_limits", "weighted_quantile",
            "write_note_limits"]

@@ -34,6 +34,7 @@ from torch import Tensor
 from musetok.vocab import STEP_ORDER_NONE, Kind, Vocab
 
 from muse.grammar import MusicGrammar
+from muse.note_limits import LOOP_CYCLES, LOOP_TOKENS
 
 _FAR_US = 2**50  # onset given to fixed notes so that note-length limits never stop a wait for them
 
@@ -56,12 +57,13 @@ class SpanGrammar:
                  end_tick: int, events: Sequence[tuple[int, int]] = (), *, batch: int = 1,
                  instruments: Iterable[int] | None = None, max_note_seconds: Sequence[float] | None = None,
                  max_polyphony: Sequence[int] | None = None, min_note_seconds: Sequence[float] | None = None,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, loop_cycles: int = LOOP_CYCLES, loop_tokens: int = LOOP_TOKENS) -> None:
         if not end_tick > start_tick:
             raise ValueError(f"the span must last at least one tick, got [{start_tick}, {end_tick})")
         self.vocab, self.start_tick, self.end_tick = vocab, int(start_tick), int(end_tick)
         self.inner = MusicGrammar(vocab, header_len, instruments=instruments, max_note_seconds=max_note_seconds,
-                                  max_polyphony=max_polyphony, min_note_seconds=min_note_seconds)
+                                  max_polyphony=max_polyphony, min_note_seconds=min_note_seconds,
+                                  loop_cycles=loop_cycles, loop_tokens=loop_tokens)
         before_t = torch.as_tensor(np.asarray(before, np.int64))[None].expand(batch, -1)
         self.inner(before_t)  # advance the clock and the sounding notes to t1
         if int(self.inner.state.ticks[0]) != self.start_tick:

@@ -239,7 +239,7 @@ def run_composer(gen, data: Data, job: Plan, args: argparse.Namespace,  # noqa: 
     data_seconds = time.perf_counter() - start
     start = time.perf_counter()
     pieces = gen.generate(composer, instruments, args.seconds, temperature=args.temperature, top_p=args.top_p,
-                          seed=args.seed, n=args.n, guidance=args.guidance, rerank=args.rerank)
+                          min_p=args.min_p, seed=args.seed, n=args.n, guidance=args.guidance, rerank=args.rerank)
     elapsed = time.perf_counter() - start
     header = len(set(instruments)) + 2  # composer, instruments, start
     samples = [music_stats(score_notes(p.score), p.seconds) for p in pieces]
@@ -422,7 +422,7 @@ def to_json(results: list[ComposerResult], dist: np.ndarray, data_dist: np.ndarr
                      "closed_notes": r.closed_notes, "tokens": r.tokens, "generation_seconds": r.gen_seconds,
                      "targets": targets, "per_sample": per_sample})
     keys = ("model", "data", "split", "instruments", "data_instruments", "n", "seconds", "temperature", "top_p",
-            "seed", "guidance", "rerank", "threads")
+            "min_p", "seed", "guidance", "rerank", "threads")
     settings = {k: getattr(args, k) for k in keys}
     settings["command"] = args.command
     names = [r.composer for r in results]
@@ -453,6 +453,7 @@ def main() -> int:
                         "any: all of the composer's pieces")
     parser.add_argument("--temperature", type=float, default=D.TEMPERATURE)
     parser.add_argument("--top-p", type=float, default=D.TOP_P)
+    parser.add_argument("--min-p", type=float, default=D.MIN_P)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance weight W (default: the facade's, 2 for a model trained "
@@ -497,8 +498,8 @@ def main() -> int:
     total = time.perf_counter() - began
     print(f"\n$ {args.command}\n\n{gen.loaded.path}, data {args.data} ({args.split} pieces, "
           f"{args.data_instruments} instruments); {args.n} samples x {args.seconds:g} s per composer, temperature "
-          f"{args.temperature:g}, top-p {args.top_p:g}, guidance {args.guidance:g}, rerank {args.rerank}, seed "
-          f"{args.seed}; {torch.get_num_threads()} thread(s), {total:.0f} s in all\n")
+          f"{args.temperature:g}, top-p {args.top_p:g}, min-p {args.min_p:g}, guidance {args.guidance:g}, rerank "
+          f"{args.rerank}, seed {args.seed}; {torch.get_num_threads()} thread(s), {total:.0f} s in all\n")
     print(markdown(results, dist, data_dist))
     if args.json:
         args.json.write_text(json.dumps(no_nan(to_json(results, dist, data_dist, args, total)), indent=1,

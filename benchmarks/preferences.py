@@ -20,6 +20,9 @@ For each rater of ``benchmarks/raters.py`` ((a) fewer repeated 4-bar patterns, (
    against the plain sample of the same seed (a piece's first candidate is that sample, so keeping
    it is a tie).
 
+``--pairs 0`` measures only the critic's reranking rows (no pairs are drawn, nothing is tuned): the
+reranking of a long run can then be measured apart from its DPO rows.
+
 The critic (rater (c) and the critic reranking) is ``--critic PATH``, else one is trained first
 (``muse critic train`` on the same data, samples of the same model); its held-out ROC AUC is
 reported. The table is printed (with the command line) and ``--json`` writes every figure.
@@ -224,8 +227,10 @@ def parse_ints(text: str, name: str) -> list[int]:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"{name}: comma-separated whole numbers, not {text!r}") from None
+    if values == [0]:
+        return values
     if not values or min(values) < 1:
-        raise UserError(f"{name}: at least one number, each >= 1, not {text!r}")
+        raise UserError(f"{name}: at least one number, each >= 1 (or 0 alone), not {text!r}")
     return values
 
 
@@ -238,7 +243,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key", default="C major", help="rater (b)'s key (default: C major)")
     parser.add_argument("--bars", type=int, help="rater (a)'s pattern length in bars (default: 4; 1 with --quick)")
     parser.add_argument("--critic", help="critic for rater (c) and --rerank (default: train one on --data)")
-    parser.add_argument("--pairs", help="numbers of pairs N to tune on, comma-separated (default: 200,1000)")
+    parser.add_argument("--pairs", help="numbers of pairs N to tune on, comma-separated; 0: only the critic's "
+                                        "reranking rows (default: 200,1000)")
     parser.add_argument("--eval-prompts", type=int, help="A/B comparisons per method (default: 200)")
     parser.add_argument("--seconds", type=float, help="length of every sample (default: 20)")
     parser.add_argument("--steps", type=int, help="DPO steps (default: 200)")
@@ -323,6 +329,9 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
         raise UserError(f"--raters: choose among repeats, key, critic, not {args.raters!r}")
     if args.rerank < 0 or args.rerank == 1:
         raise UserError(f"--rerank: 0 (no reranking rows) or at least 2 candidates, not {args.rerank}")
+    tuning = sizes != [0]
+    if not tuning and not args.rerank:
+        raise UserError("--pairs 0 leaves only the critic's reranking rows: give --rerank K (K >= 2)")
     try:
         parse_key(args.key)
     except ValueError as err:
@@ -336,8 +345,9 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     train_prompts = prompts_of(Path(args.data), "train", gen.tokenizer)
     eval_prompts = prompts_of(Path(args.data), "valid", gen.tokenizer)
     n_draw = int(max(sizes) * 1.25) + 2  # some pairs tie
-    pool = timed("pair_samples", lambda: draw(gen, [train_prompts[i % len(train_prompts)] for i in range(n_draw)],
-                                              2, args.seconds, args.seed))
+    pool = [] if not tuning else \
+        timed("pair_samples", lambda: draw(gen, [train_prompts[i % len(train_prompts)] for i in range(n_draw)],
+                                           2, args.seconds, args.seed))
     evals = [eval_prompts[i % len(eval_prompts)] for i in range(args.eval_prompts)]
     eval_seed = args.seed + 10**6
     original = timed("eval_samples", lambda: draw(gen, evals, 1, args.seconds, eval_seed))
@@ -345,7 +355,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     def bits(loaded) -> float:  # noqa: ANN001
         return evaluate(loaded, args.data, max_pieces=args.val_pieces, device=args.device).overall.bits_per_token
 
-    bits_original = timed("bits", lambda: bits(gen.loaded))
+    bits_original = timed("bits", lambda: bits(gen.loaded)) if tuning else None
     critic, auc = None, None
     if "critic" in names or args.rerank:
         critic, auc = timed("critic", lambda: get_critic(args, gen, work))
@@ -358,7 +368,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
         reranked = draw(gen, evals, 1, args.seconds, eval_seed, rerank=args.rerank, rerank_by="critic", critic=critic)
         seconds = time.perf_counter() - tick
         results += [result(r, "rerank-critic", 0, ab(r, original, reranked), eval_seconds=seconds) for r in raters]
-    for rater in raters:
+    for rater in raters if tuning else ():
         labelled = label(rater, pool, max(sizes))
         for n in sizes:
             pairs = labelled[:n]

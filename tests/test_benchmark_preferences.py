@@ -61,10 +61,23 @@ def test_quick_mode_reports_every_figure(setup: tuple[Path, Path], tmp_path: Pat
     assert {"pair_samples", "eval_samples", "bits", "critic", "total"} <= set(report["timings_seconds"])
 
 
+def test_pairs_0_measures_only_the_critic_reranking(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    model, data = setup
+    out = tmp_path / "rerank.json"
+    assert bench.main(["--model", str(model), "--data", str(data), "--quick", "--pairs", "0", "--eval-prompts", "2",
+                       "--seconds", "2", "--raters", "repeats,key", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {(r["method"], r["rater"]) for r in report["results"]} == {("rerank-critic", "fewer-repeats-1bar"),
+                                                                     ("rerank-critic", "key-C-major")}
+    assert all(r["wins"] + r["losses"] + r["ties"] == 2 for r in report["results"])
+    assert not {"pair_samples", "bits"} & set(report["timings_seconds"])
+
+
 def test_bad_options_are_one_line_errors(setup: tuple[Path, Path], capsys) -> None:
     model, data = setup
     for extra, message in ((["--raters", "loudness"], "--raters"), (["--key", "H dur"], "--key"),
-                           (["--pairs", "0"], "--pairs"), (["--rerank", "1"], "--rerank")):
+                           (["--pairs", "0,5"], "--pairs"), (["--pairs", "0", "--rerank", "0"], "--pairs"),
+                           (["--rerank", "1"], "--rerank")):
         assert bench.main(["--model", str(model), "--data", str(data), "--quick", *extra]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err

@@ -477,6 +477,8 @@ def test_model_limits_command_attaches_limits(dataset: Path, tmp_path: Path, cap
     assert "piano" in out and str(folder / NOTE_LIMITS_FILE) in out
     assert read_note_limits(folder) == compute_note_limits(dataset)
     assert MuseGenerator(folder).limits == read_note_limits(folder)
+    assert main(["model", "limits", "--model", str(folder), "--data", str(dataset), "--loop-quantile", "0.5"]) == 0
+    assert read_note_limits(folder) == compute_note_limits(dataset, loop_quantile=0.5)
 
 
 def test_cli_limit_options(model_dir: Path, tmp_path: Path, capsys) -> None:

@@ -35,8 +35,8 @@ After the header, at every step:
   ``min(loop_cycles * p, loop_tokens)`` tokens, unless it is the only token allowed. A sampler that
   copies what it played (``muse.copy_head``) can otherwise fall into a trill of one pair of notes for
   the rest of the piece. The two limits are learnt from the training data with the note limits
-  (``muse.note_limits``: the 99th percentile of the longest run of its 1,200-token stretches; the
-  classical corpus gives 9 periods and 111 tokens); without them, ``LOOP_CYCLES`` and ``LOOP_TOKENS``.
+  (``muse.note_limits``: the 98th percentile of the longest run of its 1,200-token stretches; the
+  classical corpus gives 8 periods and 103 tokens); without them, ``LOOP_CYCLES`` and ``LOOP_TOKENS``.
 Some token is always allowed: a row that is not releasing by force nor finishing can take the
 shortest wait, unless an instrument is due to play, and then that instrument's note-ons are open
 (at its polyphony limit, re-strikes of the notes it holds; none of them is young, as a rest limit

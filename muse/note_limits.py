@@ -18,7 +18,7 @@ have a fixed length and are never limited), stored with a model as ``note_limits
 and one limit for the whole sequence, the **loop rule** of ``muse.grammar`` (no run of exact
 repetition, ``seq[t] == seq[t - p]`` for a period p of 1 to ``LOOP_PERIODS`` tokens, longer than
 ``min(loop_cycles * p, loop_tokens)`` tokens): ``loop_tokens`` and ``loop_cycles`` are the
-``loop_quantile`` (default 99th percentile) of the longest such run, in tokens and in periods, of the
+``loop_quantile`` (default 98th percentile) of the longest such run, in tokens and in periods, of the
 ``LOOP_STRETCH``-token stretches of the training pieces (after the header). Music built on exact
 repeats (a drum loop, an ostinato) then keeps them; a file without them (written before the loop
 limits were learnt) gets the grammar's former fixed ``LOOP_CYCLES`` / ``LOOP_TOKENS``.
@@ -66,7 +66,7 @@ MAX_MIN_NOTE_SECONDS = 0.25  # a longer shortest note could outlast the shortest
 LOOP_PERIODS = 64  # the longest period (tokens) of a loop the grammar watches
 LOOP_CYCLES = 8  # without learnt loop limits: a run of exact repetition lasts at most this many periods ...
 LOOP_TOKENS = 128  # ... and at most this many tokens
-LOOP_QUANTILE = 0.99
+LOOP_QUANTILE = 0.98
 LOOP_STRETCH = 1200  # tokens per stretch of a training piece whose longest exact run is counted
 
 

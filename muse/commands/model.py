@@ -24,9 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="quantile of note durations taken as the limit (default: 0.995)")
     lim.add_argument("--polyphony-quantile", type=float, default=0.95, metavar="Q",
                      help="quantile of the time-weighted number of notes sounding at once (default: 0.95)")
-    lim.add_argument("--loop-quantile", type=float, default=0.99, metavar="Q",
+    lim.add_argument("--loop-quantile", type=float, default=0.98, metavar="Q",
                      help="quantile of the longest exact repeat of each 1,200-token stretch, in tokens and in "
-                          "periods, taken as the loop rule's limits (default: 0.99)")
+                          "periods, taken as the loop rule's limits (default: 0.98)")
     lim.set_defaults(func=run_limits)
 
 

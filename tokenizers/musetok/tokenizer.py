@@ -16,18 +16,20 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import symusic
 
 from musetok import sequence
 from musetok.config import TokenizerConfig
-from musetok.decoder import DecodeResult, decode_ids
-from musetok.encoder import encode_quantized
 from musetok.errors import TokenizerError
-from musetok.quantize import Quantized, quantize
-from musetok.reader import read_midi
 from musetok.vocab import Vocab
+
+if TYPE_CHECKING:  # the MIDI side (symusic) is imported when MIDI is read or written: loading a
+    import symusic  # tokenizer for its vocabulary (training on built shards) needs only numpy
+
+    from musetok.decoder import DecodeResult
+    from musetok.quantize import Quantized
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ class MidiTokenizer:
         """Tokenize a piece. ``composer`` must be in the config's list (None -> unknown_composer);
         ``name`` names ``source`` in messages (default: the path). ``strict``: a file that needs any
         repair is an error (as with ``recover=False``) instead of a warning. Raises TokenizerError."""
+        from musetok.encoder import encode_quantized
+        from musetok.reader import read_midi
+
         composer_id = self.vocab.composer_id(composer)
         config = dataclasses.replace(self.config, recover=False) if strict and self.config.recover else self.config
         parsed = read_midi(source, config, name)
@@ -81,11 +86,15 @@ class MidiTokenizer:
 
     def quantize(self, score: symusic.Score) -> Quantized:
         """The canonical grid form of a parsed score: what ``decode(encode(score))`` reproduces."""
+        from musetok.quantize import quantize
+
         return quantize(score, self.vocab)
 
     # ----- decoding
     def decode(self, ids: "np.ndarray | list[int]") -> DecodeResult:
         """Ids -> score (tpq = ticks_per_beat); truncated or partly invalid input is repaired, see DecodeResult."""
+        from musetok.decoder import decode_ids
+
         return decode_ids(np.asarray(ids), self.vocab)
 
     def decode_to_file(self, ids: "np.ndarray | list[int]", path: str | Path) -> DecodeResult:

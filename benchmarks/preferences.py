@@ -154,6 +154,7 @@ def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int,  # noqa
     for i, p in enumerate(prompts):
         groups.setdefault(p, []).append(i)
     out: list[list[Sample]] = [[] for _ in prompts]
+    done, tick = 0, time.perf_counter()
     for g, (prompt, members) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0])):
         for s in range(0, len(members), 8):
             part = members[s:s + 8]
@@ -163,6 +164,9 @@ def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int,  # noqa
                 for piece in pieces[k * per_prompt:(k + 1) * per_prompt]:
                     header = gen.vocab.header_length(piece.ids)
                     out[i].append(Sample(prompt, np.asarray(piece.ids), header, from_midi_bytes(piece.score)))
+            done += len(part)
+            log.info("drew %d x %d samples of %d prompts (%.0f s)", done, per_prompt, len(prompts),
+                     time.perf_counter() - tick)
     return out
 
 

@@ -263,21 +263,6 @@ class TestGrammar:
         assert not loop(self.ids(vocab, text))[0, vocab.id("piano:v64:C3")]
         assert MusicGrammar(vocab, 3)(self.ids(vocab, head + phrase * reps))[0, vocab.id("piano:v64:C3")]
 
-    def test_loop_limits_are_the_grammars_to_set(self, vocab) -> None:
-        """Learnt limits (``muse.note_limits``) replace the defaults: 3 periods closes the trill after its
-        fourth statement, 30 tokens the 40-token phrase 30 tokens into its second."""
-        trill = " piano:v64:E4 wait:2 piano:v0:E4 piano:v64:F4 wait:2 piano:v0:F4"  # 6 tokens
-        head = "bach piano start tempo:120"
-        for n, closed in ((3, False), (4, True)):
-            g = MusicGrammar(vocab, 3, loop_cycles=3)
-            assert bool(g(self.ids(vocab, head + trill * n))[0, vocab.id("piano:v64:E4")]) != closed
-        notes = [f"{name}{octave}" for octave in (3, 4, 5) for name in "CDEFGAB"][:20]
-        phrase = [f"piano:v64:{note} wait:1" for note in notes]
-        for cut, closed in ((14, False), (15, True)):  # 28 or 30 tokens repeated
-            text = head + " " + " ".join(phrase) + " " + " ".join(phrase[:cut])
-            allowed = MusicGrammar(vocab, 3, loop_tokens=30)(self.ids(vocab, text))[0]
-            assert bool(allowed[vocab.id(phrase[cut].split()[0])]) != closed
-
     def test_a_piece_opens_with_a_tempo_token(self, vocab) -> None:
         """Every training piece does; the model cannot tell a piece's start from a crop's at `start` (the
         header carries no clock), so the grammar says it. A held tempo (or a prompt past the header) is free."""

@@ -1,8 +1,8 @@
 """Note limits: learnt from a dataset (checked against a direct count), stored with a model, and
 enforced by the grammar while sampling (no note longer than the limit nor shorter than the shortest,
 never more notes sounding than the polyphony limit, nothing held at ``end``); old model folders
-without limits, and limits files without a shortest note or loop limits, still load; the loop rule's
-limits are learnt from the data's longest exact repeats and reach the grammar."""
+without limits, and limits files without a shortest note, still load (the loop rule's limits:
+tests/test_loop_limits.py)."""
 
 from __future__ import annotations
 
@@ -27,15 +27,11 @@ from muse.data.sources import midi_dir_sources
 from muse.generate import MuseGenerator
 from muse.grammar import MusicGrammar
 from muse.note_limits import (
-    LOOP_CYCLES,
-    LOOP_PERIODS,
-    LOOP_TOKENS,
     MAX_MIN_NOTE_SECONDS,
     NOTE_LIMITS_FILE,
     NoteLimits,
     compute_note_limits,
     key_limits,
-    longest_loops,
     read_note_limits,
     weighted_quantile,
 )
@@ -413,49 +409,6 @@ def test_limits_match_a_direct_count(dataset: Path, q: float) -> None:
         sounds = counts > 0
         assert limits.polyphony[name] == int(weighted_quantile(counts[sounds], length[sounds], q)), name
         assert limits.notes[name] == sum(len(p) for p in parts)
-
-
-def test_longest_loops_counts_the_runs_the_grammar_counts() -> None:
-    """A 2-token figure stated 10 times inside tokens that never repeat: a run of 18 tokens at period 2
-    (9 periods begun); period 4 runs 16 tokens (4 periods); stretches are counted apart, and a last
-    stretch too short to hold a loop of every period is left out."""
-    figure = np.tile([1, 2], 10)
-    ids = np.r_[[7, 8, 9], np.arange(1000, 1050), figure, np.arange(2000, 2100)]  # a 3-token header first
-    assert longest_loops(ids, 3).tolist() == [[18, 9]]
-    assert longest_loops(np.arange(5000, 5300), 0).tolist() == [[0, 0]]
-    trill = np.tile([3, 4, 5], 30)  # period 3: 87 tokens, 29 periods begun
-    two = longest_loops(np.r_[ids[3:], np.arange(3000, 3100 + 2 * LOOP_PERIODS), trill], 0, stretch=250)
-    assert two.tolist()[0] == [18, 9] and two.tolist()[-1] == [87, 29]
-    assert len(longest_loops(np.r_[np.arange(9000, 9250), figure], 0, stretch=250)) == 1  # 20 tokens: left out
-
-
-def test_loop_limits_are_learnt_stored_and_reach_the_grammar(dataset: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from muse.core.token_shards import TokenDataset
-    from test_instrument_rest import spy_grammars  # (that module imports this one: imported here, not above)
-
-    ds = TokenDataset(dataset)
-    vocab = ds.load_tokenizer().vocab
-    runs = np.concatenate([longest_loops(ids, vocab.header_length(ids))
-                           for ids in (ds.tokens(int(i)) for i in ds.split_indices("train"))])
-    for q in (0.5, 1.0):
-        limits = compute_note_limits(dataset, loop_quantile=q)
-        assert limits.loop_quantile == q
-        assert limits.loop_tokens == max(2, int(np.ceil(np.quantile(runs[:, 0], q))))
-        assert limits.loop_cycles == max(2, int(np.ceil(np.quantile(runs[:, 1], q))))
-    assert NoteLimits.from_dict(limits.to_dict()) == limits
-    old = {k: v for k, v in limits.to_dict().items() if not k.startswith("loop_")}  # written before loops were learnt
-    assert NoteLimits.from_dict(old).loop_quantile is None
-    assert key_limits(NoteLimits.from_dict(old), vocab)[3:] == key_limits(None, vocab)[3:] == (LOOP_CYCLES, LOOP_TOKENS)
-    with pytest.raises(UserError, match="loop_quantile"):
-        compute_note_limits(dataset, loop_quantile=0)
-    with pytest.raises(ValueError, match="loop"):
-        NoteLimits(**{**LIMITS.__dict__, "loop_tokens": 0})
-    learnt = NoteLimits(**{**LIMITS.__dict__, "loop_cycles": 3, "loop_tokens": 20, "loop_quantile": 0.9})
-    gen = MuseGenerator(holding_model_dir(tmp_path / "m", limits=learnt))
-    made = spy_grammars(monkeypatch)
-    gen.generate("bach", ["piano"], seconds=1.0, seed=0)
-    assert made[-1].loop_limit.tolist() == [min(3 * p, 20) for p in range(1, LOOP_PERIODS + 1)]
 
 
 def test_weighted_quantile_is_the_inverted_cdf() -> None:

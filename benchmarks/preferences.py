@@ -27,6 +27,12 @@ The critic (rater (c) and the critic reranking) is ``--critic PATH``, else one i
 (``muse critic train`` on the same data, samples of the same model); its held-out ROC AUC is
 reported. The table is printed (with the command line) and ``--json`` writes every figure.
 
+Drawing the samples is the long part (about 4 s per 20-s sample of the bundled model on one CPU
+thread). The drawn batches are kept in ``--cache`` (default ``OUT/cache``): a killed run resumes where
+it stopped, and processes given the same ``--cache`` (each with its own ``--out`` and, say, one rater)
+draw disjoint batches side by side on a machine's cores, then each tune and judge their own rows
+(``benchmarks/work_cache.py``).
+
 ``--quick`` runs the whole loop in minutes on CPU: without ``--model``/``--data`` it builds a tiny
 dataset from tests/data/midi/classical and trains the tiny preset a few dozen steps; N = 8 pairs,
 8 eval prompts, 3-s pieces, rater (a) on 1-bar patterns (3 s hold no 8 bars), 10 tuning steps at a
@@ -54,10 +60,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import symusic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from raters import CriticRater, KeyRater, Rater, RepetitionRater, from_midi_bytes, parse_key, prefer  # noqa: E402
+from raters import CriticRater, KeyRater, Rater, RepetitionRater, parse_key, prefer  # noqa: E402
+from work_cache import WorkCache, path_identity  # noqa: E402
 
 from muse.core.errors import USER_ERRORS, UserError  # noqa: E402
 
@@ -144,29 +152,46 @@ def prompts_of(data: Path, split: str, tokenizer) -> list[tuple[str | None, tupl
     return found
 
 
-def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int,  # noqa: ANN001
+def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int, cache: WorkCache,  # noqa: ANN001
          **options) -> list[list[Sample]]:
     """``per_prompt`` samples for each prompt; prompts with the same header are drawn in one batch
     (the same call on another model with the same seed gives the rows the same seeds: piece i of
-    a call draws from its seed + i, ``muse.core.sampling.row_seeds``). ``options``: more
+    a call draws from its seed + i, ``muse.core.sampling.row_seeds``). Each batch goes through
+    ``cache`` (kept, resumed, shared with other processes). ``options``: more
     ``MuseGenerator.generate`` arguments (``rerank``, ``rerank_by``, ``critic``)."""
+    import torch
+
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(p, []).append(i)
-    out: list[list[Sample]] = [[] for _ in prompts]
-    done, tick = 0, time.perf_counter()
+    model = path_identity(gen.loaded.path)
+    def named(value):  # noqa: ANN001, ANN202 - a critic (loaded or a folder) by its files
+        where = getattr(value, "path", value)
+        return path_identity(where) if isinstance(where, (str, Path)) else repr(value)
+
+    settings = {k: named(v) if k == "critic" and v is not None else v for k, v in sorted(options.items())}
+    where = f"{gen.device} x{torch.get_num_threads()}"
+    tick, batches = time.perf_counter(), []
     for g, (prompt, members) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0])):
         for s in range(0, len(members), 8):
-            part = members[s:s + 8]
-            pieces = gen.generate(prompt[0], list(prompt[1]), seconds, seed=seed + 7919 * g + s,
-                                  n=per_prompt * len(part), **options)
-            for k, i in enumerate(part):
-                for piece in pieces[k * per_prompt:(k + 1) * per_prompt]:
-                    header = gen.vocab.header_length(piece.ids)
-                    out[i].append(Sample(prompt, np.asarray(piece.ids), header, from_midi_bytes(piece.score)))
-            done += len(part)
-            log.info("drew %d x %d samples of %d prompts (%.0f s)", done, per_prompt, len(prompts),
+            batches.append((prompt, members[s:s + 8], seed + 7919 * g + s))
+
+    def job(prompt: tuple, n: int, batch_seed: int, done: int):  # noqa: ANN202
+        def fn() -> list[tuple[np.ndarray, int, bytes]]:
+            pieces = gen.generate(prompt[0], list(prompt[1]), seconds, seed=batch_seed, n=n, **options)
+            log.info("drew batch ending at prompt %d of %d, %d sample(s) (%.0f s)", done, len(prompts), n,
                      time.perf_counter() - tick)
+            return [(np.asarray(p.ids), gen.vocab.header_length(p.ids), p.score.dumps_midi()) for p in pieces]
+        key = f"draw {model} {prompt!r} n={n} seconds={seconds!r} seed={batch_seed} {settings!r} {where}"
+        return key, fn
+
+    drawn = cache.run([job(prompt, per_prompt * len(part), batch_seed, part[-1] + 1)
+                       for prompt, part, batch_seed in batches])
+    out: list[list[Sample]] = [[] for _ in prompts]
+    for (prompt, part, _), pieces in zip(batches, drawn):
+        for k, i in enumerate(part):
+            for ids, header, midi in pieces[k * per_prompt:(k + 1) * per_prompt]:
+                out[i].append(Sample(prompt, ids, header, symusic.Score.from_midi(midi)))
     return out
 
 
@@ -264,6 +289,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--out", type=Path, help="keep the tuned models and critic here (default: a temporary folder)")
+    parser.add_argument("--cache", type=Path, help="keep drawn samples here: a rerun resumes from them, and processes "
+                        "given the same folder (and their own --out, e.g. one rater each) share the drawing "
+                        "(default: OUT/cache; none without --out)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     args.command = shlex.join([os.path.relpath(sys.executable), "benchmarks/preferences.py",
@@ -327,6 +355,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
         return value
 
     sizes = parse_ints(args.pairs, "--pairs")
+    cache = WorkCache(args.cache or (args.out / "cache" if args.out else None))
     names = [n.strip() for n in args.raters.split(",") if n.strip()]
     unknown = [n for n in names if n not in ("repeats", "key", "critic")]
     if unknown or not names:
@@ -351,15 +380,16 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     n_draw = int(max(sizes) * 1.25) + 2  # some pairs tie
     pool = [] if not tuning else \
         timed("pair_samples", lambda: draw(gen, [train_prompts[i % len(train_prompts)] for i in range(n_draw)],
-                                           2, args.seconds, args.seed))
+                                           2, args.seconds, args.seed, cache))
     evals = [eval_prompts[i % len(eval_prompts)] for i in range(args.eval_prompts)]
     eval_seed = args.seed + 10**6
-    original = timed("eval_samples", lambda: draw(gen, evals, 1, args.seconds, eval_seed))
+    original = timed("eval_samples", lambda: draw(gen, evals, 1, args.seconds, eval_seed, cache))
 
     def bits(loaded) -> float:  # noqa: ANN001
         return evaluate(loaded, args.data, max_pieces=args.val_pieces, device=args.device).overall.bits_per_token
 
-    bits_original = timed("bits", lambda: bits(gen.loaded)) if tuning else None
+    bits_key = f"bits {path_identity(args.model)} {path_identity(args.data)} {args.val_pieces} {args.device}"
+    bits_original = timed("bits", lambda: cache.run([(bits_key, lambda: bits(gen.loaded))])[0]) if tuning else None
     critic, auc = None, None
     if "critic" in names or args.rerank:
         critic, auc = timed("critic", lambda: get_critic(args, gen, work))
@@ -369,7 +399,8 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     results: list[Result] = []
     if args.rerank:
         tick = time.perf_counter()
-        reranked = draw(gen, evals, 1, args.seconds, eval_seed, rerank=args.rerank, rerank_by="critic", critic=critic)
+        reranked = draw(gen, evals, 1, args.seconds, eval_seed, cache, rerank=args.rerank, rerank_by="critic",
+                        critic=critic)
         seconds = time.perf_counter() - tick
         results += [result(r, "rerank-critic", 0, ab(r, original, reranked), eval_seconds=seconds) for r in raters]
     for rater in raters if tuning else ():
@@ -391,7 +422,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
             train_s = time.perf_counter() - tick
             tick = time.perf_counter()
             tuned_gen = MuseGenerator(tuned.model_dir, device=args.device)
-            verdicts = ab(rater, original, draw(tuned_gen, evals, 1, args.seconds, eval_seed))
+            verdicts = ab(rater, original, draw(tuned_gen, evals, 1, args.seconds, eval_seed, cache))
             results.append(result(rater, "dpo", len(pairs), verdicts, bits_original=bits_original,
                                   bits_tuned=bits(tuned_gen.loaded), train_margin=tuned.margin, train_seconds=train_s,
                                   eval_seconds=time.perf_counter() - tick))
@@ -401,7 +432,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                                       progress=False)
                 train_s = time.perf_counter() - tick
                 tick = time.perf_counter()
-                reranked = draw(gen, evals, 1, args.seconds, eval_seed, rerank=args.rerank, rerank_by="critic",
+                reranked = draw(gen, evals, 1, args.seconds, eval_seed, cache, rerank=args.rerank, rerank_by="critic",
                                 critic=reward.critic_dir)
                 results.append(result(rater, "rerank-reward", len(pairs), ab(rater, original, reranked),
                                       train_margin=reward.held_out_accuracy, train_seconds=train_s,

@@ -6,6 +6,7 @@ bits/token drift)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -81,3 +82,22 @@ def test_bad_options_are_one_line_errors(setup: tuple[Path, Path], capsys) -> No
         assert bench.main(["--model", str(model), "--data", str(data), "--quick", *extra]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
+
+
+def test_a_rerun_with_the_same_cache_draws_nothing_and_reports_the_same(setup: tuple[Path, Path], tmp_path: Path,
+                                                                         caplog) -> None:
+    model, data = setup
+    args = ["--model", str(model), "--data", str(data), "--quick", "--pairs", "0", "--eval-prompts", "3",
+            "--seconds", "2", "--raters", "repeats,key", "--cache", str(tmp_path / "cache")]
+    reports = []
+    critic = tmp_path / "first" / "critic" / "critic"  # trained by the first run, given to the second
+    for run, extra in (("first", ["--out", str(tmp_path / "first")]), ("again", ["--critic", str(critic)])):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="benchmarks.preferences"):
+            assert bench.main([*args, *extra, "--json", str(tmp_path / f"{run}.json")]) == 0
+        reports.append(json.loads((tmp_path / f"{run}.json").read_text())["results"])
+        drawn = [r for r in caplog.records if r.getMessage().startswith("drew batch")]
+        assert bool(drawn) == (run == "first")
+    for row in reports[0] + reports[1]:
+        row.pop("eval_seconds")
+    assert reports[1] == reports[0]

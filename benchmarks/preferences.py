@@ -28,9 +28,11 @@ The critic (rater (c) and the critic reranking) is ``--critic PATH``, else one i
 reported. The table is printed (with the command line) and ``--json`` writes every figure.
 
 Drawing the samples is the long part (about 4 s per 20-s sample of the bundled model on one CPU
-thread). The drawn batches are kept in ``--cache`` (default ``OUT/cache``): a killed run resumes where
-it stopped, and processes given the same ``--cache`` (each with its own ``--out`` and, say, one rater)
-draw disjoint batches side by side on a machine's cores, then each tune and judge their own rows
+thread). The drawn batches and every finished row are kept in ``--cache`` (default ``OUT/cache``): a
+killed run resumes where it stopped (a DPO or reward run cut short continues from its checkpoint in
+``--out``), a rerun that adds rows (say ``--rerank 4`` after ``--rerank 0``) computes only those, and
+processes given the same ``--cache`` (each with its own ``--out`` and, say, one rater) draw disjoint
+batches side by side on a machine's cores, then each tune and judge their own rows
 (``benchmarks/work_cache.py``).
 
 ``--quick`` runs the whole loop in minutes on CPU: without ``--model``/``--data`` it builds a tiny
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -193,6 +196,11 @@ def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int, cache: 
             for ids, header, midi in pieces[k * per_prompt:(k + 1) * per_prompt]:
                 out[i].append(Sample(prompt, ids, header, symusic.Score.from_midi(midi)))
     return out
+
+
+def digest(pairs: list) -> str:
+    """A short fingerprint of preference pairs (a cache key part)."""
+    return hashlib.sha1(repr(pairs).encode()).hexdigest()[:16]
 
 
 def label(rater: Rater, pool: list[list[Sample]], n: int):  # noqa: ANN201
@@ -345,8 +353,9 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     left out goes to ``notes``."""
     from muse.evaluate import evaluate
     from muse.generate import MuseGenerator, default_model_path
+    from muse.reward import RUN_FILE as REWARD_RUN_FILE
     from muse.reward import train_reward
-    from muse.tune import tune, tune_config
+    from muse.tune import TUNE_FILE, tune, tune_config
 
     def timed(name: str, fn):  # noqa: ANN001, ANN202
         tick = time.perf_counter()
@@ -403,6 +412,41 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                         critic=critic)
         seconds = time.perf_counter() - tick
         results += [result(r, "rerank-critic", 0, ab(r, original, reranked), eval_seconds=seconds) for r in raters]
+    def dpo_row(rater: Rater, pairs: list, folder: Path) -> Result:
+        """Tune on ``pairs`` into ``folder`` (continuing a run a killed process left there), judge it."""
+        tick = time.perf_counter()
+        config = tune_config(args.steps, min(args.batch_size, len(pairs)), args.lr, args.beta,
+                             seed=args.seed, log_every=max(1, args.steps // 10))
+        tuned = tune(args.model, pairs, folder, config, resume=(folder / TUNE_FILE).is_file(), progress=False)
+        train_s = time.perf_counter() - tick
+        tick = time.perf_counter()
+        tuned_gen = MuseGenerator(tuned.model_dir, device=args.device)
+        verdicts = ab(rater, original, draw(tuned_gen, evals, 1, args.seconds, eval_seed, cache))
+        return result(rater, "dpo", len(pairs), verdicts, bits_original=bits_original,
+                      bits_tuned=bits(tuned_gen.loaded), train_margin=tuned.margin, train_seconds=train_s,
+                      eval_seconds=time.perf_counter() - tick)
+
+    def reward_row(rater: Rater, pairs: list, folder: Path) -> Result:
+        """Train a reward model on ``pairs`` into ``folder``, rerank the original's samples by it, judge them."""
+        tick = time.perf_counter()
+        reward = train_reward(gen.loaded, pairs, folder, reward_config(args),
+                              resume=(folder / REWARD_RUN_FILE).is_file(), progress=False)
+        train_s = time.perf_counter() - tick
+        tick = time.perf_counter()
+        reranked = draw(gen, evals, 1, args.seconds, eval_seed, cache, rerank=args.rerank, rerank_by="critic",
+                        critic=reward.critic_dir)
+        return result(rater, "rerank-reward", len(pairs), ab(rater, original, reranked),
+                      train_margin=reward.held_out_accuracy, train_seconds=train_s,
+                      eval_seconds=time.perf_counter() - tick)
+
+    # what a row's figures depend on besides its method, rater and pairs: a rerun with the same cache reads it back
+    row_key = (f"{path_identity(args.model)} {path_identity(args.data)} "
+               f"{path_identity(args.critic) if args.critic else ''} {args.eval_prompts} {args.seconds!r} "
+               f"{eval_seed} {args.val_pieces} {args.device} {args.threads}")
+
+    def cached_row(key: str, fn) -> Result:  # noqa: ANN001
+        return Result(**cache.run([(key, lambda: dataclasses.asdict(fn()))])[0])
+
     for rater in raters if tuning else ():
         labelled = label(rater, pool, max(sizes))
         for n in sizes:
@@ -415,28 +459,13 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                              "rerank-reward rows")
                 log.warning(notes[-1])
                 break
-            tick = time.perf_counter()
-            config = tune_config(args.steps, min(args.batch_size, len(pairs)), args.lr, args.beta,
-                                 seed=args.seed, log_every=max(1, args.steps // 10))
-            tuned = tune(args.model, pairs, work / f"dpo_{rater.name}_{n}", config, progress=False)
-            train_s = time.perf_counter() - tick
-            tick = time.perf_counter()
-            tuned_gen = MuseGenerator(tuned.model_dir, device=args.device)
-            verdicts = ab(rater, original, draw(tuned_gen, evals, 1, args.seconds, eval_seed, cache))
-            results.append(result(rater, "dpo", len(pairs), verdicts, bits_original=bits_original,
-                                  bits_tuned=bits(tuned_gen.loaded), train_margin=tuned.margin, train_seconds=train_s,
-                                  eval_seconds=time.perf_counter() - tick))
+            results.append(cached_row(f"dpo {rater.name} {digest(pairs)} steps={args.steps} lr={args.lr!r} "
+                                      f"beta={args.beta!r} batch={args.batch_size} {row_key}",
+                                      lambda: dpo_row(rater, pairs, work / f"dpo_{rater.name}_{n}")))
             if args.rerank and len(pairs) >= 2:
-                tick = time.perf_counter()
-                reward = train_reward(gen.loaded, pairs, work / f"reward_{rater.name}_{n}", reward_config(args),
-                                      progress=False)
-                train_s = time.perf_counter() - tick
-                tick = time.perf_counter()
-                reranked = draw(gen, evals, 1, args.seconds, eval_seed, cache, rerank=args.rerank, rerank_by="critic",
-                                critic=reward.critic_dir)
-                results.append(result(rater, "rerank-reward", len(pairs), ab(rater, original, reranked),
-                                      train_margin=reward.held_out_accuracy, train_seconds=train_s,
-                                      eval_seconds=time.perf_counter() - tick))
+                results.append(cached_row(f"rerank-reward {rater.name} {digest(pairs)} {reward_config(args)!r} "
+                                          f"K={args.rerank} {row_key}",
+                                          lambda: reward_row(rater, pairs, work / f"reward_{rater.name}_{n}")))
     return results, auc
 
 

@@ -441,7 +441,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
 
     # what a row's figures depend on besides its method, rater and pairs: a rerun with the same cache reads it back
     row_key = (f"{path_identity(args.model)} {path_identity(args.data)} "
-               f"{path_identity(args.critic) if args.critic else ''} {args.eval_prompts} {args.seconds!r} "
+               f"{args.eval_prompts} {args.seconds!r} "
                f"{eval_seed} {args.val_pieces} {args.device} {args.threads}")
 
     def cached_row(key: str, fn) -> Result:  # noqa: ANN001
@@ -449,6 +449,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
 
     for rater in raters if tuning else ():
         labelled = label(rater, pool, max(sizes))
+        taste = f"{rater.name} {path_identity(args.critic) if isinstance(rater, CriticRater) else ''}"
         for n in sizes:
             pairs = labelled[:n]
             if len(pairs) < n:
@@ -459,11 +460,11 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                              "rerank-reward rows")
                 log.warning(notes[-1])
                 break
-            results.append(cached_row(f"dpo {rater.name} {digest(pairs)} steps={args.steps} lr={args.lr!r} "
+            results.append(cached_row(f"dpo {taste} {digest(pairs)} steps={args.steps} lr={args.lr!r} "
                                       f"beta={args.beta!r} batch={args.batch_size} {row_key}",
                                       lambda: dpo_row(rater, pairs, work / f"dpo_{rater.name}_{n}")))
             if args.rerank and len(pairs) >= 2:
-                results.append(cached_row(f"rerank-reward {rater.name} {digest(pairs)} {reward_config(args)!r} "
+                results.append(cached_row(f"rerank-reward {taste} {digest(pairs)} {reward_config(args)!r} "
                                           f"K={args.rerank} {row_key}",
                                           lambda: reward_row(rater, pairs, work / f"reward_{rater.name}_{n}")))
     return results, auc

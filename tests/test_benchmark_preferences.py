@@ -84,20 +84,27 @@ def test_bad_options_are_one_line_errors(setup: tuple[Path, Path], capsys) -> No
         assert err.count("\n") == 1 and message in err
 
 
-def test_a_rerun_with_the_same_cache_draws_nothing_and_reports_the_same(setup: tuple[Path, Path], tmp_path: Path,
-                                                                         caplog) -> None:
+def test_reruns_with_the_same_cache_compute_only_the_rows_they_add(setup: tuple[Path, Path], tmp_path: Path,
+                                                                    caplog) -> None:
     model, data = setup
-    args = ["--model", str(model), "--data", str(data), "--quick", "--pairs", "0", "--eval-prompts", "3",
-            "--seconds", "2", "--raters", "repeats,key", "--cache", str(tmp_path / "cache")]
-    reports = []
-    critic = tmp_path / "first" / "critic" / "critic"  # trained by the first run, given to the second
-    for run, extra in (("first", ["--out", str(tmp_path / "first")]), ("again", ["--critic", str(critic)])):
+    args = ["--model", str(model), "--data", str(data), "--quick", "--pairs", "2", "--eval-prompts", "3",
+            "--seconds", "2", "--steps", "2", "--raters", "repeats,key", "--reward-steps", "2", "--val-pieces", "2",
+            "--cache", str(tmp_path / "cache")]
+    critic = tmp_path / "second" / "critic" / "critic"  # trained by the second run, given to the third
+    runs = {"dpo only": ["--rerank", "0", "--out", str(tmp_path / "first")],
+            "reranking added": ["--rerank", "2", "--out", str(tmp_path / "second")],
+            "again": ["--rerank", "2", "--critic", str(critic)]}
+    rows, work = {}, {}
+    for run, extra in runs.items():
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="benchmarks.preferences"):
-            assert bench.main([*args, *extra, "--json", str(tmp_path / f"{run}.json")]) == 0
-        reports.append(json.loads((tmp_path / f"{run}.json").read_text())["results"])
-        drawn = [r for r in caplog.records if r.getMessage().startswith("drew batch")]
-        assert bool(drawn) == (run == "first")
-    for row in reports[0] + reports[1]:
-        row.pop("eval_seconds")
-    assert reports[1] == reports[0]
+        with caplog.at_level(logging.INFO):
+            assert bench.main([*args, *extra, "--json", str(tmp_path / "report.json")]) == 0
+        rows[run] = json.loads((tmp_path / "report.json").read_text())["results"]
+        for row in rows[run]:
+            row.pop("eval_seconds")  # the critic's reranking rows are judged again from the kept samples
+        said = [r.getMessage() for r in caplog.records]
+        work[run] = {m for m in ("drew batch", "tuning on") if any(line.startswith(m) for line in said)}
+    assert work == {"dpo only": {"drew batch", "tuning on"}, "reranking added": {"drew batch"}, "again": set()}
+    dpo = [r for r in rows["reranking added"] if r["method"] == "dpo"]
+    assert dpo and dpo == rows["dpo only"]  # (the repeats rater may tie every pair of so short pieces)
+    assert rows["again"] == rows["reranking added"]

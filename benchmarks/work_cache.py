@@ -60,10 +60,10 @@ class WorkCache:
                 fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 try:
-                    owner = int(claim.read_text() or "0")
+                    owner = int(claim.read_text())
                 except (OSError, ValueError):
-                    return False  # being written right now: its owner is alive
-                if owner and _alive(owner):
+                    return False  # empty or gone: its owner is writing it or has just finished
+                if _alive(owner):
                     return False
                 claim.unlink(missing_ok=True)
                 continue

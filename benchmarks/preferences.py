@@ -168,9 +168,10 @@ def draw(gen, prompts: list, per_prompt: int, seconds: float, seed: int, cache: 
     for i, p in enumerate(prompts):
         groups.setdefault(p, []).append(i)
     model = path_identity(gen.loaded.path)
+
     def named(value):  # noqa: ANN001, ANN202 - a critic (loaded or a folder) by its files
-        where = getattr(value, "path", value)
-        return path_identity(where) if isinstance(where, (str, Path)) else repr(value)
+        folder = getattr(value, "path", value)
+        return path_identity(folder) if isinstance(folder, (str, Path)) else repr(value)
 
     settings = {k: named(v) if k == "critic" and v is not None else v for k, v in sorted(options.items())}
     where = f"{gen.device} x{torch.get_num_threads()}"
@@ -297,9 +298,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--out", type=Path, help="keep the tuned models and critic here (default: a temporary folder)")
-    parser.add_argument("--cache", type=Path, help="keep drawn samples here: a rerun resumes from them, and processes "
-                        "given the same folder (and their own --out, e.g. one rater each) share the drawing "
-                        "(default: OUT/cache; none without --out)")
+    parser.add_argument("--cache", type=Path, help="keep drawn samples and finished rows here: a rerun resumes "
+                        "from them, and processes given the same folder (and their own --out, e.g. one rater each) "
+                        "share the drawing (default: OUT/cache; none without --out)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     args.command = shlex.join([os.path.relpath(sys.executable), "benchmarks/preferences.py",
@@ -397,7 +398,8 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
     def bits(loaded) -> float:  # noqa: ANN001
         return evaluate(loaded, args.data, max_pieces=args.val_pieces, device=args.device).overall.bits_per_token
 
-    bits_key = f"bits {path_identity(args.model)} {path_identity(args.data)} {args.val_pieces} {args.device}"
+    inputs = f"{path_identity(args.model)} {path_identity(args.data)}"  # a cache key part: the files measured
+    bits_key = f"bits {inputs} {args.val_pieces} {args.device}"
     bits_original = timed("bits", lambda: cache.run([(bits_key, lambda: bits(gen.loaded))])[0]) if tuning else None
     critic, auc = None, None
     if "critic" in names or args.rerank:
@@ -412,6 +414,7 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                         critic=critic)
         seconds = time.perf_counter() - tick
         results += [result(r, "rerank-critic", 0, ab(r, original, reranked), eval_seconds=seconds) for r in raters]
+
     def dpo_row(rater: Rater, pairs: list, folder: Path) -> Result:
         """Tune on ``pairs`` into ``folder`` (continuing a run a killed process left there), judge it."""
         tick = time.perf_counter()
@@ -440,9 +443,8 @@ def run(args: argparse.Namespace, work: Path, timings: dict[str, float],
                       eval_seconds=time.perf_counter() - tick)
 
     # what a row's figures depend on besides its method, rater and pairs: a rerun with the same cache reads it back
-    row_key = (f"{path_identity(args.model)} {path_identity(args.data)} "
-               f"{args.eval_prompts} {args.seconds!r} "
-               f"{eval_seed} {args.val_pieces} {args.device} {args.threads}")
+    row_key = (f"{inputs} {args.eval_prompts} {args.seconds!r} {eval_seed} {args.val_pieces} {args.device} "
+               f"{args.threads}")
 
     def cached_row(key: str, fn) -> Result:  # noqa: ANN001
         return Result(**cache.run([(key, lambda: dataclasses.asdict(fn()))])[0])

@@ -2,7 +2,7 @@
 after a crash, and several processes given the same folder split the work instead of repeating it.
 
 Each job has a key; its value is pickled to ``<folder>/<sha1 of key>.pkl`` (written whole, then renamed).
-A process computes a job only after claiming it (``.claim`` made exclusively, holding its pid); a job
+A process computes a job only after claiming it (``.claim``, holding its pid, linked into place); a job
 claimed by another live process is left to it and waited for at the end, and a claim whose process has
 died is taken over. Without a folder every job is simply computed in order.
 """
@@ -54,23 +54,26 @@ class WorkCache:
         return self.folder / f"{name}.pkl", self.folder / f"{name}.claim"
 
     def _claim(self, claim: Path) -> bool:
-        """Claim a job for this process; a claim left by a dead process is taken over."""
-        for _ in range(2):
-            try:
-                fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
+        """Claim a job for this process; a claim left by a dead process is taken over. The claim is
+        linked into place whole, so a claim that exists always names its owner."""
+        mine = claim.with_suffix(f".{os.getpid()}.pid")
+        mine.write_text(str(os.getpid()))
+        try:
+            for _ in range(2):
                 try:
-                    owner = int(claim.read_text())
-                except (OSError, ValueError):
-                    return False  # empty or gone: its owner is writing it or has just finished
-                if _alive(owner):
-                    return False
-                claim.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return True
-        return False
+                    os.link(mine, claim)
+                    return True
+                except FileExistsError:
+                    try:
+                        owner = int(claim.read_text())
+                    except FileNotFoundError:
+                        return False  # its owner has just finished: the next pass reads the value
+                    if _alive(owner):
+                        return False
+                    claim.unlink(missing_ok=True)
+            return False
+        finally:
+            mine.unlink()
 
     def _compute(self, key: str, fn: Callable[[], Any]) -> Any:
         value = fn()
